@@ -1,0 +1,109 @@
+"""The Loss contract: a drop-in replacement for ``torch.nn.CrossEntropyLoss``.
+
+Every loss takes logits ``[B, C]`` (or ``[B, C, d1, ...]``, like CrossEntropyLoss) and targets as
+class indices ``[B]`` or class probabilities ``[B, C]`` (soft targets from mixup/cutmix), computes
+``yhat = softmax(logits)`` and returns the batch mean (``reduction='mean'``), sum or per-sample
+values. Subclasses implement :meth:`Loss.per_sample`, which keeps its authors' reduction over
+classes. Losses always compute in float32, also under autocast.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lossevo.genome.base import Genome
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def targets_as_probabilities(target: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Class indices ``[B]`` become one-hot rows; probability rows ``[B, C]`` pass through."""
+    if target.is_floating_point():
+        return target.float()
+    return F.one_hot(target.long(), num_classes).float()
+
+
+class Loss(nn.Module):
+    """Base class of every loss in lossevo (see the module docstring)."""
+
+    def __init__(self, reduction: str = "mean") -> None:
+        super().__init__()
+        if reduction not in _REDUCTIONS:
+            raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+        self.reduction = reduction
+
+    @abstractmethod
+    def per_sample(self, y: torch.Tensor, yhat: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        """Loss of each sample ``[B]`` from targets ``y``, softmax ``yhat`` and ``logits`` (all [B, C])."""
+
+    @property
+    def equation(self) -> str:
+        """A readable formula of the per-sample loss."""
+        return type(self).__name__
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        logits, target = _flatten(input, target)
+        with torch.autocast(device_type=logits.device.type, enabled=False):
+            logits = logits.float()
+            y = targets_as_probabilities(target, logits.shape[1])
+            yhat = torch.softmax(logits, dim=1)
+            values = self.per_sample(y, yhat, logits)
+        if self.reduction == "mean":
+            return values.mean()
+        if self.reduction == "sum":
+            return values.sum()
+        return values.reshape(_batch_shape(input))
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}"
+
+
+def _batch_shape(input: torch.Tensor) -> tuple[int, ...]:
+    return (input.shape[0], *input.shape[2:])
+
+
+def _flatten(input: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Check shapes like CrossEntropyLoss does, and move extra dims into the batch."""
+    if input.dim() < 2:
+        raise ValueError(f"loss input must be logits [B, C, ...], got shape {tuple(input.shape)}")
+    soft = target.is_floating_point()
+    expected = tuple(input.shape) if soft else _batch_shape(input)
+    if tuple(target.shape) != expected:
+        kind = "probabilities" if soft else "class indices"
+        raise ValueError(
+            f"target as {kind} must have shape {expected} for input {tuple(input.shape)}, "
+            f"got {tuple(target.shape)}"
+        )
+    if input.dim() == 2:
+        return input, target
+    classes = input.shape[1]
+    flat_input = input.movedim(1, -1).reshape(-1, classes)
+    flat_target = target.movedim(1, -1).reshape(-1, classes) if soft else target.reshape(-1)
+    return flat_input, flat_target
+
+
+class GenomeLoss(Loss):
+    """A loss compiled from a genome: ``sign * f(y, yhat)`` per sample, batch mean by default."""
+
+    def __init__(self, genome: Genome, reduction: str = "mean", name: str | None = None) -> None:
+        super().__init__(reduction)
+        genome.validate()
+        self.genome = genome
+        self.name = name or f"{genome.space}:{genome.key()}"
+        self._fn = genome.compile()
+        self._sign = float(genome.sign)
+
+    def per_sample(self, y: torch.Tensor, yhat: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        values = self._fn(y, yhat)
+        return values if self._sign > 0 else -values
+
+    @property
+    def equation(self) -> str:
+        return self.genome.equation()
+
+    def extra_repr(self) -> str:
+        return f"{self.name}: {self.equation}, reduction={self.reduction!r}"

@@ -1,0 +1,46 @@
+"""The loss registry: ``get_loss(name, **kwargs)`` builds any named loss."""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from lossevo.errors import LossevoError
+from lossevo.loss import Loss
+
+_REGISTRY: dict[str, Callable[..., Loss]] = {}
+
+
+def register_loss(name: str) -> Callable[[Callable[..., Loss]], Callable[..., Loss]]:
+    """Register a loss factory under ``name`` (decorator)."""
+
+    def wrap(factory: Callable[..., Loss]) -> Callable[..., Loss]:
+        if name in _REGISTRY:
+            raise ValueError(f"loss {name!r} is registered twice")
+        _REGISTRY[name] = factory
+        return factory
+
+    return wrap
+
+
+def available_losses() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def get_loss(name: str, **kwargs: Any) -> Loss:
+    """Build the named loss; unknown names and options give one clear error."""
+    if name not in _REGISTRY:
+        close = difflib.get_close_matches(name, _REGISTRY, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise LossevoError(f"unknown loss {name!r}.{hint} Available: {', '.join(available_losses())}")
+    factory = _REGISTRY[name]
+    params = inspect.signature(factory).parameters
+    unknown = [k for k in kwargs if k not in params]
+    if unknown:
+        options = ", ".join(p for p in params) or "none"
+        raise LossevoError(
+            f"loss {name!r} has no option {', '.join(map(repr, unknown))} (options: {options})"
+        )
+    return factory(**kwargs)

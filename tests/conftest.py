@@ -1,0 +1,69 @@
+"""Shared fixtures: real Hydra composition of the project's configs, W&B off unless a test asks."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+
+os.environ.setdefault("WANDB_MODE", "disabled")
+os.environ.setdefault("WANDB_SILENT", "true")
+
+# A surrogate small enough for tests: digits, a few dozen steps.
+TINY = [
+    "dataset=digits",
+    "surrogate.steps=60",
+    "surrogate.val_every=30",
+    "surrogate.batch_size=32",
+    "surrogate.precheck.step=null",
+    "surrogate.early_stop.step=null",
+    "surrogate.schedule.warmup_steps=5",
+    "trainer.accelerator=cpu",
+    "logger=none",
+]
+
+
+def compose_config(name: str, overrides: list[str] | None = None) -> DictConfig:
+    """Compose ``conf/<name>.yaml`` through Hydra's compose API, as the entry scripts do."""
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        return compose(name, overrides=overrides or [])
+
+
+@pytest.fixture
+def tiny_cfg() -> DictConfig:
+    return compose_config("evolve", TINY)
+
+
+def script_env(wandb: bool = False, **extra: str) -> dict[str, str]:
+    """Environment for an entry script: W&B disabled, or (``wandb=True``) left to decide by itself."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "WANDB_MODE": "disabled", **extra}
+    if wandb:
+        for key in ("WANDB_MODE", "WANDB_API_KEY"):
+            env.pop(key, None)
+    return env
+
+
+def script_command(script: str, *args: str) -> list[str]:
+    return [sys.executable, str(ROOT / script), *args]
+
+
+def run_script(
+    script: str, *args: str, env: dict[str, str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess:
+    """Run an entry script through the real CLI, from the repository root."""
+    return subprocess.run(
+        script_command(script, *args),
+        cwd=ROOT,
+        env=env or script_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -1,0 +1,161 @@
+"""The loss registry and the CrossEntropyLoss-compatible contract, with values pinned by numpy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.special as sps
+import torch
+from hydra.utils import instantiate
+
+from lossevo.errors import LossevoError
+from lossevo.losses import available_losses, genome_loss, get_loss, load_loss_file
+from lossevo.losses.published import GENOMES
+
+from .conftest import CONF, compose_config
+
+REQUIRED = ["cross_entropy", "neuroloss1", "neuroloss2", "neuroloss3", "bessel", "baikal", "ngl"]
+EPS = 1e-7
+
+LOGITS = np.array([[2.0, -1.0, 0.5], [0.1, 0.2, -3.0], [-1.0, 4.0, 1.0], [0.0, 0.0, 0.0]])
+LABELS = np.array([0, 2, 1, 1])
+
+
+def _np_softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
+def _h(y, p):
+    return p / np.sqrt(1 + (p / (y + EPS)) ** 2)
+
+
+# Independent numpy versions of REFERENCE §6, per sample (before the batch mean).
+NUMPY = {
+    "cross_entropy": lambda y, p: -(y * np.log(p)).sum(1),
+    "neuroloss1": lambda y, p: -(np.log(np.abs(_h(y, p)) + EPS) + _h(y, p)).sum(1),
+    "neuroloss2": lambda y, p: -(np.log10(np.abs(_h(y, p)) + EPS) + np.sin(_h(y, p))).sum(1),
+    "neuroloss3": lambda y, p: -(np.log(np.abs(_h(y, p)) + EPS) + np.minimum(y, p / (y + EPS))).sum(1),
+    "bessel": lambda y, p: (np.minimum(sps.i0e(p), y) + sps.i0e(p)).sum(1),
+    "baikal": lambda y, p: -(np.log(p + EPS) - y / (p + EPS)).mean(1),
+    "ngl": lambda y, p: (np.exp(2.4092 - p - p * y) - np.cos(np.cos(np.sin(p)))).mean(1),
+}
+
+
+def test_registry_has_the_required_losses() -> None:
+    assert set(REQUIRED) <= set(available_losses())
+
+
+def test_unknown_loss_and_option_give_clear_errors() -> None:
+    with pytest.raises(LossevoError, match=r"unknown loss 'neurolos1'\. Did you mean 'neuroloss1'"):
+        get_loss("neurolos1")
+    with pytest.raises(LossevoError, match=r"has no option 'smoothing'.*label_smoothing"):
+        get_loss("cross_entropy", smoothing=0.1)
+
+
+@pytest.mark.parametrize("name", REQUIRED)
+def test_values_match_numpy(name: str) -> None:
+    y = np.eye(3)[LABELS]
+    per_sample = NUMPY[name](y, _np_softmax(LOGITS))
+    loss = get_loss(name)
+    got = loss(torch.tensor(LOGITS, dtype=torch.float32), torch.tensor(LABELS))
+    assert float(got) == pytest.approx(per_sample.mean(), rel=2e-5, abs=1e-5)
+    none = get_loss(name, reduction="none")(torch.tensor(LOGITS), torch.tensor(LABELS))
+    np.testing.assert_allclose(none.numpy(), per_sample, rtol=2e-5, atol=1e-5)
+
+
+def test_pinned_numbers() -> None:
+    """Values computed once with numpy in float64 (REFERENCE §6 formulas), pinned so a silent
+    change of a formula or of the numpy reference above shows."""
+    logits, labels = torch.tensor(LOGITS, dtype=torch.float32), torch.tensor(LABELS)
+    assert float(get_loss("neuroloss1")(logits, labels)) == pytest.approx(31.9076957, rel=1e-6)
+    assert float(get_loss("bessel")(logits, labels)) == pytest.approx(2.9948895, rel=1e-6)
+    assert float(get_loss("ngl")(logits, labels)) == pytest.approx(7.0360017, rel=1e-6)
+
+
+def test_cross_entropy_is_torchs_with_label_smoothing() -> None:
+    logits = torch.randn(32, 10)
+    labels = torch.randint(0, 10, (32,))
+    for smoothing in (0.0, 0.1):
+        want = torch.nn.CrossEntropyLoss(label_smoothing=smoothing)(logits, labels)
+        assert torch.allclose(
+            get_loss("cross_entropy", label_smoothing=smoothing)(logits, labels), want, atol=1e-6
+        )
+
+
+@pytest.mark.parametrize("name", REQUIRED)
+def test_drop_in_contract(name: str) -> None:
+    torch.manual_seed(0)
+    loss = get_loss(name)
+    logits = torch.randn(6, 4, requires_grad=True)
+    labels = torch.randint(0, 4, (6,))
+    one_hot = torch.nn.functional.one_hot(labels, 4).float()
+    value = loss(logits, labels)
+    assert value.shape == () and torch.isfinite(value)
+    assert torch.allclose(value, loss(logits, one_hot), atol=1e-5), "indices and one-hot rows agree"
+    soft = torch.softmax(torch.randn(6, 4), 1)  # mixup-style soft targets
+    assert torch.isfinite(loss(logits, soft))
+    value.backward()
+    assert torch.isfinite(logits.grad).all()
+    summed = get_loss(name, reduction="sum")(logits, labels)
+    assert torch.allclose(summed, value * 6, rtol=1e-5)
+    # Extra dimensions as in CrossEntropyLoss: [B, C, H, W] logits and [B, H, W] targets.
+    dense = torch.randn(2, 4, 3, 3)
+    dense_labels = torch.randint(0, 4, (2, 3, 3))
+    per_pixel = get_loss(name, reduction="none")(dense, dense_labels)
+    assert per_pixel.shape == (2, 3, 3)
+    flat = get_loss(name, reduction="none")(
+        dense.permute(0, 2, 3, 1).reshape(-1, 4), dense_labels.reshape(-1)
+    )
+    assert torch.allclose(per_pixel.reshape(-1), flat)
+    with pytest.raises(ValueError, match="must have shape"):
+        loss(logits, labels[:3])
+
+
+def test_losses_compute_in_float32_under_autocast() -> None:
+    logits = torch.randn(8, 10).bfloat16()
+    labels = torch.randint(0, 10, (8,))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        value = get_loss("neuroloss1")(logits, labels)
+    assert value.dtype == torch.float32
+
+
+def test_genome_built_losses_are_genomes() -> None:
+    for name in ("neuroloss1", "neuroloss2", "neuroloss3", "bessel"):
+        loss = get_loss(name)
+        assert loss.genome == GENOMES[name]
+        assert loss.equation == GENOMES[name].equation()
+
+
+def test_every_loss_config_composes_and_builds(tmp_path: Path) -> None:
+    names = sorted(p.stem for p in (CONF / "loss").glob("*.yaml"))
+    genome_file = tmp_path / "g.yaml"
+    genome_file.write_text(__import__("yaml").safe_dump(GENOMES["bessel"].to_dict()))
+    extra = {
+        "genome": [f"loss.genome={_override(GENOMES['neuroloss1'].to_dict())}"],
+        "file": [f"loss.path={genome_file}"],
+    }
+    for name in names:
+        cfg = compose_config("train", [f"loss={name}", *extra.get(name, [])])
+        loss = instantiate(cfg.loss)
+        assert torch.isfinite(loss(torch.randn(4, 10), torch.randint(0, 10, (4,))))
+    assert set(REQUIRED) <= set(names)
+
+
+def _override(value) -> str:
+    """A Python value in Hydra's override grammar."""
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{k}:{_override(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_override(v) for v in value) + "]"
+    return str(value)
+
+
+def test_genome_loss_from_plain_data_and_file(tmp_path: Path) -> None:
+    data = GENOMES["neuroloss3"].to_dict()
+    assert genome_loss(data).genome == GENOMES["neuroloss3"]
+    path = tmp_path / "nl3.json"
+    path.write_text(__import__("json").dumps(data))
+    assert load_loss_file(path).genome == GENOMES["neuroloss3"]
