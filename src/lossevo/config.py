@@ -1,0 +1,41 @@
+"""Building objects from config nodes, with user mistakes turned into one clear error."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from lossevo.errors import LossevoError
+
+
+def build(node: Any, where: str, **kwargs: Any) -> Any:
+    """``instantiate(node, **kwargs)``; an unknown option, a bad value or a LossevoError raised
+    inside becomes one :class:`LossevoError` naming the config node ``where``."""
+    try:
+        return instantiate(node, _convert_="all", **kwargs)
+    except LossevoError:
+        raise
+    except Exception as err:
+        cause: BaseException = err
+        while cause.__cause__ is not None:
+            cause = cause.__cause__
+        if isinstance(cause, LossevoError):
+            raise cause from None
+        if isinstance(err, InstantiationException) and cause is err:
+            message = str(err).splitlines()[0]
+        else:
+            message = f"{type(cause).__name__}: {cause}"
+        raise LossevoError(f"bad `{where}` config: {message}") from None
+
+
+def without_hydra(cfg: DictConfig) -> DictConfig:
+    """A copy of a composed config without the ``hydra`` node."""
+    return OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
+
+
+def plain(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved config as plain data (for W&B and the journal)."""
+    return OmegaConf.to_container(without_hydra(cfg), resolve=True)  # type: ignore[return-value]

@@ -1,0 +1,128 @@
+"""Datasets in their real on-disk formats, batch iterables and the base augmentation."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from lossevo.augment import Base, random_crop, random_hflip
+from lossevo.data import OrderedBatches, ShuffledBatches, digits, fashion_mnist
+from lossevo.data.datasets import DEBIAN_FASHION_MNIST, read_idx
+from lossevo.errors import LossevoError
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """The IDX format of (Fashion-)MNIST: magic 0,0,0x08,ndim then big-endian dims then bytes."""
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    data = header + array.astype(np.uint8).tobytes()
+    if path.suffix == ".gz":
+        data = gzip.compress(data)
+    path.write_bytes(data)
+
+
+def make_fashion_mnist(folder: Path, n_train: int = 120, n_test: int = 30, gz: bool = True) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    suffix = ".gz" if gz else ""
+    write_idx(folder / f"train-images-idx3-ubyte{suffix}", rng.integers(0, 256, (n_train, 28, 28)))
+    write_idx(folder / f"train-labels-idx1-ubyte{suffix}", np.arange(n_train) % 10)
+    write_idx(folder / f"t10k-images-idx3-ubyte{suffix}", rng.integers(0, 256, (n_test, 28, 28)))
+    write_idx(folder / f"t10k-labels-idx1-ubyte{suffix}", np.arange(n_test) % 10)
+    return folder
+
+
+def test_fashion_mnist_from_a_folder_in_the_real_format(tmp_path: Path) -> None:
+    folder = make_fashion_mnist(tmp_path / "fm")
+    splits = fashion_mnist(root=str(folder), val_size=20, split_seed=3)
+    assert splits.train_x.shape == (100, 1, 28, 28) and splits.train_x.dtype == torch.uint8
+    assert splits.val_x.shape == (20, 1, 28, 28) and splits.test_x.shape == (30, 1, 28, 28)
+    assert splits.num_classes == 10 and splits.source == str(folder)
+    # The holdout is a seeded split of the training file: together they are the file.
+    raw = torch.from_numpy(read_idx(folder / "train-images-idx3-ubyte.gz").copy())
+    together = torch.cat([splits.train_x, splits.val_x]).flatten(1)
+    assert sorted(map(bytes, together.numpy())) == sorted(map(bytes, raw.flatten(1).numpy()))
+    again = fashion_mnist.__wrapped__(root=str(folder), val_size=20, split_seed=3)
+    assert torch.equal(again.val_x, splits.val_x)
+    other = fashion_mnist.__wrapped__(root=str(folder), val_size=20, split_seed=4)
+    assert not torch.equal(other.val_x, splits.val_x)
+
+
+def test_torchvision_layout_and_uncompressed_files(tmp_path: Path) -> None:
+    make_fashion_mnist(tmp_path / "FashionMNIST" / "raw", gz=False)
+    splits = fashion_mnist.__wrapped__(root=str(tmp_path), val_size=10)
+    assert len(splits.train_x) == 110
+
+
+def test_missing_dataset_says_how_to_get_it(tmp_path: Path) -> None:
+    with pytest.raises(LossevoError, match=r"apt-get install dataset-fashion-mnist.*dataset\.download=true"):
+        fashion_mnist.__wrapped__(root=str(tmp_path / "nowhere"))
+
+
+def test_truncated_file_is_a_clear_error(tmp_path: Path) -> None:
+    folder = make_fashion_mnist(tmp_path / "fm", gz=False)
+    path = folder / "t10k-images-idx3-ubyte"
+    path.write_bytes(path.read_bytes()[:-5])
+    with pytest.raises(LossevoError, match="truncated"):
+        fashion_mnist.__wrapped__(root=str(folder), val_size=10)
+
+
+@pytest.mark.skipif(
+    not DEBIAN_FASHION_MNIST.is_dir(), reason="needs Debian's dataset-fashion-mnist (.ci/run installs it)"
+)
+def test_real_fashion_mnist_from_debian() -> None:
+    splits = fashion_mnist(val_size=5000)
+    assert (len(splits.train_x), len(splits.val_x), len(splits.test_x)) == (55000, 5000, 10000)
+    assert splits.shape == (1, 28, 28)
+    assert torch.bincount(splits.test_y).tolist() == [1000] * 10
+    assert 0.28 < splits.mean[0] < 0.30  # the well-known Fashion-MNIST mean, 0.286
+
+
+def test_digits_splits() -> None:
+    splits = digits()
+    assert (len(splits.train_x), len(splits.val_x), len(splits.test_x)) == (1197, 300, 300)
+    assert splits.shape == (1, 8, 8) and int(splits.train_x.max()) == 255
+    assert not splits.hflip
+
+
+def test_shuffled_batches_cover_each_epoch_and_repeat_with_the_seed() -> None:
+    x = torch.arange(10).view(10, 1, 1, 1)
+    y = torch.arange(10)
+    it = iter(ShuffledBatches(x, y, 3, seed=5))
+    epoch = [next(it) for _ in range(3)]  # 3 full batches per epoch, the last partial one dropped
+    seen = torch.cat([b[1] for b in epoch])
+    assert len(set(seen.tolist())) == 9
+    assert all(torch.equal(bx.flatten(), by) for bx, by in epoch)
+    again = iter(ShuffledBatches(x, y, 3, seed=5))
+    assert all(torch.equal(next(again)[1], b[1]) for b in epoch)
+    ordered = OrderedBatches(x, y, 4)
+    assert len(ordered) == 3 and [b[1].tolist() for b in ordered] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+
+
+def test_random_crop_takes_windows_of_the_padded_image() -> None:
+    x = torch.rand(64, 3, 8, 8)
+    g = torch.Generator().manual_seed(0)
+    out = random_crop(x, 2, g)
+    padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
+    offsets = set()
+    for i in range(64):
+        windows = padded[i].unfold(1, 8, 1).unfold(2, 8, 1)  # [C, 5, 5, 8, 8]
+        match = (windows == out[i][:, None, None]).flatten(3).all(-1).all(0)  # [5, 5]
+        assert match.any(), "each output is one window of its padded input"
+        offsets.add(tuple(torch.nonzero(match)[0].tolist()))
+    assert len(offsets) > 10, "offsets vary per image"
+    assert torch.equal(random_crop(x, 0, g), x)
+
+
+def test_flip_and_base_are_seeded() -> None:
+    x = torch.rand(32, 1, 5, 5)
+    flipped = random_hflip(x, torch.Generator().manual_seed(1))
+    is_flip = [(torch.equal(flipped[i], x[i].flip(2)), torch.equal(flipped[i], x[i])) for i in range(32)]
+    assert all(a or b for a, b in is_flip) and 5 < sum(a for a, _ in is_flip) < 27
+    y = torch.randint(0, 10, (32,))
+    a, ya = Base(pad=1)(x, y, torch.Generator().manual_seed(9))
+    b, _ = Base(pad=1)(x, y, torch.Generator().manual_seed(9))
+    assert torch.equal(a, b) and torch.equal(ya, y) and a.shape == x.shape
