@@ -1,0 +1,165 @@
+"""What the entry scripts run: ``evolve.py`` and ``train.py`` call these from ``@hydra.main``.
+
+User errors (:class:`LossevoError`) print one line ``error: ...`` on stderr and exit with status 2;
+anything already journalled stays in the journal.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from lossevo.config import build, plain
+from lossevo.errors import LossevoError
+
+log = logging.getLogger("lossevo")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def user_errors(func: F) -> F:
+    """Turn user errors into one message and exit status 2 (no stack trace)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except LossevoError as err:
+            print(f"error: {err}", file=sys.stderr)
+            sys.exit(2)
+        except OmegaConfBaseException as err:
+            message = str(err).splitlines()[0]
+            print(f"error: bad configuration: {message}", file=sys.stderr)
+            sys.exit(2)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _hydra_context() -> tuple[Path | None, str | None, list[str]]:
+    """Run folder, config name and the user's overrides when running inside ``@hydra.main``."""
+    if not HydraConfig.initialized():
+        return None, None, []
+    hc = HydraConfig.get()
+    return Path(hc.runtime.output_dir), hc.job.config_name, list(hc.overrides.task)
+
+
+# ---------------------------------------------------------------------------- evolve
+def run_evolve(
+    cfg: DictConfig, run_dir: str | Path | None = None, overrides: Sequence[str] | None = None
+) -> Any:
+    """Run (or resume) one search; prints the best losses next to the reference loss."""
+    from lossevo.driver import CandidateConfigs, Driver
+
+    hydra_dir, config_name, hydra_overrides = _hydra_context()
+    folder = Path(run_dir) if run_dir is not None else hydra_dir
+    if folder is None:
+        raise LossevoError("run_evolve needs a run folder outside a Hydra app (run_dir=...)")
+    configs = CandidateConfigs(
+        config_name if overrides is None else None,
+        hydra_overrides if overrides is None else overrides,
+        cfg,
+    )
+    console = Console(width=max(120, Console().width))
+    budget = int(cfg.search.budget)
+
+    def report(row: Any, result: Any) -> None:
+        fitness = "failed" if row.fitness is None else f"{row.fitness:.4f}"
+        parent = f"parent {row.parent_id}" if row.parent_id else row.phase
+        reason = "" if row.stop_reason == "completed" else f" [{row.stop_reason}: {row.detail}]"
+        log.info(
+            "[%d/%d] candidate %d (%s) %s in %.1fs%s  %s",
+            row.id,
+            budget,
+            row.id,
+            parent,
+            fitness,
+            result.seconds,
+            reason,
+            row.equation,
+        )
+
+    driver = Driver(cfg, folder, configs, on_candidate=report)
+    already = driver.journal.count(("done", "failed"))
+    if already:
+        log.info("resuming %s: %d of %d candidates already evaluated", folder, already, budget)
+    outcome = driver.run()
+    print_outcome(outcome, console)
+    return outcome
+
+
+def print_outcome(outcome: Any, console: Console) -> None:
+    table = Table(title=f"Best losses of {outcome.run_dir}")
+    table.add_column("rank", justify="right")
+    table.add_column("candidate", justify="right")
+    table.add_column("fitness (val acc)", justify="right")
+    table.add_column("equation", overflow="fold")
+    for rank, row in enumerate(outcome.best, start=1):
+        table.add_row(str(rank), str(row.id), f"{row.fitness:.4f}", escape(row.equation))
+    base = outcome.baseline
+    if base is not None:
+        fitness = "failed" if base["fitness"] is None else f"{base['fitness']:.4f}"
+        table.add_row("ref", escape(base["name"]), fitness, escape(base["equation"]), style="bold")
+    console.print(table)
+    console.print(
+        f"{outcome.evaluated} candidates evaluated ({outcome.failed} failed); "
+        f"journal: {outcome.run_dir / 'journal.sqlite'}",
+        markup=False,
+    )
+    if outcome.loss_configs:
+        conf = outcome.loss_configs[0].parent.parent
+        console.print(f"train the best loss: python train.py --config-dir {conf} loss=best_1", markup=False)
+
+
+# ---------------------------------------------------------------------------- train
+def run_train(cfg: DictConfig, run_dir: str | Path | None = None) -> Any:
+    """Train one loss with the configured recipe; prints validation and test accuracy."""
+    from lossevo.surrogate import Job, Surrogate
+    from lossevo.tracking import Tracker
+
+    hydra_dir, _, _ = _hydra_context()
+    folder = Path(run_dir) if run_dir is not None else (hydra_dir or Path("."))
+    loss = build(cfg.loss, "loss")
+    surrogate = Surrogate(cfg)
+    log.info("%s", surrogate.data.summary())
+    log.info("loss %s", getattr(loss, "equation", type(loss).__name__))
+    tracker = Tracker(
+        cfg.get("logger"),
+        folder,
+        group="train",
+        job_type="train",
+        name=f"train-{folder.name}",
+        config=plain(cfg),
+    )
+    try:
+        result = surrogate.train(Job(loss, int(cfg.seed), "train"), test=True, root_dir=str(folder))
+        tracker.log({"val/best_acc": result.fitness, "test/acc": result.test_acc, "status": result.status})
+        for step, acc in result.history:
+            tracker.log({"val/acc": acc, "step": step})
+        tracker.summary(
+            {
+                "best_val_acc": result.fitness,
+                "test_acc": result.test_acc,
+                "equation": getattr(loss, "equation", ""),
+            }
+        )
+    finally:
+        tracker.finish()
+    (folder / "result.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(result.to_dict())))
+    if result.ok:
+        print(
+            f"best validation accuracy {result.fitness:.4f}, test accuracy {result.test_acc:.4f} "
+            f"({result.steps} steps, {result.seconds:.1f}s)"
+        )
+    else:
+        print(f"training failed: {result.stop_reason}: {result.detail}")
+    return result

@@ -1,0 +1,136 @@
+"""Weights & Biases tracking that can never stop a search.
+
+``mode: auto`` runs online when an API key is configured and offline otherwise (local run files
+under ``<run dir>/wandb``, uploaded later with ``wandb sync``); ``WANDB_MODE`` in the environment
+wins over the config. Every call is guarded: after the first W&B error tracking turns itself off
+with one warning, and the search goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger(__name__)
+
+
+def _has_api_key() -> bool:
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    netrc = Path(os.environ.get("NETRC", Path.home() / ".netrc"))
+    try:
+        return "api.wandb.ai" in netrc.read_text()
+    except OSError:
+        return False
+
+
+def resolve_mode(configured: str) -> str:
+    env = os.environ.get("WANDB_MODE")
+    if env:
+        return "disabled" if env in ("disabled", "dryrun_disabled") else env
+    if configured == "auto":
+        return "online" if _has_api_key() else "offline"
+    return configured
+
+
+class Tracker:
+    """One W&B run (e.g. a search, grouped by its run folder) or a no-op when disabled."""
+
+    def __init__(
+        self,
+        cfg: DictConfig | None,
+        run_dir: Path,
+        group: str,
+        job_type: str,
+        name: str | None = None,
+        config: dict[str, Any] | None = None,
+    ) -> None:
+        self.run: Any = None
+        settings = cfg if cfg is not None else OmegaConf.create({"mode": "disabled"})
+        self.mode = resolve_mode(str(settings.get("mode", "auto")))
+        if self.mode == "disabled":
+            return
+        try:
+            os.environ.setdefault("WANDB_SILENT", "true")
+            import wandb
+
+            run_dir.mkdir(parents=True, exist_ok=True)
+            init = dict(
+                project=settings.get("project", "lossevo"),
+                entity=settings.get("entity"),
+                group=group,
+                job_type=job_type,
+                name=name,
+                dir=str(run_dir),
+                config=config,
+                tags=list(settings.get("tags") or []),
+                mode=self.mode,
+                resume="allow",
+                id=_run_id(run_dir, job_type, name),
+                settings=wandb.Settings(init_timeout=60, silent=True, console="off"),
+            )
+            try:
+                self.run = wandb.init(**init)
+            except Exception as err:  # no network with a key: fall back to offline files
+                if self.mode != "online":
+                    raise
+                log.warning("W&B online init failed (%s); logging offline instead", err)
+                self.mode = init["mode"] = "offline"
+                self.run = wandb.init(**init)
+        except Exception as err:
+            self._disable(err)
+
+    @property
+    def active(self) -> bool:
+        return self.run is not None
+
+    def _disable(self, err: BaseException) -> None:
+        log.warning("W&B tracking disabled after an error: %s: %s", type(err).__name__, err)
+        self.run = None
+
+    def log(self, data: dict[str, Any], step: int | None = None) -> None:
+        if self.run is None:
+            return
+        try:
+            self.run.log(data, step=step)
+        except Exception as err:
+            self._disable(err)
+
+    def summary(self, data: dict[str, Any]) -> None:
+        if self.run is None:
+            return
+        try:
+            self.run.summary.update(data)
+        except Exception as err:
+            self._disable(err)
+
+    def table(self, key: str, columns: list[str], rows: list[list[Any]]) -> None:
+        if self.run is None:
+            return
+        try:
+            import wandb
+
+            self.run.log({key: wandb.Table(columns=columns, data=rows)})
+        except Exception as err:
+            self._disable(err)
+
+    def finish(self) -> None:
+        if self.run is None:
+            return
+        try:
+            self.run.finish()
+        except Exception as err:
+            self._disable(err)
+        self.run = None
+
+
+def _run_id(run_dir: Path, job_type: str, name: str | None) -> str:
+    """A stable run id per run folder, so a resumed search continues the same W&B run."""
+    import hashlib
+
+    digest = hashlib.sha1(f"{run_dir.resolve()}:{job_type}:{name}".encode()).hexdigest()
+    return digest[:16]

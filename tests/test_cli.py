@@ -1,0 +1,209 @@
+"""End to end through the real CLI: evolve.py and train.py on digits, resume, SIGKILL, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT, TINY, run_script, script_command, script_env
+
+pytestmark = pytest.mark.slow
+
+SEARCH = [
+    *TINY,
+    "search.budget=10",
+    "search.initial_population=4",
+    "search.population_size=3",
+    "search.tournament_size=2",
+    "surrogate.precheck.step=30",
+    "surrogate.precheck.min_train_acc=0.3",
+]
+# Columns that a resumed search must reproduce exactly (timings differ, nothing else may).
+EXACT = (
+    "id, parent_id, phase, genome, key, equation, seed, status, fitness, stop_reason, detail, steps, "
+    "train_acc, history"
+)
+
+
+def journal_rows(run_dir: Path, columns: str = EXACT) -> list[tuple]:
+    with sqlite3.connect(run_dir / "journal.sqlite") as db:
+        return db.execute(f"SELECT {columns} FROM candidates ORDER BY id").fetchall()
+
+
+def finished(run_dir: Path) -> int:
+    try:
+        with sqlite3.connect(run_dir / "journal.sqlite", timeout=5) as db:
+            return db.execute("SELECT COUNT(*) FROM candidates WHERE status IN ('done','failed')").fetchone()[
+                0
+            ]
+    except sqlite3.OperationalError:  # not created yet
+        return 0
+
+
+def evolve(run_dir: Path, *extra: str, **kwargs) -> subprocess.CompletedProcess:
+    return run_script("evolve.py", *SEARCH, *extra, f"hydra.run.dir={run_dir}", **kwargs)
+
+
+@pytest.fixture(scope="module")
+def reference_run(tmp_path_factory) -> Path:
+    """One uninterrupted search, with W&B left to decide by itself (no key: offline files)."""
+    run_dir = tmp_path_factory.mktemp("reference")
+    home = tmp_path_factory.mktemp("home")  # no ~/.netrc with a W&B key
+    result = evolve(run_dir, "logger=wandb", env=script_env(wandb=True, HOME=str(home)))
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run_dir / "stdout.txt").write_text(result.stdout)
+    return run_dir
+
+
+def test_evolve_end_to_end(reference_run: Path) -> None:
+    out = (reference_run / "stdout.txt").read_text()
+    rows = journal_rows(reference_run, "id, status, fitness, phase, parent_id, equation")
+    assert [r[0] for r in rows] == list(range(1, 11))
+    assert all(r[1] in ("done", "failed") for r in rows)
+    assert [r[3] for r in rows[:4]] == ["initial"] * 4 and all(r[3] == "evolve" and r[4] for r in rows[4:])
+    best = max((r for r in rows if r[2] is not None), key=lambda r: (r[2], -r[0]))
+    # The summary names the best loss with its equation and fitness next to cross-entropy's.
+    assert "Best losses" in out and f"{best[2]:.4f}" in out and "cross_entropy" in out
+    assert (reference_run / "conf" / "loss" / "best_1.yaml").is_file()
+    with sqlite3.connect(reference_run / "journal.sqlite") as db:
+        ce = db.execute("SELECT fitness, status FROM baselines WHERE name = 'cross_entropy'").fetchone()
+    assert ce[1] == "done" and 0.5 < ce[0] <= 1.0
+    assert f"{ce[0]:.4f}" in out
+
+
+def test_wandb_offline_run_files_are_written(reference_run: Path) -> None:
+    runs = list((reference_run / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1 and list(runs[0].glob("*.wandb")), "an offline run to `wandb sync` later"
+
+
+def test_train_accepts_the_best_loss_config(reference_run: Path, tmp_path: Path) -> None:
+    result = run_script(
+        "train.py",
+        f"--config-dir={reference_run / 'conf'}",
+        *TINY,
+        "loss=best_1",
+        f"hydra.run.dir={tmp_path}",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "test accuracy" in result.stdout
+    assert (tmp_path / "result.yaml").is_file()
+
+
+def test_rerun_resumes_without_rerunning_anything(reference_run: Path, tmp_path: Path) -> None:
+    before = journal_rows(reference_run, "id, finished_at, fitness")
+    result = evolve(reference_run)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert journal_rows(reference_run, "id, finished_at, fitness") == before
+    # A larger budget continues the same search.
+    more = evolve(reference_run, "search.budget=12")
+    assert more.returncode == 0, more.stderr[-3000:]
+    rows = journal_rows(reference_run, "id, finished_at, fitness")
+    assert rows[:10] == before and len(rows) == 12
+
+
+def test_sigkill_at_any_moment_resumes_to_the_same_journal(reference_run: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "killed"
+    kills = 0
+    for threshold in (0, 3, 7):  # during the reference loss, then twice mid-search
+        proc = subprocess.Popen(
+            script_command("evolve.py", *SEARCH, f"hydra.run.dir={run_dir}"),
+            cwd=ROOT,
+            env=script_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.time() + 120
+        while time.time() < deadline and proc.poll() is None:
+            started = (run_dir / "journal.sqlite").exists()
+            if started and finished(run_dir) >= threshold:
+                time.sleep(0.15 * (threshold % 4))  # land inside a candidate's training, not between
+                os.kill(proc.pid, signal.SIGKILL)
+                kills += 1
+                break
+            time.sleep(0.05)
+        proc.wait()
+    assert kills == 3
+    assert finished(run_dir) < 10
+    result = evolve(run_dir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert journal_rows(run_dir) == journal_rows(reference_run)[:10]
+
+
+# ---------------------------------------------------------------------------- bad input
+GOOD = {"op": "ln", "inputs": ["yhat"]}
+BAD_GENOMES = {
+    "unknown op": (
+        {
+            "space": "graph",
+            "hidden": [{"op": "lnn", "inputs": ["yhat"]}],
+            "root": {"op": "mul", "inputs": ["h0", "y"]},
+        },
+        "unknown op 'lnn'",
+    ),
+    "wrong arity": (
+        {"space": "graph", "hidden": [GOOD], "root": {"op": "mul", "inputs": ["h0"]}},
+        "takes 2 input(s), got 1",
+    ),
+    "cycle": (
+        {
+            "space": "graph",
+            "hidden": [{"op": "ln", "inputs": ["h1"]}, {"op": "exp", "inputs": ["h0"]}],
+            "root": {"op": "mul", "inputs": ["h0", "y"]},
+        },
+        "cycle among active nodes",
+    ),
+}
+
+
+def _assert_one_clear_error(result: subprocess.CompletedProcess, message: str) -> None:
+    assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and message in errors[0], result.stderr[-2000:]
+
+
+@pytest.mark.parametrize("case", [*BAD_GENOMES, "malformed"])
+def test_bad_genome_files(case: str, tmp_path: Path) -> None:
+    path = tmp_path / "loss.json"
+    if case == "malformed":
+        path.write_text('{"space": "graph", "hidden": [')
+        message = "not valid JSON/YAML"
+    else:
+        data, message = BAD_GENOMES[case]
+        path.write_text(json.dumps(data))
+    result = run_script(
+        "train.py", *TINY, "loss=file", f"loss.path={path}", f"hydra.run.dir={tmp_path / 'run'}"
+    )
+    _assert_one_clear_error(result, message)
+
+
+def test_unknown_config_option_fails_loudly(tmp_path: Path) -> None:
+    result = run_script("evolve.py", *TINY, "surrogate.stpes=3", f"hydra.run.dir={tmp_path}")
+    assert result.returncode != 0 and "Could not override 'surrogate.stpes'" in result.stderr
+    result = run_script("evolve.py", *TINY, "augment=cutoutt", f"hydra.run.dir={tmp_path}")
+    assert result.returncode != 0 and "Could not find 'augment/cutoutt'" in result.stderr
+
+
+def test_missing_dataset(tmp_path: Path) -> None:
+    result = run_script(
+        "evolve.py",
+        "dataset=fashion_mnist",
+        f"dataset.root={tmp_path / 'none'}",
+        "logger=none",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    )
+    _assert_one_clear_error(result, "Fashion-MNIST not found")
+
+
+def test_other_settings_in_the_same_folder_lose_nothing(reference_run: Path) -> None:
+    before = journal_rows(reference_run, "*")
+    result = evolve(reference_run, "surrogate.steps=61")
+    _assert_one_clear_error(result, "holds a search with other settings (surrogate differ)")
+    assert journal_rows(reference_run, "*") == before
