@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from .conftest import ROOT, TINY, run_script, script_command, script_env
 
@@ -94,6 +95,19 @@ def test_train_accepts_the_best_loss_config(reference_run: Path, tmp_path: Path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "test accuracy" in result.stdout
     assert (tmp_path / "result.yaml").is_file()
+
+
+def test_a_candidate_folder_retrains_that_candidate_exactly(reference_run: Path, tmp_path: Path) -> None:
+    candidate_id, fitness = next(
+        (r[0], r[1]) for r in journal_rows(reference_run, "id, fitness, status") if r[2] == "done"
+    )
+    folder = reference_run / "candidates" / f"{candidate_id:06d}"
+    result = run_script(
+        "train.py", f"--config-path={folder}", "--config-name=config", f"hydra.run.dir={tmp_path}"
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    retrained = yaml.safe_load((tmp_path / "result.yaml").read_text())
+    assert retrained["fitness"] == fitness
 
 
 def test_rerun_resumes_without_rerunning_anything(reference_run: Path, tmp_path: Path) -> None:

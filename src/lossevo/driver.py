@@ -234,13 +234,19 @@ class Driver:
     def _evaluate(self, row: CandidateRow) -> None:
         cfg = self.configs.for_candidate(row, self.run_dir)
         surrogate = self.surrogate(cfg)
+        # Each candidate's folder holds its complete config: `train.py --config-path <folder>
+        # --config-name config` retrains exactly this candidate.
+        folder = Path(cfg.candidate.dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
         self.journal.mark_running(row.id)
         try:
             loss = build(cfg.loss, "loss")
-        except Exception as err:  # a genome that cannot be built is a failed candidate
+        except LossevoError as err:  # a genome that cannot be built is a failed candidate
             result = Fitness("failed", None, "error", f"building the loss: {err}")
         else:
-            result = surrogate.train(Job(loss, int(cfg.seed), f"candidate_{row.id}"))
+            job = Job(loss, int(cfg.seed), f"candidate_{row.id}")
+            result = surrogate.train(job, root_dir=str(folder))
         self.strategy.tell(row.id, result.fitness if result.ok else None)
         self.journal.finish_candidate(
             row.id,

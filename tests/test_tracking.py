@@ -1,0 +1,48 @@
+"""W&B tracking: offline without a key, and a W&B failure never reaches the caller."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from lossevo.tracking import Tracker, resolve_mode
+
+
+@pytest.fixture
+def no_wandb_env(monkeypatch, tmp_path: Path) -> None:
+    for key in ("WANDB_MODE", "WANDB_API_KEY"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("NETRC", str(tmp_path / "home" / ".netrc"))
+
+
+def test_mode_resolution(no_wandb_env, monkeypatch) -> None:
+    assert resolve_mode("auto") == "offline"
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    assert resolve_mode("auto") == "online"
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    assert resolve_mode("online") == "disabled"
+
+
+def test_a_wandb_error_disables_tracking_instead_of_raising(no_wandb_env, tmp_path: Path) -> None:
+    cfg = OmegaConf.create({"mode": "auto", "project": "lossevo-test", "entity": None, "tags": []})
+    tracker = Tracker(cfg, tmp_path, group="g", job_type="search", name="t")
+    assert tracker.active and tracker.mode == "offline"
+    tracker.log({"candidate/fitness": 0.5}, step=1)
+    tracker.run.finish()  # the run ends under the tracker's feet: the next calls fail inside wandb
+    tracker.log({"candidate/fitness": 0.6}, step=2)
+    assert not tracker.active, "the failed call turned tracking off"
+    tracker.table("candidates", ["id"], [[1]])
+    tracker.finish()
+    assert not tracker.active
+    assert list((tmp_path / "wandb").glob("offline-run-*/*.wandb"))
+
+
+def test_disabled_tracker_is_a_no_op(tmp_path: Path) -> None:
+    tracker = Tracker(OmegaConf.create({"mode": "disabled"}), tmp_path, group="g", job_type="search")
+    tracker.log({"a": 1})
+    tracker.summary({"b": 2})
+    tracker.finish()
+    assert not (tmp_path / "wandb").exists()
