@@ -38,13 +38,24 @@ def test_cross_entropy_passes_and_its_mirror_is_flipped() -> None:
     assert result.ok and result.sign == -1
 
 
+# C1 = -ln(softplus(ŷ/(y+ε))) as seed 000's table prints it increases towards the right answer:
+# decided on its unflipped curve its sign is +1. This is the kind of child the authors' inherited
+# flip produces (REFERENCE §2); the registry keeps the published form.
+DECIDED_OTHERWISE = {"c1": 1}
+
+
 @pytest.mark.parametrize("name", list(GENOMES))
 def test_published_signs_are_decided_on_the_unflipped_curve(name: str) -> None:
     genome = GENOMES[name]
     for stored in (1, -1):  # whatever sign a parent passed on, the decision is the same
         result = CHECK.check(genome.with_sign(stored))
         assert result.ok, result.reason
-        assert result.sign == genome.sign
+        assert result.sign == DECIDED_OTHERWISE.get(name, genome.sign)
+
+
+def test_c1_as_published_rises_towards_the_right_answer() -> None:
+    curve = GENOMES["c1"].sign * raw_phenotype(GENOMES["c1"])
+    assert curve[-1] > curve[0] and float(curve.argmin()) == 0
 
 
 def test_upside_down_parabola_is_flipped() -> None:

@@ -18,6 +18,7 @@ from .conftest import CONF, compose_config
 
 REQUIRED = ["cross_entropy", "neuroloss1", "neuroloss2", "neuroloss3", "bessel", "baikal", "ngl"]
 EPS = 1e-7
+TAYLOR = [0.3, -0.2, -1.5, 0.4, 0.1, -0.7, 0.25, 0.05]
 
 LOGITS = np.array([[2.0, -1.0, 0.5], [0.1, 0.2, -3.0], [-1.0, 4.0, 1.0], [0.0, 0.0, 0.0]])
 LABELS = np.array([0, 2, 1, 1])
@@ -32,16 +33,64 @@ def _h(y, p):
     return p / np.sqrt(1 + (p / (y + EPS)) ** 2)
 
 
-# Independent numpy versions of REFERENCE §6, per sample (before the batch mean).
+def _sig(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def _softplus(x):  # the authors' ln(|1 + e^x| + ε) = ln(e^x + (1 + ε)), written not to overflow
+    return np.logaddexp(x, np.log1p(EPS))
+
+
+def _ln(x):
+    return np.log(np.abs(x) + EPS)
+
+
+def _taylor(y, p):
+    l0, l1, l2, l3, l4, l5, l6, l7 = TAYLOR
+    d, e = p - l1, y - l0
+    return -(l2 * d + l3 * d**2 + l4 * d**3 + l5 * e * d + l6 * e * d**2 + l7 * e**2 * d).mean(1)
+
+
+def _sum(f):
+    return lambda y, p, z: f(y, p).sum(1)
+
+
+_C = [2.7279, 0.9863, 1.5352, -1.1135, 1.3716, -0.8411]
+
+# Independent numpy versions of REFERENCE §6: per-sample losses from targets y, softmax p and
+# logits z, each with its authors' reduction over classes.
 NUMPY = {
-    "cross_entropy": lambda y, p: -(y * np.log(p)).sum(1),
-    "neuroloss1": lambda y, p: -(np.log(np.abs(_h(y, p)) + EPS) + _h(y, p)).sum(1),
-    "neuroloss2": lambda y, p: -(np.log10(np.abs(_h(y, p)) + EPS) + np.sin(_h(y, p))).sum(1),
-    "neuroloss3": lambda y, p: -(np.log(np.abs(_h(y, p)) + EPS) + np.minimum(y, p / (y + EPS))).sum(1),
-    "bessel": lambda y, p: (np.minimum(sps.i0e(p), y) + sps.i0e(p)).sum(1),
-    "baikal": lambda y, p: -(np.log(p + EPS) - y / (p + EPS)).mean(1),
-    "ngl": lambda y, p: (np.exp(2.4092 - p - p * y) - np.cos(np.cos(np.sin(p)))).mean(1),
+    "cross_entropy": _sum(lambda y, p: -y * np.log(p)),
+    "neuroloss1": _sum(lambda y, p: -(_ln(_h(y, p)) + _h(y, p))),
+    "neuroloss2": _sum(lambda y, p: -(np.log10(np.abs(_h(y, p)) + EPS) + np.sin(_h(y, p)))),
+    "neuroloss3": _sum(lambda y, p: -(_ln(_h(y, p)) + np.minimum(y, p / (y + EPS)))),
+    "bessel": _sum(lambda y, p: np.minimum(sps.i0e(p), y) + sps.i0e(p)),
+    "b0": _sum(lambda y, p: -_sig(_softplus(p / (y + EPS)))),
+    "b1": _sum(lambda y, p: -_sig(sps.i0e(p / (y + EPS))) * (1 - _sig(sps.i0e(p / (y + EPS))))),
+    "b2": _sum(lambda y, p: -sps.i1e(sps.erf(p / (y + EPS)))),
+    "c0": _sum(lambda y, p: -_ln(np.arctan(p / (y + EPS)))),
+    "c1": _sum(lambda y, p: -_ln(_softplus(p / (y + EPS)))),
+    "c2": _sum(lambda y, p: -_sig(np.log10(np.abs(p / (y + EPS)) + EPS))),
+    "m0": _sum(lambda y, p: -sps.i1(np.arctan(np.log10(p + EPS))) * y),
+    "m1": _sum(lambda y, p: _softplus(p - y)),
+    "m2": _sum(lambda y, p: np.arcsinh(sps.i0(y - p))),
+    "a0": _sum(lambda y, p: -_ln(1 / (1 + np.abs(np.log10(p + EPS)))) * y),
+    "a1": _sum(lambda y, p: -_ln(sps.i0e(np.log10(p + EPS))) * y),
+    "a2": _sum(lambda y, p: y / (sps.i0e(np.log(p + EPS)) + EPS)),
+    "baikal": lambda y, p, z: -(np.log(p) - y / p).mean(1),
+    "baikal_cma": lambda y, p, z: (
+        -(_C[0] * (_C[1] * np.log(_C[2] * p) - _C[3] * (_C[4] * y) / (_C[5] * p))).mean(1)
+    ),
+    "fastlogit": lambda y, p, z: -((z - y) * (y / p - (z + 2))).mean(1),
+    "ngl": lambda y, p, z: (np.exp(2.4092 - p - p * y) - np.cos(np.cos(np.sin(p)))).mean(1),
+    "taylorglo": lambda y, p, z: _taylor(y, p),
+    "mse": lambda y, p, z: ((p - y) ** 2).mean(1),
+    "focal": _sum(lambda y, p: -y * (1 - p) ** 2 * np.log(p)),
+    "sce": lambda y, p, z: (
+        0.1 * (-y * np.log(p)).sum(1) - (np.clip(p, 1e-7, 1) * np.log(np.clip(y, 1e-4, 1))).sum(1)
+    ),
 }
+OPTIONS = {"taylorglo": {"params": TAYLOR}}
 
 
 def test_registry_has_the_required_losses() -> None:
@@ -55,24 +104,39 @@ def test_unknown_loss_and_option_give_clear_errors() -> None:
         get_loss("cross_entropy", smoothing=0.1)
 
 
-@pytest.mark.parametrize("name", REQUIRED)
+def test_every_published_loss_has_a_numpy_reference() -> None:
+    assert set(NUMPY) == set(available_losses())
+
+
+@pytest.mark.parametrize("name", sorted(NUMPY))
 def test_values_match_numpy(name: str) -> None:
     y = np.eye(3)[LABELS]
-    per_sample = NUMPY[name](y, _np_softmax(LOGITS))
-    loss = get_loss(name)
+    per_sample = NUMPY[name](y, _np_softmax(LOGITS), LOGITS)
+    loss = get_loss(name, **OPTIONS.get(name, {}))
     got = loss(torch.tensor(LOGITS, dtype=torch.float32), torch.tensor(LABELS))
-    assert float(got) == pytest.approx(per_sample.mean(), rel=2e-5, abs=1e-5)
-    none = get_loss(name, reduction="none")(torch.tensor(LOGITS), torch.tensor(LABELS))
-    np.testing.assert_allclose(none.numpy(), per_sample, rtol=2e-5, atol=1e-5)
+    assert float(got) == pytest.approx(per_sample.mean(), rel=5e-5, abs=1e-5)
+    none = get_loss(name, reduction="none", **OPTIONS.get(name, {}))(
+        torch.tensor(LOGITS), torch.tensor(LABELS)
+    )
+    np.testing.assert_allclose(none.numpy(), per_sample, rtol=5e-5, atol=1e-5)
 
 
 def test_pinned_numbers() -> None:
     """Values computed once with numpy in float64 (REFERENCE §6 formulas), pinned so a silent
-    change of a formula or of the numpy reference above shows."""
+    change of a formula or of the numpy references above shows."""
     logits, labels = torch.tensor(LOGITS, dtype=torch.float32), torch.tensor(LABELS)
-    assert float(get_loss("neuroloss1")(logits, labels)) == pytest.approx(31.9076957, rel=1e-6)
-    assert float(get_loss("bessel")(logits, labels)) == pytest.approx(2.9948895, rel=1e-6)
-    assert float(get_loss("ngl")(logits, labels)) == pytest.approx(7.0360017, rel=1e-6)
+    pinned = {
+        "neuroloss1": 31.9076957,
+        "bessel": 2.9948895,
+        "ngl": 7.0360017,
+        "a2": 2.3288364,
+        "baikal_cma": 25.677154,
+        "taylorglo": 0.64364095,
+        "focal": 1.0512036,
+    }
+    for name, value in pinned.items():
+        got = float(get_loss(name, **OPTIONS.get(name, {}))(logits, labels))
+        assert got == pytest.approx(value, rel=1e-5), name
 
 
 def test_cross_entropy_is_torchs_with_label_smoothing() -> None:
@@ -85,10 +149,10 @@ def test_cross_entropy_is_torchs_with_label_smoothing() -> None:
         )
 
 
-@pytest.mark.parametrize("name", REQUIRED)
+@pytest.mark.parametrize("name", sorted(NUMPY))
 def test_drop_in_contract(name: str) -> None:
     torch.manual_seed(0)
-    loss = get_loss(name)
+    loss = get_loss(name, **OPTIONS.get(name, {}))
     logits = torch.randn(6, 4, requires_grad=True)
     labels = torch.randint(0, 4, (6,))
     one_hot = torch.nn.functional.one_hot(labels, 4).float()
@@ -99,14 +163,14 @@ def test_drop_in_contract(name: str) -> None:
     assert torch.isfinite(loss(logits, soft))
     value.backward()
     assert torch.isfinite(logits.grad).all()
-    summed = get_loss(name, reduction="sum")(logits, labels)
+    summed = get_loss(name, reduction="sum", **OPTIONS.get(name, {}))(logits, labels)
     assert torch.allclose(summed, value * 6, rtol=1e-5)
     # Extra dimensions as in CrossEntropyLoss: [B, C, H, W] logits and [B, H, W] targets.
     dense = torch.randn(2, 4, 3, 3)
     dense_labels = torch.randint(0, 4, (2, 3, 3))
-    per_pixel = get_loss(name, reduction="none")(dense, dense_labels)
+    per_pixel = get_loss(name, reduction="none", **OPTIONS.get(name, {}))(dense, dense_labels)
     assert per_pixel.shape == (2, 3, 3)
-    flat = get_loss(name, reduction="none")(
+    flat = get_loss(name, reduction="none", **OPTIONS.get(name, {}))(
         dense.permute(0, 2, 3, 1).reshape(-1, 4), dense_labels.reshape(-1)
     )
     assert torch.allclose(per_pixel.reshape(-1), flat)
@@ -123,7 +187,7 @@ def test_losses_compute_in_float32_under_autocast() -> None:
 
 
 def test_genome_built_losses_are_genomes() -> None:
-    for name in ("neuroloss1", "neuroloss2", "neuroloss3", "bessel"):
+    for name in GENOMES:
         loss = get_loss(name)
         assert loss.genome == GENOMES[name]
         assert loss.equation == GENOMES[name].equation()
@@ -136,12 +200,13 @@ def test_every_loss_config_composes_and_builds(tmp_path: Path) -> None:
     extra = {
         "genome": [f"loss.genome={_override(GENOMES['neuroloss1'].to_dict())}"],
         "file": [f"loss.path={genome_file}"],
+        "taylorglo": [f"loss.params={_override(TAYLOR)}"],
     }
     for name in names:
         cfg = compose_config("train", [f"loss={name}", *extra.get(name, [])])
         loss = instantiate(cfg.loss)
         assert torch.isfinite(loss(torch.randn(4, 10), torch.randint(0, 10, (4,))))
-    assert set(REQUIRED) <= set(names)
+    assert set(available_losses()) <= set(names), "every registered loss has a config"
 
 
 def _override(value) -> str:

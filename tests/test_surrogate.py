@@ -36,6 +36,18 @@ class NaNAfter(Loss):
         return values * math.nan if self.calls > self.k else values
 
 
+class RecordsProgress(Loss):
+    """Cross-entropy that records the training progress it is given at each step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[float] = []
+
+    def per_sample(self, y, yhat, logits):
+        self.seen.append(self.progress)
+        return -(y * torch.log_softmax(logits, 1)).sum(1)
+
+
 class Raises(Loss):
     def per_sample(self, y, yhat, logits):
         raise RuntimeError("boom")
@@ -100,6 +112,13 @@ def test_early_stop_keeps_the_best_validation_accuracy() -> None:
 def test_an_exception_in_the_loss_is_a_failed_candidate(tiny_cfg) -> None:
     result = Surrogate(tiny_cfg).train(Job(Raises(), 0))
     assert result.status == "failed" and result.stop_reason == "error" and "boom" in result.detail
+
+
+def test_losses_receive_the_training_progress(tiny_cfg) -> None:
+    loss = RecordsProgress()
+    Surrogate(tiny_cfg).train(Job(loss, 0))
+    assert len(loss.seen) == 60 and loss.seen[0] == 0.0 and loss.seen[-1] == 1.0
+    assert loss.seen == sorted(loss.seen)
 
 
 def test_test_accuracy_for_final_training(tiny_cfg) -> None:

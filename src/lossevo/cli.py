@@ -163,3 +163,54 @@ def run_train(cfg: DictConfig, run_dir: str | Path | None = None) -> Any:
     else:
         print(f"training failed: {result.stop_reason}: {result.detail}")
     return result
+
+
+# ---------------------------------------------------------------------------- report
+def run_report(cfg: DictConfig, run_dir: str | Path | None = None) -> list[Path]:
+    """PNGs and the equation of one loss, drawn next to the ``compare`` losses."""
+    from lossevo import plots
+    from lossevo.losses import get_loss
+    from lossevo.tracking import Tracker
+
+    hydra_dir, _, _ = _hydra_context()
+    folder = Path(run_dir) if run_dir is not None else (hydra_dir or Path("."))
+    loss = build(cfg.loss, "loss")
+    name = str(cfg.loss.get("name") or getattr(loss, "name", "loss"))
+    drawn = {name: loss}
+    for other in cfg.get("compare") or []:
+        if other != name:
+            drawn[str(other)] = get_loss(str(other))
+    paths = [
+        plots.plot_phenotypes(drawn, folder / "phenotype.png"),
+        plots.plot_gradients(drawn, folder / "gradient.png"),
+        plots.plot_surface(name, loss, folder / "surface.png"),
+    ]
+    text = describe_loss(name, loss)
+    (folder / "equation.md").write_text(text)
+    print(text)
+    tracker = Tracker(cfg.get("logger"), folder, group="report", job_type="report", name=f"report-{name}")
+    try:
+        tracker.images({p.stem: p for p in paths})
+        tracker.summary({"loss": name, "equation": getattr(loss, "equation", name)})
+    finally:
+        tracker.finish()
+    for path in paths:
+        print(f"wrote {path}")
+    return paths
+
+
+def describe_loss(name: str, loss: Any) -> str:
+    """The equation of a loss (and its LaTeX, key and source when it is a genome), as Markdown."""
+    lines = [f"# {name}", "", f"    {getattr(loss, 'equation', type(loss).__name__)}", ""]
+    genome = getattr(loss, "genome", None)
+    if genome is not None:
+        lines += [
+            f"$${genome.latex()}$$",
+            "",
+            f"space: {genome.space}, sign: {genome.sign:+d}, key: {genome.key()}",
+            "",
+        ]
+        source = getattr(genome, "source", None)
+        if source is not None:
+            lines += ["```python", source(signed=True).rstrip(), "```", ""]
+    return "\n".join(lines)

@@ -5,7 +5,9 @@ class moves from wrong (``p = 1e-7``) to right (``p = 1 - 1e-7``): rows ``yhat =
 ``y = [0, 1]`` (the authors' 1,000 rows, in ascending ``p``), summed over both classes.
 
 A candidate is rejected when its structure is invalid (cycle, ``y`` or ``yhat`` unused), its
-phenotype or the phenotype's gradient is non-finite, the curve is flat or has more than one
+phenotype or the phenotype's gradient is non-finite, its value or gradient is non-finite anywhere
+on a grid of (y, yhat) pairs covering what training feeds each class (soft targets, exact zeros
+and ones, values next to them), the curve is flat or has more than one
 optimum, its single interior optimum lies within 1% of ``p = 0.5``, or its normalised phenotype
 is within L2 distance 0.01 of a member of the population (novelty). Otherwise its sign is
 decided on the *unflipped* curve: flip (sign -1) when the curve increases towards the right
@@ -43,7 +45,17 @@ def raw_phenotype(genome: Genome, points: int = 1000) -> torch.Tensor:
     """The unflipped binary phenotype of a genome (no sign applied)."""
     _, y, yhat = binary_rows(points)
     with torch.no_grad():
-        return genome.compile()(y, yhat)
+        return genome.compile()(y, yhat, torch.log(yhat))
+
+
+def domain_grid() -> tuple[torch.Tensor, torch.Tensor]:
+    """Every pair of target and prediction values a class can take in training, ``[N, 1]`` each:
+    0, 1 and values within 1e-7 and 1e-4 of them (exact zeros come from float32 softmax
+    underflow, near-ones from mixup), and a 0.01 grid in between; float32."""
+    ends = torch.tensor([0.0, 1e-30, 1e-7, 1e-4, 1 - 1e-4, 1 - 1e-7, 1.0], dtype=torch.float64)
+    values = torch.cat([ends, torch.linspace(0.01, 0.99, 99, dtype=torch.float64)]).sort().values.float()
+    y, yhat = torch.meshgrid(values, values, indexing="ij")
+    return y.reshape(-1, 1), yhat.reshape(-1, 1)
 
 
 def normalise(curve: torch.Tensor) -> torch.Tensor:
@@ -106,7 +118,7 @@ class IntegrityChecker:
         novelty_threshold: float = 0.01,
         optimum_guard: float = 0.01,
         max_flat_fraction: float = 0.05,
-        flat_tolerance: float = 1e-6,
+        flat_tolerance: float = 5e-7,
         check_gradient: bool = True,
         reject_wrong_side: bool = True,
     ) -> None:
@@ -118,10 +130,15 @@ class IntegrityChecker:
         self.check_gradient = check_gradient
         self.reject_wrong_side = reject_wrong_side
         self._p, self._y, self._yhat = binary_rows(points)
+        self._logits = torch.log(self._yhat)
+        self._grid_y, self._grid_yhat = domain_grid()
+        grid_logits = torch.log(self._grid_yhat.clamp_min(1e-38))
+        # Losses that read the logit directly also meet it far from log(yhat): shift it both ways.
+        self._grid_logits = [grid_logits, grid_logits + 20.0, grid_logits - 20.0]
 
     def check(self, genome: Genome, archive: NoveltyArchive | None = None) -> IntegrityResult:
         """Run every test in order; the first failure gives the reason."""
-        problem = getattr(genome, "structure_problem", lambda: None)()
+        problem = genome.structure_problem()
         if problem is not None:
             return IntegrityResult(False, f"structure: {problem}")
         try:
@@ -134,6 +151,9 @@ class IntegrityChecker:
         if isinstance(shape, str):
             return IntegrityResult(False, shape)
         sign, optimum = shape
+        problem = self._domain(genome)
+        if problem is not None:
+            return IntegrityResult(False, problem)
         phenotype = normalise(curve * sign)
         if archive is not None and self.novelty_threshold > 0:
             member, distance = archive.nearest(phenotype)
@@ -152,12 +172,12 @@ class IntegrityChecker:
         fn = genome.compile()
         if not self.check_gradient:
             with torch.no_grad():
-                curve = fn(self._y, self._yhat)
+                curve = fn(self._y, self._yhat, self._logits)
             if not torch.isfinite(curve).all():
                 return "non-finite: loss values on the binary phenotype"
             return curve
         yhat = self._yhat.clone().requires_grad_(True)
-        curve = fn(self._y, yhat)
+        curve = fn(self._y, yhat, self._logits)
         if not torch.isfinite(curve).all():
             return "non-finite: loss values on the binary phenotype"
         if curve.requires_grad:
@@ -166,13 +186,41 @@ class IntegrityChecker:
                 return "non-finite: gradient on the binary phenotype"
         return curve.detach()
 
+    def _domain(self, genome: Genome) -> str | None:
+        """Non-finite values or gradients anywhere on the (y, yhat) domain grid."""
+        fn = genome.compile()
+        shifts = self._grid_logits if genome.uses_logits else self._grid_logits[:1]
+        try:
+            for logits in shifts:
+                yhat = self._grid_yhat.clone().requires_grad_(self.check_gradient)
+                z = logits.clone().requires_grad_(self.check_gradient and genome.uses_logits)
+                values = fn(self._grid_y, yhat, z)
+                bad = ~torch.isfinite(values)
+                what = "loss values"
+                if not bad.any() and self.check_gradient and values.requires_grad:
+                    inputs = (yhat, z) if genome.uses_logits else (yhat,)
+                    grads = torch.autograd.grad(values.sum(), inputs)
+                    bad = ~torch.stack([torch.isfinite(g).flatten() for g in grads]).all(dim=0)
+                    what = "gradient"
+                if bad.any():
+                    i = int(torch.nonzero(bad)[0])
+                    return (
+                        f"non-finite: {what} at y={float(self._grid_y[i]):.7g}, "
+                        f"yhat={float(self._grid_yhat[i]):.7g}"
+                    )
+        except (RuntimeError, ValueError, TypeError, OverflowError, ZeroDivisionError) as err:
+            return f"evaluation error: {type(err).__name__}: {err}"
+        return None
+
     def _shape(self, curve: torch.Tensor) -> tuple[int, float | None] | str:
         """``(sign, optimum p or None)`` or the reason the curve is rejected."""
         span = float(curve.max() - curve.min())
         if not span > 0:
             return "shape: constant phenotype (no optimum)"
         diff = curve[1:] - curve[:-1]
-        steps = torch.where(diff.abs() <= self.flat_tolerance * span, 0, torch.sign(diff)).to(torch.int8)
+        # A step is flat when it is at the level of float32 rounding of the values it joins.
+        scale = torch.maximum(curve[1:].abs(), curve[:-1].abs())
+        steps = torch.where(diff.abs() <= self.flat_tolerance * scale, 0, torch.sign(diff)).to(torch.int8)
         flat_run = _longest_zero_run(steps)
         if flat_run >= self.max_flat_run:
             return f"shape: flat over {flat_run} of {self.points} points"

@@ -3,8 +3,10 @@
 Every loss takes logits ``[B, C]`` (or ``[B, C, d1, ...]``, like CrossEntropyLoss) and targets as
 class indices ``[B]`` or class probabilities ``[B, C]`` (soft targets from mixup/cutmix), computes
 ``yhat = softmax(logits)`` and returns the batch mean (``reduction='mean'``), sum or per-sample
-values. Subclasses implement :meth:`Loss.per_sample`, which keeps its authors' reduction over
-classes. Losses always compute in float32, also under autocast.
+values. Subclasses implement :meth:`Loss.per_sample`, which receives the targets, the softmax
+outputs and the logits, and keeps its authors' reduction over classes; a loss that depends on
+the training progress reads ``self.progress`` (0 at the first step, 1 at the last), which the
+training loop sets before each step. Losses always compute in float32, also under autocast.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class Loss(nn.Module):
         if reduction not in _REDUCTIONS:
             raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
         self.reduction = reduction
+        self.progress = 0.0
 
     @abstractmethod
     def per_sample(self, y: torch.Tensor, yhat: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
@@ -94,12 +97,10 @@ class GenomeLoss(Loss):
         genome.validate()
         self.genome = genome
         self.name = name or f"{genome.space}:{genome.key()}"
-        self._fn = genome.compile()
-        self._sign = float(genome.sign)
+        self._fn = genome.compile(signed=True)
 
     def per_sample(self, y: torch.Tensor, yhat: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-        values = self._fn(y, yhat)
-        return values if self._sign > 0 else -values
+        return self._fn(y, yhat, logits)
 
     @property
     def equation(self) -> str:

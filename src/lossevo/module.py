@@ -14,6 +14,7 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
+from lossevo.loss import Loss
 from lossevo.settings import SurrogateSettings
 
 Augment = Callable[[torch.Tensor, torch.Tensor, torch.Generator], tuple[torch.Tensor, torch.Tensor]]
@@ -79,6 +80,8 @@ class ClassifierModule(pl.LightningModule):
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, y = batch
         x, y = self.augment(self._inputs(x), y, self._generator)
+        if isinstance(self.loss, Loss):
+            self.loss.progress = self.global_step / max(1, self.trainer.max_steps - 1)
         logits = self.model(self._normalise(x))
         loss = self.loss(logits, y)
         with torch.no_grad():

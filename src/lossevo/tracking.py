@@ -118,6 +118,16 @@ class Tracker:
         except Exception as err:
             self._disable(err)
 
+    def images(self, images: dict[str, Path]) -> None:
+        if self.run is None:
+            return
+        try:
+            import wandb
+
+            self.run.log({key: wandb.Image(str(path)) for key, path in images.items()})
+        except Exception as err:
+            self._disable(err)
+
     def finish(self) -> None:
         if self.run is None:
             return

@@ -19,26 +19,32 @@ import torch
 
 from lossevo.errors import GenomeError
 
-PerSampleFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+# (y, yhat, logits) -> per-sample loss [B]; y, yhat and logits are [B, C].
+PerSampleFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 class Genome(ABC):
-    """One candidate loss of a search space."""
+    """One candidate loss of a search space.
+
+    The per-sample loss is ``sign * scale * reduce_c(expression(y, yhat[, logits]))`` where
+    ``reduce_c`` is the sum (or mean) over classes and ``scale`` is +1 or -1: the space's own
+    convention (graph: ``Σ_c``; GLO trees and TaylorGLO: ``-(1/n) Σ_c``; NGL trees: ``(1/n) Σ_c``).
+    """
 
     space: ClassVar[str]
     sign: int
 
     @abstractmethod
-    def validate(self) -> None:
-        """Raise :class:`GenomeError` naming the problem if the genome is structurally invalid."""
+    def structure_problem(self) -> str | None:
+        """Why the genome cannot be evaluated (bad op, arity, reference, cycle...), or None."""
 
     @abstractmethod
-    def compile(self) -> PerSampleFn:
-        """The unsigned per-sample loss ``f(y, yhat) -> [B]``, vectorised, with autograd."""
+    def compile(self, signed: bool = False) -> PerSampleFn:
+        """The per-sample loss, vectorised, with autograd; without the sign unless ``signed``."""
 
     @abstractmethod
     def expression(self) -> sp.Expr:
-        """The unsigned per-class expression in ``y`` and ``yhat`` (sympy)."""
+        """The per-class expression in ``y`` and ``yhat`` (and ``z``, the logit, if used)."""
 
     @abstractmethod
     def to_dict(self) -> dict[str, Any]:
@@ -52,26 +58,46 @@ class Genome(ABC):
     def with_sign(self, sign: int) -> Genome:
         """A copy with the given sign (+1 or -1)."""
 
-    # The reduction over classes, for rendering; spaces override it.
-    reduction_text: ClassVar[str] = "Σ_c"
-    reduction_latex: ClassVar[str] = r"\sum_{c}"
+    @property
+    def uses_logits(self) -> bool:
+        """Whether the loss reads the logits directly (not only through yhat)."""
+        return False
+
+    def reduction(self) -> tuple[int, bool]:
+        """``(scale, mean)``: the space's sign and whether classes are averaged (else summed)."""
+        return 1, False
+
+    def validate(self) -> None:
+        """Raise :class:`GenomeError` naming the problem if the genome is structurally invalid."""
+        problem = self.structure_problem()
+        if problem is not None:
+            raise GenomeError(f"invalid {self.space} genome: {problem}")
 
     def key(self) -> str:
         """Canonical cache key: equal for genomes computing the same signed loss."""
         digest = hashlib.sha1(f"{self.space}:{self.sign}:{self.canonical()}".encode())
         return digest.hexdigest()[:16]
 
+    def _prefix(self, latex: bool) -> str:
+        scale, mean = self.reduction()
+        minus = "-" if self.sign * scale < 0 else ""
+        if latex:
+            return minus + (r"\frac{1}{n} \sum_{c}" if mean else r"\sum_{c}")
+        return minus + ("(1/n) Σ_c" if mean else "Σ_c")
+
+    def display_expression(self, digits: int = 5) -> sp.Expr:
+        """:meth:`expression` with floating-point numbers shown to ``digits`` significant digits."""
+        expr = self.expression()
+        return expr.xreplace({f: sp.Float(f, digits) for f in expr.atoms(sp.Float)})
+
     def equation(self) -> str:
         """Plain-text equation of the signed loss of one sample, e.g. ``L = -Σ_c [y*log(yhat)]``."""
-        expr = self.expression()
-        sign = "-" if self.sign < 0 else ""
-        return f"L = {sign}{self.reduction_text} [{sp.sstr(expr)}]"
+        return f"L = {self._prefix(latex=False)} [{sp.sstr(self.display_expression())}]"
 
     def latex(self) -> str:
         """LaTeX equation of the signed loss of one sample."""
-        expr = self.expression()
-        sign = "-" if self.sign < 0 else ""
-        return rf"\mathcal{{L}} = {sign}{self.reduction_latex} \left[ {sp.latex(expr)} \right]"
+        body = sp.latex(self.display_expression())
+        return rf"\mathcal{{L}} = {self._prefix(latex=True)} \left[ {body} \right]"
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)

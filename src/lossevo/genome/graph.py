@@ -96,11 +96,6 @@ class GraphGenome(Genome):
             return f"the root does not depend on {' and '.join(missing)}"
         return None
 
-    def validate(self) -> None:
-        problem = self.structure_problem()
-        if problem is not None:
-            raise GenomeError(f"invalid graph genome: {problem}")
-
     def active_order(self) -> tuple[str, ...]:
         """Active nodes (reachable from the root) in evaluation order, root last.
 
@@ -130,10 +125,10 @@ class GraphGenome(Genome):
         return result
 
     # ----------------------------------------------------------------- compile
-    def source(self) -> str:
-        """Python source of the unsigned per-sample function (what :meth:`compile` executes)."""
+    def source(self, signed: bool = False) -> str:
+        """Python source of the per-sample function that :meth:`compile` executes."""
         self.validate()
-        lines = ["def loss_fn(y, yhat):"]
+        lines = ["def loss_fn(y, yhat, logits=None):"]
         order = self.active_order()
         used = {ref for name in order for ref in self.node(name).inputs}
         if "one" in used:
@@ -143,15 +138,18 @@ class GraphGenome(Genome):
         for name in order:
             node = self.node(name)
             lines.append(f"    {name} = {node.op}({', '.join(node.inputs)})")
-        lines.append("    return root.sum(dim=-1)")
+        negate = signed and self.sign < 0
+        lines.append(f"    return {'-' if negate else ''}root.sum(dim=-1)")
         return "\n".join(lines) + "\n"
 
-    def compile(self) -> PerSampleFn:
-        if "fn" not in self._cache:
+    def compile(self, signed: bool = False) -> PerSampleFn:
+        slot = "fn_signed" if signed else "fn"
+        if slot not in self._cache:
             namespace: dict[str, Any] = {name: op.fn for name, op in OPS.items()}
-            exec(compile(self.source(), f"<graph genome {self.key()}>", "exec"), namespace)
-            self._cache["fn"] = namespace["loss_fn"]
-        return self._cache["fn"]
+            code = compile(self.source(signed), f"<graph genome {self.canonical()}>", "exec")
+            exec(code, namespace)
+            self._cache[slot] = namespace["loss_fn"]
+        return self._cache[slot]
 
     # ----------------------------------------------------------------- render
     def expression(self) -> sp.Expr:

@@ -1,0 +1,124 @@
+"""Primitive sets of the GP tree spaces (REFERENCE §7).
+
+* ``glo`` (Gonzalez & Miikkulainen): ln, x², sqrt; +, -, ×, ÷; leaves y, yhat, the integers 1 and
+  -1 (optionally the logit z). Random trees draw ln, y, yhat three times and sqrt twice as often
+  as the rest. Loss of a sample: ``-(1/n) Σ_c f``.
+* ``ngl`` (Next Generation Loss): +, -, ×, ÷, ×(-1), sqrt, log, exp, sin, cos; leaves yhat, y and
+  ephemeral random constants R. Loss of a sample: ``(1/n) Σ_c f`` (the authors average over batch
+  and classes).
+
+Protected ops as in the NGL paper: ``log(|x|+ε)``, ``sqrt(|x|+ε)`` and ``x ÷ (y+ε)``; here the ε of
+the division takes the sign of ``y`` (``copysign``), which is the paper's form for ``y >= 0`` and
+avoids its pole at ``y = -ε`` when a coefficient makes ``y`` negative (BaikalCMA does). Equations
+render it as ``x/(y+ε)``. GLO's own code left ops unprotected and gave NaN losses fitness 0; with
+protected ops the same trees stay finite (Baikal differs by < 1e-6 relative where yhat >> ε).
+ε is 1e-7 for GLO (REFERENCE) and 1e-8 for NGL (its paper).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy as sp
+import torch
+
+from lossevo.errors import GenomeError
+from lossevo.genome.ops import SYM_EPS, Op
+
+LEAVES = ("y", "yhat", "logit", "const")
+
+
+def _protected(eps: float) -> dict[str, Op]:
+    def div(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return a / (b + torch.copysign(torch.full_like(b, eps), b))
+
+    return {
+        "ln": Op("ln", 1, lambda x: torch.log(torch.abs(x) + eps), lambda x: sp.log(sp.Abs(x) + SYM_EPS)),
+        "sqrt": Op(
+            "sqrt", 1, lambda x: torch.sqrt(torch.abs(x) + eps), lambda x: sp.sqrt(sp.Abs(x) + SYM_EPS)
+        ),
+        "div": Op("div", 2, div, lambda a, b: a / (b + SYM_EPS)),
+    }
+
+
+_ARITHMETIC = {
+    "add": Op("add", 2, torch.add, lambda a, b: a + b, commutative=True),
+    "sub": Op("sub", 2, torch.sub, lambda a, b: a - b),
+    "mul": Op("mul", 2, torch.mul, lambda a, b: a * b, commutative=True),
+}
+
+
+@dataclass(frozen=True)
+class PrimitiveSet:
+    """Ops, leaves and generation weights of one tree space."""
+
+    name: str
+    eps: float
+    ops: dict[str, Op]
+    leaves: tuple[str, ...]  # leaves drawn by random generation ('const' = a constant leaf)
+    weights: dict[str, float] = field(default_factory=dict)  # default weight 1
+    constants: tuple[float, ...] = ()  # fixed constants to draw from (GLO's 1 and -1)
+    const_range: tuple[float, float] = (-5.0, 5.0)  # ephemeral constants (when no fixed ones)
+    scale: int = 1  # sign of the reduction: -(1/n) Σ_c for GLO
+
+    def unary(self) -> list[str]:
+        return [n for n, op in self.ops.items() if op.arity == 1]
+
+    def binary(self) -> list[str]:
+        return [n for n, op in self.ops.items() if op.arity == 2]
+
+    def weight(self, name: str) -> float:
+        return self.weights.get(name, 1.0)
+
+    def op(self, name: str) -> Op:
+        if name not in self.ops:
+            raise GenomeError(
+                f"unknown op {name!r} for the {self.name} primitive set (known: {', '.join(self.ops)})"
+            )
+        return self.ops[name]
+
+
+def _glo() -> PrimitiveSet:
+    eps = 1e-7
+    protected = _protected(eps)
+    ops = {
+        "ln": protected["ln"],
+        "square": Op("square", 1, torch.square, lambda x: x**2),
+        "sqrt": protected["sqrt"],
+        **_ARITHMETIC,
+        "div": protected["div"],
+    }
+    return PrimitiveSet(
+        name="glo",
+        eps=eps,
+        ops=ops,
+        leaves=("y", "yhat", "const"),
+        weights={"ln": 3, "y": 3, "yhat": 3, "sqrt": 2},
+        constants=(1.0, -1.0),
+        scale=-1,
+    )
+
+
+def _ngl() -> PrimitiveSet:
+    eps = 1e-8
+    protected = _protected(eps)
+    ops = {
+        **_ARITHMETIC,
+        "div": protected["div"],
+        "neg": Op("neg", 1, torch.neg, lambda x: -x),
+        "sqrt": protected["sqrt"],
+        "log": protected["ln"],
+        "exp": Op("exp", 1, torch.exp, sp.exp),
+        "sin": Op("sin", 1, torch.sin, sp.sin),
+        "cos": Op("cos", 1, torch.cos, sp.cos),
+    }
+    return PrimitiveSet(name="ngl", eps=eps, ops=ops, leaves=("yhat", "y", "const"), scale=1)
+
+
+PRIMITIVE_SETS: dict[str, PrimitiveSet] = {"glo": _glo(), "ngl": _ngl()}
+
+
+def primitive_set(name: str) -> PrimitiveSet:
+    if name not in PRIMITIVE_SETS:
+        raise GenomeError(f"unknown primitive set {name!r} (known: {', '.join(PRIMITIVE_SETS)})")
+    return PRIMITIVE_SETS[name]
