@@ -56,6 +56,8 @@ class Tracker:
             return
         try:
             os.environ.setdefault("WANDB_SILENT", "true")
+            if os.environ.get("WANDB_MODE") == "":  # an empty value is "unset" to us, an error to wandb
+                del os.environ["WANDB_MODE"]
             import wandb
 
             run_dir.mkdir(parents=True, exist_ok=True)
