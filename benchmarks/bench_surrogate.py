@@ -21,8 +21,9 @@ from pathlib import Path
 import torch
 from hydra import compose, initialize_config_dir
 
+from lossevo.augment import AugmentRNG
 from lossevo.config import build
-from lossevo.data import OrderedBatches, ShuffledBatches
+from lossevo.data import AugmentedBatches, OrderedBatches, ShuffledBatches
 from lossevo.driver import CandidateConfigs
 from lossevo.losses.published import GENOMES
 from lossevo.surrogate import Job, Surrogate
@@ -40,15 +41,16 @@ def hand_written(s: Surrogate, loss_cfg, seed: int) -> float:
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, s.schedule(settings.steps))
     mean = torch.tensor(s.data.mean, device=s.device).view(1, -1, 1, 1)
     std = torch.tensor(s.data.std, device=s.device).view(1, -1, 1, 1)
-    generator = torch.Generator(device=s.device).manual_seed(seed)
+    mixing = AugmentRNG(seed + 7, s.device)
     train_x, train_y = s.data.train_x.to(s.device), s.data.train_y.to(s.device)
     val = OrderedBatches(s.data.val_x.to(s.device), s.data.val_y.to(s.device), settings.val_batch_size)
-    batches = iter(ShuffledBatches(train_x, train_y, settings.batch_size, seed))
+    shuffled = ShuffledBatches(train_x, train_y, settings.batch_size, seed)
+    batches = iter(AugmentedBatches(shuffled, s.augment, seed, settings.augment_chunk))
     best = 0.0
     model.train()
     for step in range(1, settings.steps + 1):
         x, y = next(batches)
-        x, y = s.augment(x.float().div_(255), y, generator)
+        x, y = s.augment.mix(x, y, mixing)
         loss = loss_fn(model((x - mean) / std), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -8,11 +8,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
+
+from lossevo.config import compose_config
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
+__all__ = ["CONF", "ROOT", "TINY", "compose_config", "run_script", "script_command", "script_env"]
 
 os.environ.setdefault("WANDB_MODE", "disabled")
 os.environ.setdefault("WANDB_SILENT", "true")
@@ -29,12 +31,6 @@ TINY = [
     "trainer.accelerator=cpu",
     "logger=none",
 ]
-
-
-def compose_config(name: str, overrides: list[str] | None = None) -> DictConfig:
-    """Compose ``conf/<name>.yaml`` through Hydra's compose API, as the entry scripts do."""
-    with initialize_config_dir(str(CONF), version_base="1.3"):
-        return compose(name, overrides=overrides or [])
 
 
 @pytest.fixture

@@ -66,3 +66,11 @@ def test_report_cli(tmp_path: Path) -> None:
     result = run_script("report.py", "loss=neuroloss2", f"hydra.run.dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-2000:]
     assert (tmp_path / "surface.png").is_file() and "wrote" in result.stdout
+
+
+def test_augmentation_grid(tmp_path: Path) -> None:
+    cfg = compose_config(
+        "report", ["show=augmentations", "dataset=digits", "images=4", "techniques=[base,mixup,all]"]
+    )
+    [path] = run_report(cfg, run_dir=tmp_path)
+    assert path.name == "augmentations.png" and path.read_bytes().startswith(PNG)

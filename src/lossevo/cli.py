@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from lossevo.config import build, plain
+from lossevo.config import build, compose_config, plain
 from lossevo.errors import LossevoError
 
 log = logging.getLogger("lossevo")
@@ -167,13 +167,44 @@ def run_train(cfg: DictConfig, run_dir: str | Path | None = None) -> Any:
 
 # ---------------------------------------------------------------------------- report
 def run_report(cfg: DictConfig, run_dir: str | Path | None = None) -> list[Path]:
-    """PNGs and the equation of one loss, drawn next to the ``compare`` losses."""
+    """``show=loss``: PNGs and the equation of one loss next to the ``compare`` losses;
+    ``show=augmentations``: one batch under each technique."""
+    hydra_dir, _, _ = _hydra_context()
+    folder = Path(run_dir) if run_dir is not None else (hydra_dir or Path("."))
+    show = str(cfg.get("show", "loss"))
+    if show == "augmentations":
+        return _report_augmentations(cfg, folder)
+    if show != "loss":
+        raise LossevoError(f"report.py show={show!r}: choose loss or augmentations")
+    return _report_loss(cfg, folder)
+
+
+def _report_augmentations(cfg: DictConfig, folder: Path) -> list[Path]:
+    from lossevo import plots
+    from lossevo.augment import AugmentRNG
+
+    data = build(cfg.dataset, "dataset")
+    count = int(cfg.get("images", 8))
+    images = data.train_x[:count].float() / 255
+    labels = data.train_y[:count]
+    columns = {"original": images}
+    for technique in cfg.get("techniques") or []:
+        composed = compose_config("evolve", [f"augment={technique}"])
+        composed.dataset = cfg.dataset  # the augment node reads the dataset's padding and flip
+        pipeline = build(composed.augment, "augment", num_classes=data.num_classes)
+        columns[str(technique)], _ = pipeline(
+            images.clone(), labels.clone(), AugmentRNG(int(cfg.get("seed", 0)))
+        )
+    path = plots.plot_augmentations(columns, folder / "augmentations.png")
+    print(f"wrote {path}")
+    return [path]
+
+
+def _report_loss(cfg: DictConfig, folder: Path) -> list[Path]:
     from lossevo import plots
     from lossevo.losses import get_loss
     from lossevo.tracking import Tracker
 
-    hydra_dir, _, _ = _hydra_context()
-    folder = Path(run_dir) if run_dir is not None else (hydra_dir or Path("."))
     loss = build(cfg.loss, "loss")
     name = str(cfg.loss.get("name") or getattr(loss, "name", "loss"))
     drawn = {name: loss}

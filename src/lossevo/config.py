@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from lossevo.errors import LossevoError
+
+# The project's configs, for composing outside an entry script (tests, notebooks).
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+
+
+def compose_config(config_name: str, overrides: list[str] | None = None) -> DictConfig:
+    """Compose a config the way the entry scripts do: inside a running Hydra app with its search
+    path (``--config-dir`` included), elsewhere from the project's ``conf/``."""
+    if GlobalHydra.instance().is_initialized():
+        return compose(config_name=config_name, overrides=overrides or [])
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        return compose(config_name=config_name, overrides=overrides or [])
 
 
 def build(node: Any, where: str, **kwargs: Any) -> Any:

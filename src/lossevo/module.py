@@ -14,10 +14,9 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
+from lossevo.augment import AugmentRNG, Pipeline, set_dropout
 from lossevo.loss import Loss
 from lossevo.settings import SurrogateSettings
-
-Augment = Callable[[torch.Tensor, torch.Tensor, torch.Generator], tuple[torch.Tensor, torch.Tensor]]
 
 
 class ClassifierModule(pl.LightningModule):
@@ -34,7 +33,7 @@ class ClassifierModule(pl.LightningModule):
         settings: SurrogateSettings,
         optimizer: Callable[..., torch.optim.Optimizer],
         schedule: Callable[[int], Callable[[int], float]] | None,
-        augment: Augment,
+        augment: Pipeline,
         mean: tuple[float, ...],
         std: tuple[float, ...],
         seed: int,
@@ -65,21 +64,28 @@ class ClassifierModule(pl.LightningModule):
         return (x - self.mean) / self.std
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits of uint8 (or [0, 1] float) images, normalised as in training."""
+        """Logits of uint8 (or [0, 1] float) images, resized and normalised as in training."""
         if not x.is_floating_point():
             x = self._inputs(x)
+        x = self.augment.resize(x, self.global_step)
         return self.model(self._normalise(x))
 
     # ------------------------------------------------------------------ training
     def on_fit_start(self) -> None:
         steps = self.trainer.max_steps
-        self._generator = torch.Generator(device=self.device).manual_seed(self.seed)
+        self._rng = AugmentRNG(self.seed + 7, self.device)  # mixing; per-image augmentation has its own
+        self._dropout: float | None = None
         self._step_acc = torch.zeros(max(steps, 1), device=self.device)
         self._nonfinite = torch.zeros((), dtype=torch.bool, device=self.device)
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        x, y = batch
-        x, y = self.augment(self._inputs(x), y, self._generator)
+        x, y = batch  # float images in [0, 1], augmented image by image (AugmentedBatches)
+        step = self.global_step
+        dropout = self.augment.dropout_at(step)
+        if dropout is not None and dropout != self._dropout:  # progressive RandAug phases
+            set_dropout(self.model, dropout)
+            self._dropout = dropout
+        x, y = self.augment.mix(x, y, self._rng)
         if isinstance(self.loss, Loss):
             self.loss.progress = self.global_step / max(1, self.trainer.max_steps - 1)
         logits = self.model(self._normalise(x))

@@ -101,3 +101,21 @@ def _save(fig: plt.Figure, path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_augmentations(columns: Mapping[str, torch.Tensor], path: Path) -> Path:
+    """A grid of images: one column per technique (``[N, C, H, W]`` in [0, 1] each)."""
+    names = list(columns)
+    count = len(next(iter(columns.values())))
+    fig, axes = plt.subplots(count, len(names), figsize=(1.6 * len(names), 1.6 * count), squeeze=False)
+    for j, name in enumerate(names):
+        batch = columns[name].detach().float().clamp(0, 1).cpu()
+        for i in range(count):
+            image = batch[i].permute(1, 2, 0).numpy()
+            ax = axes[i][j]
+            ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray", vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(name, fontsize=9)
+    return _save(fig, path)

@@ -45,6 +45,8 @@ class SurrogateSettings:
     early_stop: RuleSettings = field(default_factory=lambda: RuleSettings(3000, 0.25))
     # How often the non-finite-loss flag is read back (a device sync on GPUs).
     check_every: int = 25
+    # Batches augmented together (per-image ops); amortises the fixed cost of each tensor op.
+    augment_chunk: int = 16
 
 
 @dataclass

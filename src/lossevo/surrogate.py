@@ -23,7 +23,7 @@ from omegaconf import DictConfig
 from torch import nn
 
 from lossevo.config import build
-from lossevo.data import ImageSplits, OrderedBatches, ShuffledBatches
+from lossevo.data import AugmentedBatches, ImageSplits, OrderedBatches, ShuffledBatches
 from lossevo.errors import LossevoError
 from lossevo.models import count_parameters
 from lossevo.module import ClassifierModule
@@ -84,7 +84,7 @@ class Surrogate:
         if s.steps < 1 or s.batch_size < 1 or s.val_every < 1:
             raise LossevoError("surrogate.steps, surrogate.batch_size and surrogate.val_every must be >= 1")
         self.data: ImageSplits = build(cfg.dataset, "dataset")
-        self.augment = build(cfg.augment, "augment")
+        self.augment = build(cfg.augment, "augment", num_classes=self.data.num_classes)
         self.optimizer = (
             build(s.optimizer, "surrogate.optimizer") if s.optimizer else partial(torch.optim.Adam, lr=1e-3)
         )
@@ -157,7 +157,8 @@ class Surrogate:
         try:
             module = self.module(job.loss, job.seed)
             trainer = self.trainer(logger=logger, root_dir=root_dir)
-            batches = ShuffledBatches(self._train_x, self._train_y, self.settings.batch_size, job.seed)
+            shuffled = ShuffledBatches(self._train_x, self._train_y, self.settings.batch_size, job.seed)
+            batches = AugmentedBatches(shuffled, self.augment, job.seed, self.settings.augment_chunk)
             trainer.fit(module, train_dataloaders=batches, val_dataloaders=self._val)
             validated_last = module.history and module.history[-1][0] == trainer.global_step
             if module.stop_reason != "nonfinite" and not validated_last:

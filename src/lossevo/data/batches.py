@@ -9,6 +9,8 @@ from collections.abc import Iterator
 
 import torch
 
+from lossevo.augment import AugmentRNG, Pipeline
+
 
 class ShuffledBatches:
     """Endless shuffled batches (a new seeded permutation every epoch, last partial batch dropped)."""
@@ -40,3 +42,28 @@ class OrderedBatches:
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for start in range(0, len(self.x), self.batch_size):
             yield self.x[start : start + self.batch_size], self.y[start : start + self.batch_size]
+
+
+class AugmentedBatches:
+    """Training batches as float images in [0, 1], augmented image by image.
+
+    The per-image part of the pipeline (resize, RandAugment, crop, flip, cutout) runs on
+    ``chunk`` batches at once, which amortises the fixed cost of each tensor op; batch-level
+    mixing (mixup, cutmix) stays with the training step. Yields ``(x, y)``; the step a chunk
+    starts at picks its progressive-RandAug phase.
+    """
+
+    def __init__(self, batches: ShuffledBatches, pipeline: Pipeline, seed: int, chunk: int = 8) -> None:
+        self.batches, self.pipeline, self.seed, self.chunk = batches, pipeline, seed, max(1, chunk)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        rng = AugmentRNG(self.seed, self.batches.x.device)
+        source = iter(self.batches)
+        step = 0
+        while True:
+            group = [next(source) for _ in range(self.chunk)]
+            x = torch.cat([b[0] for b in group]).float().div_(255)
+            x = self.pipeline.per_image(x, rng, step)
+            for i, (_, y) in enumerate(group):
+                yield x[i * len(y) : (i + 1) * len(y)], y
+            step += self.chunk
