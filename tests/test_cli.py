@@ -221,3 +221,25 @@ def test_other_settings_in_the_same_folder_lose_nothing(reference_run: Path) -> 
     result = evolve(reference_run, "surrogate.steps=61")
     _assert_one_clear_error(result, "holds a search with other settings (surrogate differ)")
     assert journal_rows(reference_run, "*") == before
+
+
+def test_multirun_over_augmentations_gives_one_folder_per_technique(tmp_path: Path) -> None:
+    tiny = [*TINY, "search.budget=2", "search.initial_population=2", "surrogate.steps=20"]
+    result = run_script("evolve.py", "-m", "--config-dir=sweeps", "+sweep=augmentations", *tiny,
+                        f"hydra.sweep.dir={tmp_path}")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    journals = sorted(tmp_path.glob("*/journal.sqlite"))
+    assert len(journals) == 5
+    techniques = {
+        yaml.safe_load((j.parent / ".hydra" / "config.yaml").read_text())["augment"]["name"] for j in journals
+    }
+    assert techniques == {"base", "cutout", "mixup", "randaug", "all"}
+    assert all(len(journal_rows(j.parent, "id")) == 2 for j in journals)
+
+
+def test_train_multirun_table_sweep(tmp_path: Path) -> None:
+    result = run_script("train.py", "-m", "--config-dir=sweeps", "+sweep=table8_cpu", *TINY, "dataset=digits",
+                        "surrogate.steps=20", f"hydra.sweep.dir={tmp_path}")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = list(tmp_path.glob("*/result.yaml"))
+    assert len(results) == 12 and all(yaml.safe_load(r.read_text())["status"] == "done" for r in results)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -10,9 +11,21 @@ import pytest
 import torch
 
 from lossevo.augment import AugmentRNG, random_crop, random_hflip
-from lossevo.data import OrderedBatches, ShuffledBatches, digits, fashion_mnist
+from lossevo.config import build
+from lossevo.data import (
+    OrderedBatches,
+    ShuffledBatches,
+    cifar10,
+    cifar100,
+    digits,
+    fashion_mnist,
+    mnist,
+    svhn,
+)
 from lossevo.data.datasets import DEBIAN_FASHION_MNIST, read_idx
 from lossevo.errors import LossevoError
+
+from .conftest import compose_config
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:
@@ -122,3 +135,89 @@ def test_flip_is_per_image_and_seeded() -> None:
     is_flip = [(torch.equal(flipped[i], x[i].flip(2)), torch.equal(flipped[i], x[i])) for i in range(32)]
     assert all(a or b for a, b in is_flip) and 5 < sum(a for a, _ in is_flip) < 27
     assert torch.equal(random_hflip(x, AugmentRNG(1)), flipped)
+
+
+# ---------------------------------------------------------------------------- CIFAR, SVHN, MNIST
+def make_cifar10(folder: Path, per_batch: int = 40, test: int = 30) -> Path:
+    """CIFAR-10 as torchvision downloads it: cifar-10-batches-py/ with pickled batches."""
+    base = folder / "cifar-10-batches-py"
+    base.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name, n in [*((f"data_batch_{i}", per_batch) for i in range(1, 6)), ("test_batch", test)]:
+        batch = {
+            b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+            b"labels": list(rng.integers(0, 10, n)),
+        }
+        (base / name).write_bytes(pickle.dumps(batch))
+    names = [
+        b"airplane",
+        b"automobile",
+        b"bird",
+        b"cat",
+        b"deer",
+        b"dog",
+        b"frog",
+        b"horse",
+        b"ship",
+        b"truck",
+    ]
+    (base / "batches.meta").write_bytes(pickle.dumps({b"label_names": names}))
+    return folder
+
+
+def test_cifar10_in_its_pickled_format(tmp_path: Path) -> None:
+    root = make_cifar10(tmp_path)
+    splits = cifar10.__wrapped__(root=str(root), val_size=50)
+    assert (len(splits.train_x), len(splits.val_x), len(splits.test_x)) == (150, 50, 30)
+    assert splits.shape == (3, 32, 32) and splits.classes[0] == "airplane" and splits.num_classes == 10
+    first = pickle.loads((root / "cifar-10-batches-py" / "test_batch").read_bytes())[b"data"][0]
+    assert torch.equal(splits.test_x[0], torch.from_numpy(first.reshape(3, 32, 32)))  # channel-major rows
+
+
+def test_cifar100_in_its_pickled_format(tmp_path: Path) -> None:
+    base = tmp_path / "cifar-100-python"
+    base.mkdir()
+    rng = np.random.default_rng(1)
+    for name, n in (("train", 120), ("test", 20)):
+        data = {
+            b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+            b"fine_labels": list(rng.integers(0, 100, n)),
+        }
+        (base / name).write_bytes(pickle.dumps(data))
+    (base / "meta").write_bytes(pickle.dumps({b"fine_label_names": [f"c{i}".encode() for i in range(100)]}))
+    splits = cifar100.__wrapped__(root=str(tmp_path), val_size=20)
+    assert splits.num_classes == 100 and len(splits.train_x) == 100 and len(splits.test_x) == 20
+
+
+def test_svhn_in_its_matlab_format(tmp_path: Path) -> None:
+    from scipy.io import savemat
+
+    rng = np.random.default_rng(2)
+    for name, n in (("train", 60), ("test", 10)):
+        labels = rng.integers(1, 11, (n, 1))  # SVHN labels the digit 0 as 10
+        savemat(
+            tmp_path / f"{name}_32x32.mat",
+            {"X": rng.integers(0, 256, (32, 32, 3, n), dtype=np.uint8), "y": labels},
+        )
+    splits = svhn.__wrapped__(root=str(tmp_path), val_size=10)
+    assert splits.shape == (3, 32, 32) and len(splits.train_x) == 50
+    assert int(splits.train_y.max()) <= 9 and int(splits.train_y.min()) >= 0
+
+
+def test_mnist_in_the_torchvision_layout(tmp_path: Path) -> None:
+    make_fashion_mnist(tmp_path / "MNIST" / "raw")
+    splits = mnist.__wrapped__(root=str(tmp_path), val_size=20)
+    assert splits.name == "mnist" and len(splits.train_x) == 100 and not splits.hflip
+
+
+@pytest.mark.parametrize("loader", [cifar10, cifar100, svhn, mnist])
+def test_missing_datasets_say_how_to_get_them(loader, tmp_path: Path) -> None:
+    with pytest.raises(LossevoError, match=r"not found\. Looked in: .*dataset\.download=true"):
+        loader.__wrapped__(root=str(tmp_path / "nowhere"))
+
+
+def test_dataset_configs_compose(tmp_path: Path) -> None:
+    make_cifar10(tmp_path)
+    cfg = compose_config("evolve", ["dataset=cifar10", f"dataset.root={tmp_path}", "dataset.val_size=50"])
+    splits = build(cfg.dataset, "dataset")
+    assert splits.name == "cifar10" and splits.crop_padding == 4 and splits.hflip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,20 @@ from lossevo.errors import LossevoError
 
 # The project's configs, for composing outside an entry script (tests, notebooks).
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+
+
+def short_dirname(overrides: str, limit: int = 100) -> str:
+    """A folder name for a multirun job from its overrides: as is when short, else a readable
+    prefix and a hash of the whole (file systems refuse names over 255 bytes)."""
+    name = overrides.replace("/", "_") or "default"
+    if len(name) <= limit:
+        return name
+    digest = hashlib.sha1(name.encode()).hexdigest()[:10]
+    return f"{name[: limit - 11]}-{digest}"
+
+
+if not OmegaConf.has_resolver("lossevo_dirname"):
+    OmegaConf.register_new_resolver("lossevo_dirname", short_dirname)
 
 
 def compose_config(config_name: str, overrides: list[str] | None = None) -> DictConfig:

@@ -37,9 +37,11 @@ class ClassifierModule(pl.LightningModule):
         mean: tuple[float, ...],
         std: tuple[float, ...],
         seed: int,
+        channels_last: bool = False,
     ) -> None:
         super().__init__()
-        self.model = model
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.model = model.to(memory_format=self.memory_format)
         self.loss = loss
         self.settings = settings
         self._optimizer = optimizer
@@ -61,7 +63,7 @@ class ClassifierModule(pl.LightningModule):
         return x.float().div_(255)
 
     def _normalise(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.mean) / self.std
+        return ((x - self.mean) / self.std).contiguous(memory_format=self.memory_format)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of uint8 (or [0, 1] float) images, resized and normalised as in training."""

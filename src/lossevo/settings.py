@@ -58,6 +58,10 @@ class TrainerSettings:
     precision: str = "32-true"
     # torch.set_num_threads on CPU; null leaves torch's default.
     threads: int | None = None
+    # cuDNN autotuning of convolutions (Lightning's ``benchmark``); null leaves cuDNN's default.
+    benchmark: bool | None = None
+    # Images and conv weights in channels-last layout (faster convolutions on recent GPUs).
+    channels_last: bool = False
 
 
 def validated(node: DictConfig | dict | None, schema: type[T], where: str) -> T:

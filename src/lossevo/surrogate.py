@@ -19,15 +19,19 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from lossevo.config import build
 from lossevo.data import AugmentedBatches, ImageSplits, OrderedBatches, ShuffledBatches
 from lossevo.errors import LossevoError
-from lossevo.models import count_parameters
+from lossevo.models import count_parameters, load_checkpoint
 from lossevo.module import ClassifierModule
 from lossevo.settings import SurrogateSettings, TrainerSettings, validated
+
+log = logging.getLogger(__name__)
+# Keys of a model config that are lossevo's, not the model constructor's.
+MODEL_KEYS = ("checkpoint", "input_size")
 
 
 def quiet_lightning() -> None:
@@ -99,7 +103,9 @@ class Surrogate:
             self.data.test_x.to(self.device), self.data.test_y.to(self.device), s.val_batch_size
         )
         # Build one model now: a bad model config is the user's error, not a failing candidate.
-        self.parameters = count_parameters(self.build_model())
+        model = self.build_model()
+        self.parameters = count_parameters(model)
+        log.info("model %s: %s parameters; %s", type(model).__name__, f"{self.parameters:,}", self.augment)
 
     def _device(self) -> torch.device:
         accelerator = self.trainer_settings.accelerator
@@ -112,9 +118,10 @@ class Surrogate:
         return torch.device("cpu")
 
     def build_model(self) -> nn.Module:
-        return build(
-            self.cfg.model, "model", in_channels=self.data.shape[0], num_classes=self.data.num_classes
-        )
+        node = OmegaConf.masked_copy(self.cfg.model, [k for k in self.cfg.model if k not in MODEL_KEYS])
+        model = build(node, "model", in_channels=self.data.shape[0], num_classes=self.data.num_classes)
+        checkpoint = self.cfg.model.get("checkpoint")
+        return load_checkpoint(model, checkpoint) if checkpoint else model
 
     def module(self, loss: nn.Module, seed: int) -> ClassifierModule:
         pl.seed_everything(seed, workers=False, verbose=False)
@@ -128,6 +135,7 @@ class Surrogate:
             mean=self.data.mean,
             std=self.data.std,
             seed=seed,
+            channels_last=self.trainer_settings.channels_last,
         )
 
     def trainer(self, logger: Any = False, root_dir: str | None = None) -> pl.Trainer:
@@ -146,6 +154,7 @@ class Surrogate:
             enable_model_summary=False,
             log_every_n_steps=max(1, self.settings.val_every),
             default_root_dir=root_dir,
+            benchmark=t.benchmark,
         )
 
     def train(

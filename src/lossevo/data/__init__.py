@@ -1,6 +1,21 @@
-"""Datasets (in-memory tensors) and batch iterables."""
+"""Datasets (in-memory uint8 tensors) and batch iterables."""
 
 from lossevo.data.batches import AugmentedBatches, OrderedBatches, ShuffledBatches
-from lossevo.data.datasets import ImageSplits, digits, fashion_mnist
+from lossevo.data.datasets import ImageSplits, cifar10, cifar100, digits, fashion_mnist, mnist, svhn
+from lossevo.data.files import caltech101, cars196, flowers102
 
-__all__ = ["AugmentedBatches", "ImageSplits", "OrderedBatches", "ShuffledBatches", "digits", "fashion_mnist"]
+__all__ = [
+    "AugmentedBatches",
+    "ImageSplits",
+    "OrderedBatches",
+    "ShuffledBatches",
+    "caltech101",
+    "cars196",
+    "cifar10",
+    "cifar100",
+    "digits",
+    "fashion_mnist",
+    "flowers102",
+    "mnist",
+    "svhn",
+]

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import gzip
 import os
+import pickle
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -95,7 +98,59 @@ def holdout(
     return x[train], y[train], x[val], y[val]
 
 
-# --------------------------------------------------------------------------- Fashion-MNIST
+# --------------------------------------------------------------------------- locating files
+@dataclass(frozen=True)
+class Source:
+    """Where a dataset's files may be and how to fetch them."""
+
+    title: str
+    env: str  # environment variable naming its folder
+    find: Callable[[Path], Path | None]  # the folder holding the files, at or below a root
+    fetch: Callable[[Path], None]  # torchvision's download into a folder
+    files: str  # what the folder must hold, for the error message
+    install: str = ""  # another way to get it, for the error message
+    defaults: tuple[Path, ...] = ()  # folders looked at before the cache
+
+
+def locate(source: Source, root: str | None, download: bool) -> Path:
+    """The folder holding ``source``'s files.
+
+    An explicit ``root`` (config ``dataset.root`` or the source's environment variable) is the
+    only place looked at (with ``download``, torchvision downloads into it). Without one: the
+    source's default folders, then the cache (``$LOSSEVO_DATA_DIR``), downloading into the cache
+    with ``download``.
+    """
+    explicit = root or os.environ.get(source.env)
+    folders = [Path(explicit).expanduser()] if explicit else [*source.defaults, default_cache_dir()]
+    for folder in folders:
+        found = source.find(folder)
+        if found is not None:
+            return found
+    tried = ", ".join(str(f) for f in folders)
+    help_text = (
+        f"Looked in: {tried}. {source.install}Point dataset.root= (or ${source.env}) at a folder "
+        f"holding {source.files}, or pass dataset.download=true to fetch it with torchvision."
+    )
+    if not download:
+        raise LossevoError(f"{source.title} not found. {help_text}")
+    target = folders[0] if explicit else default_cache_dir()
+    try:
+        source.fetch(target)
+    except Exception as err:  # network errors come in many types
+        raise LossevoError(
+            f"{source.title} download into {target} failed ({type(err).__name__}: {err}). {help_text}"
+        ) from None
+    found = source.find(target)
+    if found is None:
+        raise LossevoError(f"torchvision's download left no {source.title} files under {target}")
+    return found
+
+
+def _first(*folders: Path, holding: Callable[[Path], bool]) -> Path | None:
+    return next((f for f in folders if holding(f)), None)
+
+
+# --------------------------------------------------------------------------- MNIST formats
 _IDX_FILES = {
     "train_x": "train-images-idx3-ubyte",
     "train_y": "train-labels-idx1-ubyte",
@@ -120,14 +175,6 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8, offset=offset).reshape(dims)
 
 
-def _idx_dir(folder: Path) -> Path | None:
-    """``folder`` or a torchvision layout below it (``FashionMNIST/raw``) holding the IDX files."""
-    for candidate in (folder, folder / "raw", folder / "FashionMNIST" / "raw"):
-        if all(_find(candidate, stem) for stem in _IDX_FILES.values()):
-            return candidate
-    return None
-
-
 def _find(folder: Path, stem: str) -> Path | None:
     for name in (stem, stem + ".gz"):
         if (folder / name).is_file():
@@ -135,46 +182,65 @@ def _find(folder: Path, stem: str) -> Path | None:
     return None
 
 
-def locate_fashion_mnist(root: str | None, download: bool) -> Path:
-    """Find the IDX files.
+def _idx_finder(torchvision_name: str) -> Callable[[Path], Path | None]:
+    """``folder`` or a torchvision layout below it (``<Name>/raw``) holding the four IDX files."""
 
-    An explicit ``root`` (config ``dataset.root`` or ``$LOSSEVO_FASHION_MNIST``) is the only place
-    looked at (with ``download``, torchvision downloads into it). Without one: Debian's
-    ``/usr/share/datasets/fashion-mnist``, then the cache (``$LOSSEVO_DATA_DIR``), downloading
-    into the cache with ``download``.
-    """
-    explicit = root or os.environ.get("LOSSEVO_FASHION_MNIST")
-    folders = [Path(explicit).expanduser()] if explicit else [DEBIAN_FASHION_MNIST, default_cache_dir()]
-    for folder in folders:
-        found = _idx_dir(folder)
-        if found is not None:
-            return found
-    tried = ", ".join(str(f) for f in folders)
-    if not download:
-        raise LossevoError(f"Fashion-MNIST not found. {_FMNIST_HELP.format(tried=tried)}")
-    target = folders[0] if explicit else default_cache_dir()
-    try:
-        from torchvision.datasets import FashionMNIST
+    def find(folder: Path) -> Path | None:
+        return _first(
+            folder,
+            folder / "raw",
+            folder / torchvision_name / "raw",
+            holding=lambda f: all(_find(f, stem) for stem in _IDX_FILES.values()),
+        )
 
-        for train in (True, False):
-            FashionMNIST(root=str(target), train=train, download=True)
-    except Exception as err:  # network errors come in many types
-        raise LossevoError(
-            f"Fashion-MNIST download into {target} failed ({type(err).__name__}: {err}). "
-            + _FMNIST_HELP.format(tried=tried)
-        ) from None
-    found = _idx_dir(target)
-    if found is None:
-        raise LossevoError(f"torchvision's download left no IDX files under {target}")
-    return found
+    return find
 
 
-_FMNIST_HELP = (
-    "Looked in: {tried}. Get it with `apt-get install dataset-fashion-mnist` (Debian/Ubuntu, "
-    "installs /usr/share/datasets/fashion-mnist), or point dataset.root= (or "
-    "$LOSSEVO_FASHION_MNIST) at a folder holding the four *-idx*-ubyte(.gz) files, or pass "
-    "dataset.download=true to fetch it with torchvision."
-)
+def _torchvision_fetch(cls_name: str, **splits: Any) -> Callable[[Path], None]:
+    def fetch(folder: Path) -> None:
+        import torchvision.datasets as tvd
+
+        cls = getattr(tvd, cls_name)
+        for kwargs in splits.get("splits", [{"train": True}, {"train": False}]):
+            cls(root=str(folder), download=True, **kwargs)
+
+    return fetch
+
+
+_IDX_HELP = "the four *-idx*-ubyte(.gz) files"
+SOURCES: dict[str, Source] = {
+    "fashion_mnist": Source(
+        "Fashion-MNIST", "LOSSEVO_FASHION_MNIST", _idx_finder("FashionMNIST"),
+        _torchvision_fetch("FashionMNIST"), _IDX_HELP,
+        install="Get it with `apt-get install dataset-fashion-mnist` (Debian/Ubuntu, installs "
+        "/usr/share/datasets/fashion-mnist). ",
+        defaults=(DEBIAN_FASHION_MNIST,),
+    ),
+    "mnist": Source("MNIST", "LOSSEVO_MNIST", _idx_finder("MNIST"), _torchvision_fetch("MNIST"), _IDX_HELP),
+}  # fmt: skip
+
+
+def _idx_splits(
+    name: str, folder: Path, classes: tuple[str, ...], val_size: int, split_seed: int,
+    train_size: int | None, crop_padding: int, hflip: bool,
+) -> ImageSplits:  # fmt: skip
+    arrays = {key: read_idx(_find(folder, stem)) for key, stem in _IDX_FILES.items()}  # type: ignore[arg-type]
+    x = torch.from_numpy(arrays["train_x"].copy()).unsqueeze(1)
+    y = torch.from_numpy(arrays["train_y"].astype(np.int64))
+    train_x, train_y, val_x, val_y = holdout(x, y, val_size, split_seed, train_size)
+    return ImageSplits(
+        name=name,
+        train_x=train_x,
+        train_y=train_y,
+        val_x=val_x,
+        val_y=val_y,
+        test_x=torch.from_numpy(arrays["test_x"].copy()).unsqueeze(1),
+        test_y=torch.from_numpy(arrays["test_y"].astype(np.int64)),
+        classes=classes,
+        source=str(folder),
+        crop_padding=crop_padding,
+        hflip=hflip,
+    )
 
 
 @lru_cache(maxsize=4)
@@ -188,20 +254,190 @@ def fashion_mnist(
     hflip: bool = True,
 ) -> ImageSplits:
     """Fashion-MNIST (70k real 28x28 grey images, 10 classes)."""
-    folder = locate_fashion_mnist(root, download)
-    arrays = {key: read_idx(_find(folder, stem)) for key, stem in _IDX_FILES.items()}  # type: ignore[arg-type]
-    x = torch.from_numpy(arrays["train_x"].copy()).unsqueeze(1)
-    y = torch.from_numpy(arrays["train_y"].astype(np.int64))
+    folder = locate(SOURCES["fashion_mnist"], root, download)
+    return _idx_splits(
+        "fashion_mnist", folder, FASHION_MNIST_CLASSES, val_size, split_seed, train_size, crop_padding, hflip
+    )
+
+
+@lru_cache(maxsize=4)
+def mnist(
+    root: str | None = None,
+    download: bool = False,
+    val_size: int = 5000,
+    split_seed: int = 0,
+    train_size: int | None = None,
+    crop_padding: int = 2,
+    hflip: bool = False,
+) -> ImageSplits:
+    """MNIST (70k 28x28 handwritten digits; GLO's dataset)."""
+    folder = locate(SOURCES["mnist"], root, download)
+    classes = tuple(str(i) for i in range(10))
+    return _idx_splits("mnist", folder, classes, val_size, split_seed, train_size, crop_padding, hflip)
+
+
+# --------------------------------------------------------------------------- CIFAR
+def _cifar_finder(subfolder: str, names: tuple[str, ...]) -> Callable[[Path], Path | None]:
+    def find(folder: Path) -> Path | None:
+        return _first(folder / subfolder, folder, holding=lambda f: all((f / n).is_file() for n in names))
+
+    return find
+
+
+_CIFAR10_FILES = (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta")
+_CIFAR100_FILES = ("train", "test", "meta")
+SOURCES["cifar10"] = Source(
+    "CIFAR-10", "LOSSEVO_CIFAR10", _cifar_finder("cifar-10-batches-py", _CIFAR10_FILES),
+    _torchvision_fetch("CIFAR10"), "cifar-10-batches-py/ (data_batch_1..5, test_batch, batches.meta)",
+)  # fmt: skip
+SOURCES["cifar100"] = Source(
+    "CIFAR-100", "LOSSEVO_CIFAR100", _cifar_finder("cifar-100-python", _CIFAR100_FILES),
+    _torchvision_fetch("CIFAR100"), "cifar-100-python/ (train, test, meta)",
+)  # fmt: skip
+
+
+def _unpickle(path: Path) -> dict:
+    try:
+        with open(path, "rb") as handle:
+            return pickle.load(handle, encoding="bytes")
+    except Exception as err:
+        raise LossevoError(f"{path} is not a CIFAR pickle ({type(err).__name__}: {err})") from None
+
+
+def _cifar_images(batch: dict, path: Path) -> torch.Tensor:
+    data = np.asarray(batch[b"data"], dtype=np.uint8)
+    if data.ndim != 2 or data.shape[1] != 3072:
+        raise LossevoError(f"{path}: CIFAR data must be [N, 3072] bytes, got {data.shape}")
+    return torch.from_numpy(data.reshape(-1, 3, 32, 32).copy())
+
+
+def _decode(names: list) -> tuple[str, ...]:
+    return tuple(n.decode() if isinstance(n, bytes) else str(n) for n in names)
+
+
+def _cifar(
+    name: str, folder: Path, train_files: list[str], label_key: bytes, classes: tuple[str, ...],
+    val_size: int, split_seed: int, train_size: int | None, crop_padding: int, hflip: bool,
+) -> ImageSplits:  # fmt: skip
+    batches = [(_unpickle(folder / f), folder / f) for f in train_files]
+    x = torch.cat([_cifar_images(b, p) for b, p in batches])
+    y = torch.cat([torch.tensor(b[label_key], dtype=torch.int64) for b, _ in batches])
+    test = (
+        _unpickle(folder / "test_batch") if (folder / "test_batch").is_file() else _unpickle(folder / "test")
+    )
     train_x, train_y, val_x, val_y = holdout(x, y, val_size, split_seed, train_size)
     return ImageSplits(
-        name="fashion_mnist",
+        name=name,
         train_x=train_x,
         train_y=train_y,
         val_x=val_x,
         val_y=val_y,
-        test_x=torch.from_numpy(arrays["test_x"].copy()).unsqueeze(1),
-        test_y=torch.from_numpy(arrays["test_y"].astype(np.int64)),
-        classes=FASHION_MNIST_CLASSES,
+        test_x=_cifar_images(test, folder),
+        test_y=torch.tensor(test[label_key], dtype=torch.int64),
+        classes=classes,
+        source=str(folder),
+        crop_padding=crop_padding,
+        hflip=hflip,
+    )
+
+
+@lru_cache(maxsize=4)
+def cifar10(
+    root: str | None = None,
+    download: bool = False,
+    val_size: int = 5000,
+    split_seed: int = 0,
+    train_size: int | None = None,
+    crop_padding: int = 4,
+    hflip: bool = True,
+) -> ImageSplits:
+    """CIFAR-10 (60k 32x32 colour images, 10 classes); 5,000 training images held out, as the papers."""
+    folder = locate(SOURCES["cifar10"], root, download)
+    classes = _decode(_unpickle(folder / "batches.meta")[b"label_names"])
+    files = [f"data_batch_{i}" for i in range(1, 6)]
+    return _cifar(
+        "cifar10", folder, files, b"labels", classes, val_size, split_seed, train_size, crop_padding, hflip
+    )
+
+
+@lru_cache(maxsize=4)
+def cifar100(
+    root: str | None = None,
+    download: bool = False,
+    val_size: int = 5000,
+    split_seed: int = 0,
+    train_size: int | None = None,
+    crop_padding: int = 4,
+    hflip: bool = True,
+) -> ImageSplits:
+    """CIFAR-100 (60k 32x32 colour images, 100 fine classes)."""
+    folder = locate(SOURCES["cifar100"], root, download)
+    classes = _decode(_unpickle(folder / "meta")[b"fine_label_names"])
+    return _cifar(
+        "cifar100",
+        folder,
+        ["train"],
+        b"fine_labels",
+        classes,
+        val_size,
+        split_seed,
+        train_size,
+        crop_padding,
+        hflip,
+    )
+
+
+# --------------------------------------------------------------------------- SVHN
+def _find_svhn(folder: Path) -> Path | None:
+    def holds(f: Path) -> bool:
+        return (f / "train_32x32.mat").is_file() and (f / "test_32x32.mat").is_file()
+
+    return _first(folder, folder / "svhn", holding=holds)
+
+
+SOURCES["svhn"] = Source(
+    "SVHN", "LOSSEVO_SVHN", _find_svhn,
+    _torchvision_fetch("SVHN", splits=[{"split": "train"}, {"split": "test"}]),
+    "train_32x32.mat and test_32x32.mat",
+)  # fmt: skip
+
+
+def _svhn_split(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
+    from scipy.io import loadmat
+
+    try:
+        mat = loadmat(path)
+    except Exception as err:
+        raise LossevoError(f"{path} is not a MATLAB file ({type(err).__name__}: {err})") from None
+    x = torch.from_numpy(np.ascontiguousarray(np.transpose(mat["X"], (3, 2, 0, 1))).astype(np.uint8))
+    y = torch.from_numpy(mat["y"].astype(np.int64).reshape(-1) % 10)  # label 10 is the digit 0
+    return x, y
+
+
+@lru_cache(maxsize=4)
+def svhn(
+    root: str | None = None,
+    download: bool = False,
+    val_size: int = 5000,
+    split_seed: int = 0,
+    train_size: int | None = None,
+    crop_padding: int = 4,
+    hflip: bool = False,
+) -> ImageSplits:
+    """SVHN (cropped digits, 32x32 colour; train and test splits)."""
+    folder = locate(SOURCES["svhn"], root, download)
+    x, y = _svhn_split(folder / "train_32x32.mat")
+    test_x, test_y = _svhn_split(folder / "test_32x32.mat")
+    train_x, train_y, val_x, val_y = holdout(x, y, val_size, split_seed, train_size)
+    return ImageSplits(
+        name="svhn",
+        train_x=train_x,
+        train_y=train_y,
+        val_x=val_x,
+        val_y=val_y,
+        test_x=test_x,
+        test_y=test_y,
+        classes=tuple(str(i) for i in range(10)),
         source=str(folder),
         crop_padding=crop_padding,
         hflip=hflip,

@@ -32,3 +32,30 @@ class ConvNet(nn.Module):
 
     def forward(self, x):
         return self.head(self.features(x))
+
+
+class GLOConvNet(nn.Module):
+    """GLO's MNIST network (Gonzalez 2020, Sec. 3.2.1): 5x5 conv 32, pool, 5x5 conv 64, pool,
+    1024-unit fully connected, dropout 0.4, linear."""
+
+    def __init__(self, in_channels: int, num_classes: int, dropout: float = 0.4) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, 32, 5, padding=2),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 5, padding=2),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+            nn.AdaptiveAvgPool2d(7),
+            nn.Flatten(),
+        )
+        self.head = nn.Sequential(
+            nn.Linear(64 * 7 * 7, 1024),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(1024, num_classes),
+        )
+
+    def forward(self, x):
+        return self.head(self.features(x))

@@ -1,0 +1,284 @@
+"""Transfer datasets stored as image files of varying size: Flowers-102, Caltech-101, Cars-196.
+
+Each image is decoded and brought to ``image_size`` × ``image_size`` once, per sample, with an
+albumentations pipeline (shorter side to ``image_size``, centre crop), in a thread pool; the
+result is kept as uint8 tensors like every other dataset (and cached on disk, keyed by folder
+and size), so training augments them batched on the device. The on-disk layouts are
+torchvision's:
+
+* ``flowers-102/``: ``jpg/image_00001.jpg``…, ``imagelabels.mat``, ``setid.mat`` (official
+  train / validation / test split).
+* ``caltech101/101_ObjectCategories/<class>/*.jpg`` (``BACKGROUND_Google`` left out; no official
+  split: seeded validation and test holdouts).
+* ``stanford_cars/``: ``cars_train/``, ``cars_test/``, ``devkit/cars_train_annos.mat``,
+  ``devkit/cars_meta.mat``, ``cars_test_annos_withlabels.mat``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lossevo.data.datasets import (
+    ImageSplits,
+    Source,
+    _first,
+    _torchvision_fetch,
+    default_cache_dir,
+    holdout,
+    locate,
+)
+from lossevo.errors import LossevoError
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # no network check at import
+
+Item = tuple[Path, int]
+
+
+def _resizer(size: int) -> Callable[[np.ndarray], np.ndarray]:
+    import albumentations as A
+
+    pipeline = A.Compose([A.SmallestMaxSize(max_size=size), A.CenterCrop(height=size, width=size)])
+    return lambda image: pipeline(image=image)["image"]
+
+
+def _decode(path: Path, resize: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            array = np.asarray(image.convert("RGB"))
+    except Exception as err:
+        raise LossevoError(f"cannot read image {path} ({type(err).__name__}: {err})") from None
+    return resize(array)
+
+
+def load_images(items: Sequence[Item], size: int, cache_key: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Decode and resize every image once (threads), as uint8 ``[N, 3, size, size]``; cached."""
+    cache = default_cache_dir() / "resized" / f"{cache_key}-{size}.pt"
+    if cache.is_file():
+        data = torch.load(cache, weights_only=True)
+        if len(data["y"]) == len(items):
+            return data["x"], data["y"]
+    resize = _resizer(size)
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        arrays = list(pool.map(lambda item: _decode(item[0], resize), items))
+    x = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+    y = torch.tensor([label for _, label in items], dtype=torch.int64)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"x": x, "y": y}, cache)
+    return x, y
+
+
+def _key(folder: Path, name: str) -> str:
+    return f"{name}-{hashlib.sha1(str(folder.resolve()).encode()).hexdigest()[:10]}"
+
+
+def _splits(
+    name: str,
+    folder: Path,
+    classes: tuple[str, ...],
+    size: int,
+    train: list[Item],
+    val: list[Item] | None,
+    test: list[Item],
+    val_size: int,
+    split_seed: int,
+    crop_padding: int,
+    hflip: bool,
+) -> ImageSplits:
+    if not train or not test:
+        raise LossevoError(f"{name} under {folder} has no images in its train or test split")
+    key = _key(folder, name)
+    train_x, train_y = load_images(train, size, key + "-train")
+    if val:
+        val_x, val_y = load_images(val, size, key + "-val")
+    else:
+        train_x, train_y, val_x, val_y = holdout(train_x, train_y, val_size, split_seed)
+    test_x, test_y = load_images(test, size, key + "-test")
+    return ImageSplits(
+        name=name,
+        train_x=train_x,
+        train_y=train_y,
+        val_x=val_x,
+        val_y=val_y,
+        test_x=test_x,
+        test_y=test_y,
+        classes=classes,
+        source=str(folder),
+        crop_padding=crop_padding,
+        hflip=hflip,
+    )
+
+
+def _loadmat(path: Path) -> dict:
+    from scipy.io import loadmat
+
+    if not path.is_file():
+        raise LossevoError(f"{path} is missing")
+    try:
+        return loadmat(path, squeeze_me=True)
+    except Exception as err:
+        raise LossevoError(f"{path} is not a MATLAB file ({type(err).__name__}: {err})") from None
+
+
+# --------------------------------------------------------------------------- Flowers-102
+def _find_flowers(folder: Path) -> Path | None:
+    return _first(
+        folder / "flowers-102", folder, holding=lambda f: (f / "jpg").is_dir() and (f / "setid.mat").is_file()
+    )
+
+
+FLOWERS = Source(
+    "Oxford Flowers-102", "LOSSEVO_FLOWERS102", _find_flowers,
+    _torchvision_fetch("Flowers102", splits=[{"split": "train"}, {"split": "val"}, {"split": "test"}]),
+    "flowers-102/ (jpg/, imagelabels.mat, setid.mat)",
+)  # fmt: skip
+
+
+@lru_cache(maxsize=2)
+def flowers102(
+    root: str | None = None,
+    download: bool = False,
+    image_size: int = 128,
+    val_size: int = 1020,
+    split_seed: int = 0,
+    crop_padding: int = 8,
+    hflip: bool = True,
+) -> ImageSplits:
+    """Oxford Flowers-102 with its official train (1,020) / validation (1,020) / test (6,149) split."""
+    folder = locate(FLOWERS, root, download)
+    labels = np.atleast_1d(_loadmat(folder / "imagelabels.mat")["labels"]).astype(int) - 1
+    ids = _loadmat(folder / "setid.mat")
+
+    def items(key: str) -> list[Item]:
+        return [(folder / "jpg" / f"image_{i:05d}.jpg", int(labels[i - 1])) for i in np.atleast_1d(ids[key])]
+
+    classes = tuple(str(i) for i in range(int(labels.max()) + 1))
+    return _splits(
+        "flowers102",
+        folder,
+        classes,
+        image_size,
+        items("trnid"),
+        items("valid"),
+        items("tstid"),
+        val_size,
+        split_seed,
+        crop_padding,
+        hflip,
+    )
+
+
+# --------------------------------------------------------------------------- Caltech-101
+def _find_caltech(folder: Path) -> Path | None:
+    return _first(
+        folder / "caltech101" / "101_ObjectCategories",
+        folder / "101_ObjectCategories",
+        folder,
+        holding=lambda f: f.is_dir() and f.name == "101_ObjectCategories",
+    )
+
+
+CALTECH = Source(
+    "Caltech-101", "LOSSEVO_CALTECH101", _find_caltech,
+    _torchvision_fetch("Caltech101", splits=[{}]),
+    "caltech101/101_ObjectCategories/<class>/*.jpg",
+)  # fmt: skip
+
+
+@lru_cache(maxsize=2)
+def caltech101(
+    root: str | None = None,
+    download: bool = False,
+    image_size: int = 128,
+    val_size: int = 915,
+    test_size: int = 1829,
+    split_seed: int = 0,
+    crop_padding: int = 8,
+    hflip: bool = True,
+) -> ImageSplits:
+    """Caltech-101 (101 classes; no official split: seeded test and validation holdouts)."""
+    folder = locate(CALTECH, root, download)
+    classes = tuple(sorted(d.name for d in folder.iterdir() if d.is_dir() and d.name != "BACKGROUND_Google"))
+    everything = [
+        (path, label) for label, name in enumerate(classes) for path in sorted((folder / name).glob("*.jpg"))
+    ]
+    if not 0 < test_size < len(everything):
+        raise LossevoError(f"dataset.test_size must be between 1 and {len(everything) - 1}")
+    order = torch.randperm(len(everything), generator=torch.Generator().manual_seed(split_seed + 1)).tolist()
+    test = [everything[i] for i in order[:test_size]]
+    train = [everything[i] for i in order[test_size:]]
+    return _splits(
+        "caltech101",
+        folder.parent,
+        classes,
+        image_size,
+        train,
+        None,
+        test,
+        val_size,
+        split_seed,
+        crop_padding,
+        hflip,
+    )
+
+
+# --------------------------------------------------------------------------- Stanford Cars
+def _find_cars(folder: Path) -> Path | None:
+    return _first(
+        folder / "stanford_cars",
+        folder,
+        holding=lambda f: (f / "cars_train").is_dir() and (f / "devkit" / "cars_train_annos.mat").is_file(),
+    )
+
+
+CARS = Source(
+    "Stanford Cars-196", "LOSSEVO_CARS196", _find_cars,
+    _torchvision_fetch("StanfordCars", splits=[{"split": "train"}, {"split": "test"}]),
+    "stanford_cars/ (cars_train/, cars_test/, devkit/cars_train_annos.mat, devkit/cars_meta.mat, "
+    "cars_test_annos_withlabels.mat)",
+    install="torchvision's download of this dataset is broken upstream; get the files from Kaggle. ",
+)  # fmt: skip
+
+
+def _annotations(path: Path, images: Path) -> list[Item]:
+    records = np.atleast_1d(_loadmat(path)["annotations"])
+    return [(images / str(r["fname"]), int(r["class"]) - 1) for r in records]
+
+
+@lru_cache(maxsize=2)
+def cars196(
+    root: str | None = None,
+    download: bool = False,
+    image_size: int = 128,
+    val_size: int = 814,
+    split_seed: int = 0,
+    crop_padding: int = 8,
+    hflip: bool = True,
+) -> ImageSplits:
+    """Stanford Cars (196 classes; official train / test split, seeded validation holdout)."""
+    folder = locate(CARS, root, download)
+    names = np.atleast_1d(_loadmat(folder / "devkit" / "cars_meta.mat")["class_names"])
+    train = _annotations(folder / "devkit" / "cars_train_annos.mat", folder / "cars_train")
+    test = _annotations(folder / "cars_test_annos_withlabels.mat", folder / "cars_test")
+    return _splits(
+        "cars196",
+        folder,
+        tuple(str(n) for n in names),
+        image_size,
+        train,
+        None,
+        test,
+        val_size,
+        split_seed,
+        crop_padding,
+        hflip,
+    )
