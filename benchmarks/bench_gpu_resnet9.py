@@ -53,6 +53,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=512)
     parser.add_argument("--precision", default="bf16-mixed")
     parser.add_argument("--augment", default="base")
+    parser.add_argument("--channels-last", action="store_true", help="trainer.channels_last=true")
+    parser.add_argument("--cudnn-benchmark", action="store_true", help="trainer.benchmark=true")
     args = parser.parse_args()
     if not torch.cuda.is_available():
         raise SystemExit("needs a CUDA GPU")
@@ -65,10 +67,13 @@ def main() -> None:
             f"surrogate.val_every={steps_per_epoch * args.epochs}", "surrogate.precheck.step=null",
             "surrogate.early_stop.step=null", "trainer.accelerator=gpu",
             f"trainer.precision={args.precision}", "logger=none",
+            f"trainer.channels_last={str(args.channels_last).lower()}",
+            f"trainer.benchmark={'true' if args.cudnn_benchmark else 'null'}",
         ]  # fmt: skip
         surrogate = Surrogate(compose_config("evolve", overrides))
         print(f"{torch.cuda.get_device_name()}: {surrogate.data.summary()}; ResNet9 {surrogate.parameters:,} "
-              f"parameters; batch {args.batch}; {args.precision}; augment={args.augment}")  # fmt: skip
+              f"parameters; batch {args.batch}; {args.precision}; augment={args.augment}; "
+              f"channels_last={args.channels_last}; cudnn benchmark={args.cudnn_benchmark}")  # fmt: skip
         surrogate.train(Job(get_loss("cross_entropy"), 0))  # warm-up: cuDNN autotuning, allocator
         torch.cuda.synchronize()
         start = time.perf_counter()
