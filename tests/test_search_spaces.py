@@ -30,3 +30,23 @@ def test_regularized_evolution_searches_each_space(space: str, tmp_path: Path) -
     assert outcome.best, "something trained"
     best = genome_from_dict(outcome.best[0].genome)
     assert (tmp_path / "conf" / "loss" / "best_1.yaml").is_file() and best.equation()
+
+
+@pytest.mark.parametrize(
+    ("space", "search", "extra"),
+    [
+        ("graph", "random", []),
+        ("tree_ngl", "random", []),
+        ("taylor", "taylorglo", ["search.population=4"]),
+    ],
+)
+def test_other_strategies_run_through_the_driver(
+    space: str, search: str, extra: list[str], tmp_path: Path
+) -> None:
+    overrides = [*TINY, f"space={space}", f"search={search}", "search.budget=6", "surrogate.steps=30", *extra]
+    outcome = run_evolve(compose_config("evolve", overrides), run_dir=tmp_path, overrides=overrides)
+    with Journal(tmp_path) as journal:
+        rows = journal.candidates()
+        state = journal.strategy_state()
+    assert len(rows) == 6 and all(r.status in ("done", "failed") for r in rows)
+    assert state is not None and outcome.best
