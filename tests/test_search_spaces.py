@@ -38,6 +38,8 @@ def test_regularized_evolution_searches_each_space(space: str, tmp_path: Path) -
         ("graph", "random", []),
         ("tree_ngl", "random", []),
         ("taylor", "taylorglo", ["search.population=4"]),
+        ("tree_ngl", "gp", ["search.population=3"]),
+        ("tree_glo", "glo", ["search.population=4", "search.gp_generations=1", "search.cma_population=2"]),
     ],
 )
 def test_other_strategies_run_through_the_driver(

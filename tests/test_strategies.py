@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 
 from lossevo.errors import LossevoError
-from lossevo.genome import GraphSpace, TaylorSpace, TreeSpace
-from lossevo.strategies import RandomSearch, TaylorGLO
+from lossevo.genome import GraphSpace, TaylorSpace, TreeGenome, TreeSpace, genome_from_dict
+from lossevo.genome.tree import leaf, op
+from lossevo.integrity import IntegrityChecker
+from lossevo.strategies import GLO, GeneticProgramming, RandomSearch, TaylorGLO
 
 
 def run(strategy, objective, n: int) -> list[tuple]:
@@ -89,3 +91,58 @@ def test_taylorglo_waits_for_its_generation() -> None:
 def test_taylorglo_needs_the_taylor_space() -> None:
     with pytest.raises(LossevoError, match="space=taylor"):
         TaylorGLO(GraphSpace())
+
+
+# ---------------------------------------------------------------------------- GP and GLO
+def tree_objective(g) -> float:
+    """Prefer small trees that use the product y·yhat (a cheap stand-in for accuracy)."""
+    size = g.root.size()
+    return 1 / size + (0.5 if "y*yhat" in str(g.expression()) else 0.0)
+
+
+NGL_SPACE = TreeSpace(primitives="ngl")
+GLO_SPACE = TreeSpace(primitives="glo", init_min_height=0, init_max_height=2, mutation="glo")
+
+
+def test_gp_keeps_the_best_of_parents_and_children() -> None:
+    s = GeneticProgramming(NGL_SPACE, seed=0, population=8)
+    log = run(s, tree_objective, 8)
+    assert all(phase == "g0" for _, phase, _, _ in log)
+    best_initial = max(f for *_, f in log)
+    run(s, tree_objective, 40)
+    fitness = sorted((f for _, f in s.population), reverse=True)
+    assert len(s.population) == 8 and fitness[0] >= best_initial
+    assert len(s.archive) <= 8 and s.stats["generations"] >= 4
+
+
+def test_gp_children_pass_the_integrity_check_and_resume_exactly() -> None:
+    s = GeneticProgramming(NGL_SPACE, seed=1, population=6)
+    log = run(s, tree_objective, 20)
+    check = IntegrityChecker()
+    assert all(check.check(genome_from_dict(dict(s.state_dict()["population"][i][0]))).ok for i in range(6))
+    other = GeneticProgramming(NGL_SPACE, seed=9, population=6)
+    other.load_state_dict(json.loads(json.dumps(s.state_dict())))
+    assert run(s, tree_objective, 15) == run(other, tree_objective, 15)
+    assert log
+
+
+def test_glo_gp_then_cma_on_coefficients() -> None:
+    s = GLO(GLO_SPACE, seed=2, population=10, gp_generations=2, cma_population=4)
+    log = run(s, tree_objective, 60)
+    phases = [phase for _, phase, _, _ in log]
+    assert phases[0] == "gp0" and any(p.startswith("cma") for p in phases)
+    assert s.stats["cached"] > 0, "elites and repeats are not retrained"
+    cma = [entry for entry in log if entry[1].startswith("cma")]
+    assert len({key for _, _, key, _ in cma}) > 1, "CMA-ES varies the coefficients of one tree"
+    other = GLO(GLO_SPACE, seed=5, population=10, gp_generations=2, cma_population=4)
+    other.load_state_dict(json.loads(json.dumps(s.state_dict())))
+    assert run(s, tree_objective, 10) == run(other, tree_objective, 10)
+
+
+def test_glo_scores_trees_without_y_as_zero_without_training() -> None:
+    s = GLO(GLO_SPACE, seed=3, population=10, gp_generations=1)
+    assert s.presume(TreeGenome(op("ln", leaf("yhat")), primitives="glo")) == 0.0
+    with pytest.raises(LossevoError, match="space=tree_glo"):
+        GLO(GraphSpace())
+    with pytest.raises(LossevoError, match="space=tree_ngl"):
+        GeneticProgramming(TaylorSpace())

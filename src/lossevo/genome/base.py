@@ -114,8 +114,10 @@ def register_space(cls: type[Genome]) -> type[Genome]:
     return cls
 
 
-def genome_from_dict(data: Any) -> Genome:
-    """Rebuild a genome from :meth:`Genome.to_dict` output; raises :class:`GenomeError`."""
+def genome_from_dict(data: Any, validate: bool = True) -> Genome:
+    """Rebuild a genome from :meth:`Genome.to_dict` output; raises :class:`GenomeError`.
+    ``validate=False`` also accepts a well-formed but invalid genome (a strategy's own record of
+    e.g. a GLO tree without y, which scored 0)."""
     if not isinstance(data, dict):
         raise GenomeError(f"a genome must be a mapping with a 'space' key, got {type(data).__name__}")
     space = data.get("space")
@@ -123,5 +125,6 @@ def genome_from_dict(data: Any) -> Genome:
         known = ", ".join(sorted(_SPACES))
         raise GenomeError(f"unknown genome space {space!r}; known spaces: {known}")
     genome = _SPACES[space].from_dict(data)  # type: ignore[attr-defined]
-    genome.validate()
+    if validate:
+        genome.validate()
     return genome
