@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from lossevo.config import build, plain, without_hydra
 from lossevo.errors import LossevoError
+from lossevo.executors import Executor, Task, surrogate_for
 from lossevo.genome import genome_from_dict
 from lossevo.journal import CandidateRow, Journal
 from lossevo.strategies.base import Strategy
@@ -126,6 +127,9 @@ class Driver:
         self.configs = configs
         self.on_candidate = on_candidate
         self.budget = int(cfg.search.budget)
+        settings = cfg.get("driver") or {}
+        self.retries = int(settings.get("retries", 1))
+        self.retry_on = set(settings.get("retry_on", ["error", "worker"]))
         if self.budget < 1:
             raise LossevoError(f"search.budget must be >= 1, got {self.budget}")
         self.journal = Journal(run_dir)
@@ -174,41 +178,50 @@ class Driver:
 
     def surrogate(self, cfg: DictConfig) -> Surrogate:
         """The surrogate for a candidate config (shared by candidates with the same setting)."""
-        key = OmegaConf.to_yaml(
-            OmegaConf.masked_copy(cfg, ["dataset", "augment", "model", "surrogate", "trainer"]), resolve=True
-        )
-        if key not in self._surrogates:
-            self._surrogates[key] = Surrogate(cfg)
-        return self._surrogates[key]
+        return surrogate_for(cfg)
 
     # ------------------------------------------------------------------ loop
     def run(self) -> SearchOutcome:
+        executor = build(
+            self.cfg.get("executor") or {"_target_": "lossevo.executors.InlineExecutor"}, "executor"
+        )
         try:
             baseline = self._baseline()
-            for row in self.journal.unfinished():
-                self._evaluate(row)
-            while self.journal.count() < self.budget:
-                proposal = self.strategy.ask()
-                if proposal is None:
-                    raise RuntimeError("strategy asked to wait, but no evaluation is outstanding")
-                genome = proposal.genome
-                self.journal.add_candidate(
-                    candidate_id=proposal.id,
-                    genome=genome.to_dict(),
-                    key=genome.key(),
-                    equation=genome.equation(),
-                    latex=genome.latex(),
-                    seed=candidate_seed(int(self.cfg.seed), proposal.id),
-                    phase=proposal.phase,
-                    parent_id=proposal.parent_id,
-                    state=self.strategy.state_dict(),
-                )
-                self._evaluate(self.journal.candidate(proposal.id))
+            for row in self.journal.unfinished():  # were running when the last run stopped
+                self._submit(executor, row)
+            while True:
+                while executor.busy < executor.capacity and self.journal.count() < self.budget:
+                    proposal = self.strategy.ask()
+                    if proposal is None:
+                        break  # a generational strategy waits for its outstanding results
+                    self._record(proposal)
+                    self._submit(executor, self.journal.candidate(proposal.id))
+                if not executor.busy:
+                    if self.journal.count() >= self.budget:
+                        break
+                    raise RuntimeError("the strategy waits for results, but no evaluation is outstanding")
+                for candidate_id, fitness in executor.wait():
+                    self._result(executor, candidate_id, Fitness(**fitness))
             outcome = self._finish(baseline)
         finally:
+            executor.close()
             self.tracker.finish()
             self.journal.close()
         return outcome
+
+    def _record(self, proposal: Any) -> None:
+        genome = proposal.genome
+        self.journal.add_candidate(
+            candidate_id=proposal.id,
+            genome=genome.to_dict(),
+            key=genome.key(),
+            equation=genome.equation(),
+            latex=genome.latex(),
+            seed=candidate_seed(int(self.cfg.seed), proposal.id),
+            phase=proposal.phase,
+            parent_id=proposal.parent_id,
+            state=self.strategy.state_dict(),
+        )
 
     def _baseline(self) -> dict[str, Any] | None:
         name = str(self.cfg.loss.get("name", "baseline"))
@@ -231,25 +244,28 @@ class Driver:
         )
         return self.journal.baseline(name)
 
-    def _evaluate(self, row: CandidateRow) -> None:
+    def _submit(self, executor: Executor, row: CandidateRow) -> None:
         cfg = self.configs.for_candidate(row, self.run_dir)
-        surrogate = self.surrogate(cfg)
         # Each candidate's folder holds its complete config: `train.py --config-path <folder>
         # --config-name config` retrains exactly this candidate.
         folder = Path(cfg.candidate.dir)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
         self.journal.mark_running(row.id)
-        try:
-            loss = build(cfg.loss, "loss")
-        except LossevoError as err:  # a genome that cannot be built is a failed candidate
-            result = Fitness("failed", None, "error", f"building the loss: {err}")
-        else:
-            job = Job(loss, int(cfg.seed), f"candidate_{row.id}")
-            result = surrogate.train(job, root_dir=str(folder))
-        self.strategy.tell(row.id, result.fitness if result.ok else None)
+        config = OmegaConf.to_container(cfg, resolve=True)
+        executor.submit(Task(row.id, config, int(cfg.seed), f"candidate_{row.id}", str(folder)))  # type: ignore[arg-type]
+
+    def _result(self, executor: Executor, candidate_id: int, result: Fitness) -> None:
+        row = self.journal.candidate(candidate_id)
+        if not result.ok and result.stop_reason in self.retry_on and row.attempts <= self.retries:
+            log.warning(
+                "candidate %d failed (%s: %s); retrying", candidate_id, result.stop_reason, result.detail
+            )
+            self._submit(executor, row)
+            return
+        self.strategy.tell(candidate_id, result.fitness if result.ok else None)
         self.journal.finish_candidate(
-            row.id,
+            candidate_id,
             status=result.status,
             fitness=result.fitness,
             stop_reason=result.stop_reason,
@@ -260,7 +276,7 @@ class Driver:
             seconds=result.seconds,
             state=self.strategy.state_dict(),
         )
-        finished = self.journal.candidate(row.id)
+        finished = self.journal.candidate(candidate_id)
         self._track(finished, result)
         if self.on_candidate is not None:
             self.on_candidate(finished, result)

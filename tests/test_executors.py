@@ -1,0 +1,91 @@
+"""Executors: local worker processes and a real local Ray instance, including a worker that dies
+mid-evaluation (the candidate is re-run, nothing is lost)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT, TINY, script_command, script_env
+
+pytestmark = pytest.mark.slow
+
+SEARCH = [*TINY, "search.budget=6", "search.initial_population=3", "search.population_size=2",
+          "search.tournament_size=2", "surrogate.steps=300", "surrogate.val_every=100"]  # fmt: skip
+
+
+def rows(run_dir: Path) -> list[tuple]:
+    with sqlite3.connect(run_dir / "journal.sqlite", timeout=10) as db:
+        return db.execute("SELECT id, status, attempts, stop_reason FROM candidates ORDER BY id").fetchall()
+
+
+def running(run_dir: Path) -> int:
+    try:
+        return sum(1 for r in rows(run_dir) if r[1] == "running")
+    except sqlite3.OperationalError:
+        return 0
+
+
+def descendants(pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    children = [int(p) for p in out]
+    return children + [d for c in children for d in descendants(c)]
+
+
+def kill_one_worker_when_busy(proc: subprocess.Popen, run_dir: Path, match: str) -> bool:
+    """SIGKILL one evaluating worker process (its command line contains ``match``)."""
+    deadline = time.time() + 180
+    while time.time() < deadline and proc.poll() is None:
+        if running(run_dir):
+            time.sleep(1.0)  # inside the training, not at its start
+            for pid in descendants(proc.pid):
+                try:
+                    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+                except OSError:
+                    continue
+                if match in cmdline:
+                    os.kill(pid, signal.SIGKILL)
+                    return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.parametrize(
+    ("executor", "match"),
+    [
+        (["executor=local", "executor.workers=2"], "spawn_main"),
+        (["executor=ray", "executor.workers=2"], "ray::_ray_evaluate"),
+    ],
+    ids=["local", "ray"],
+)
+def test_a_killed_worker_loses_nothing(executor: list[str], match: str, tmp_path: Path) -> None:
+    if executor[0] == "executor=ray":
+        pytest.importorskip("ray")
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen(
+        script_command("evolve.py", *SEARCH, *executor, f"hydra.run.dir={run_dir}"),
+        cwd=ROOT,
+        env=script_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output: list[str] = []
+    reader = threading.Thread(target=lambda: output.extend(proc.stdout), daemon=True)  # type: ignore[arg-type]
+    reader.start()
+    killed = kill_one_worker_when_busy(proc, run_dir, match)
+    assert proc.wait(timeout=600) == 0, "".join(output)[-3000:]
+    assert killed, "a worker was running an evaluation and was killed"
+    final = rows(run_dir)
+    assert [r[0] for r in final] == list(range(1, 7)), "no candidate lost, none duplicated"
+    assert all(r[1] in ("done", "failed") for r in final)
+    retried = [r for r in final if r[2] > 1]
+    assert retried, "the killed worker's candidate ran again"
+    assert all(r[3] != "worker" for r in retried), "and its retry finished normally"
