@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 
 from lossevo.augment import AugmentRNG
 from lossevo.config import build
@@ -85,7 +86,7 @@ def main() -> None:
     with initialize_config_dir(str(CONF), version_base="1.3"):
         configs = CandidateConfigs("evolve", overrides, compose("evolve", overrides=overrides))
         genome = GENOMES["neuroloss1"].to_dict()
-        cfg = configs.build(0, 0, genome, Path("/tmp"))
+        cfg = OmegaConf.create(configs.build(0, 0, genome, Path("/tmp")))
         surrogate = Surrogate(cfg)
         print(
             f"{surrogate.data.summary()}; {args.steps} steps, batch {surrogate.settings.batch_size}, "
@@ -94,7 +95,7 @@ def main() -> None:
 
         def full_stack(seed: int) -> tuple[float, float]:
             start = time.perf_counter()
-            candidate = configs.build(seed, seed, genome, Path("/tmp"))
+            candidate = OmegaConf.create(configs.build(seed, seed, genome, Path("/tmp")))
             loss = build(candidate.loss, "loss")
             result = surrogate.train(Job(loss, int(candidate.seed)))
             return time.perf_counter() - start, result.fitness or 0.0

@@ -159,3 +159,22 @@ def test_random_genomes_never_crash_the_check() -> None:
         assert r.sign in (1, -1)
         assert r.phenotype is not None and torch.isfinite(r.phenotype).all()
         assert float(r.phenotype.min()) == 0.0 and float(r.phenotype.max()) == pytest.approx(1.0)
+
+
+def test_cached_verdicts_give_the_same_decisions_as_a_fresh_checker() -> None:
+    """Mutants of one parent repeat functions; the verdict cache must never change a decision."""
+    space = GraphSpace()
+    rng = np.random.default_rng(3)
+    cached, fresh = IntegrityChecker(), IntegrityChecker(cache_size=0)
+    archive_a, archive_b = NoveltyArchive(), NoveltyArchive()
+    parent = CE_UNFLIPPED.with_sign(1)
+    for archive in (archive_a, archive_b):
+        archive.add(0, CHECK.check(parent).phenotype)
+    for i in range(400):
+        child = space.mutate(parent, rng)
+        a, b = cached.check(child, archive_a), fresh.check(child, archive_b)
+        assert (a.ok, a.reason, a.sign) == (b.ok, b.reason, b.sign)
+        if a.ok and i % 3 == 0:  # the population changes: novelty must be asked again
+            archive_a.add(100 + i, a.phenotype)
+            archive_b.add(100 + i, b.phenotype)
+    assert len(cached._verdicts) < 400  # repeats were served from the cache

@@ -10,6 +10,7 @@ from omegaconf import OmegaConf
 
 from lossevo.augment import AugmentRNG
 from lossevo.config import build
+from lossevo.driver import build_strategy
 from lossevo.errors import LossevoError
 from lossevo.models import WideResNet, count_parameters, load_checkpoint
 from lossevo.settings import SurrogateSettings, validated
@@ -85,6 +86,7 @@ SEARCHES = {
     "taylorglo_cifar10",
     "ngl_cifar10",
     "ngl_fmnist",
+    "ngl_wins",
 }
 
 
@@ -107,6 +109,4 @@ def test_every_experiment_composes_and_builds(name: str) -> None:
         factor = build(settings.schedule, "surrogate.schedule")(settings.steps)
         assert factor(0) > 0 and factor(settings.steps) == pytest.approx(0.0, abs=1e-9)
     if entry == "evolve":  # the search strategy builds on its space
-        space = build(cfg.space, "space")
-        node = OmegaConf.masked_copy(cfg.search, [k for k in cfg.search if k != "budget"])
-        assert build(node, "search", space=space, seed=0).ask() is not None
+        assert build_strategy(cfg).ask() is not None

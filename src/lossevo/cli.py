@@ -22,6 +22,7 @@ from rich.table import Table
 
 from lossevo.config import build, compose_config, plain
 from lossevo.errors import LossevoError
+from lossevo.progress import SearchProgress
 
 log = logging.getLogger("lossevo")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -71,15 +72,14 @@ def run_evolve(
     )
     console = Console(width=max(120, Console().width))
     budget = int(cfg.search.budget)
+    progress = SearchProgress(budget, console)
 
     def report(row: Any, result: Any) -> None:
         fitness = "failed" if row.fitness is None else f"{row.fitness:.4f}"
         parent = f"parent {row.parent_id}" if row.parent_id else row.phase
         reason = "" if row.stop_reason == "completed" else f" [{row.stop_reason}: {row.detail}]"
         log.info(
-            "[%d/%d] candidate %d (%s) %s in %.1fs%s  %s",
-            row.id,
-            budget,
+            "candidate %d (%s) %s in %.1fs%s  %s",
             row.id,
             parent,
             fitness,
@@ -87,12 +87,14 @@ def run_evolve(
             reason,
             row.equation,
         )
+        log.info("  %s", progress.line())
 
-    driver = Driver(cfg, folder, configs, on_candidate=report)
+    driver = Driver(cfg, folder, configs, on_candidate=report, progress=progress)
     already = driver.journal.count(("done", "failed"))
     if already:
         log.info("resuming %s: %d of %d candidates already evaluated", folder, already, budget)
-    outcome = driver.run()
+    with progress.shown():
+        outcome = driver.run()
     print_outcome(outcome, console)
     return outcome
 
@@ -245,3 +247,116 @@ def describe_loss(name: str, loss: Any) -> str:
         if source is not None:
             lines += ["```python", source(signed=True).rstrip(), "```", ""]
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- correlate
+def run_correlate(
+    cfg: DictConfig, run_dir: str | Path | None = None, overrides: Sequence[str] | None = None
+) -> dict[str, Path]:
+    """Train a study (resumable) and write its rank-correlation analysis; returns the files."""
+    import csv
+
+    import numpy as np
+
+    from lossevo import rank_correlation as rc
+    from lossevo.driver import CandidateConfigs
+    from lossevo.study import Study
+    from lossevo.tracking import Tracker
+
+    hydra_dir, config_name, hydra_overrides = _hydra_context()
+    folder = Path(run_dir) if run_dir is not None else hydra_dir
+    if folder is None:
+        raise LossevoError("run_correlate needs a run folder outside a Hydra app (run_dir=...)")
+    configs = CandidateConfigs(
+        config_name or "correlate", hydra_overrides if overrides is None else list(overrides), cfg
+    )
+    study = Study(cfg, folder, configs)
+    if cfg.get("target") is not None and str(cfg.target) not in study.settings:
+        raise LossevoError(f"target={cfg.target} is not one of the settings ({', '.join(study.settings)})")
+    console = Console(width=max(120, Console().width))
+    progress = SearchProgress(len(study.losses) * len(study.settings) * study.runs, console)
+    with progress.shown():
+        study.run(progress)
+    acc, names, cost = study.matrix()
+    k = int(cfg.get("top_k", 10))
+    full, top = rc.kendall_matrix(acc), rc.kendall_matrix(acc, k)
+    labels = rc.cluster_losses(acc, int(cfg.get("clusters", 3)))
+    files: dict[str, Path] = {}
+
+    path = folder / "accuracy.csv"
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["loss_id", "name", "cluster", *names, "equation"])
+        for loss, row, label in zip(study.losses, acc, labels, strict=True):
+            values = ["" if np.isnan(v) else f"{v:.6f}" for v in row]
+            writer.writerow([loss.id, loss.name, int(label), *values, loss.equation])
+    files["accuracy"] = path
+    path = folder / "kendall.csv"
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["setting_a", "setting_b", "tau", "p", "n", f"tau_top{k}", f"p_top{k}", f"n_top{k}"])
+        for i in range(len(names)):
+            for j in range(i + 1, len(names)):
+                f, t = full[i][j], top[i][j]
+                writer.writerow([names[i], names[j], f.tau, f.p, f.n, t.tau, t.p, t.n])
+    files["kendall"] = path
+    table = rc.tau_markdown(names, full, top, k)
+    files["heatmap"] = rc.plot_heatmap(names, full, folder / "kendall.png", "Kendall τ over all losses")
+    files["scatter"] = rc.plot_scatter(acc, names, labels, folder / "scatter.png")
+    trained = int(np.isfinite(acc).any(axis=1).sum())
+    lines = [
+        f"# Rank correlation of {len(study.losses)} losses across {len(names)} settings",
+        "",
+        f"Losses trained in at least one setting: {trained}; runs per cell: {study.runs}.",
+        "",
+        "| setting | overrides | trained | mean accuracy | s / training |",
+        "|---|---|---|---|---|",
+    ]
+    for j, name in enumerate(names):
+        column = acc[:, j]
+        ok = np.isfinite(column)
+        mean = f"{column[ok].mean():.4f}" if ok.any() else "-"
+        lines.append(
+            f"| {name} | `{' '.join(study.settings[name])}` | {int(ok.sum())} | {mean} | {cost[j]:.1f} |"
+        )
+    lines += ["", "## Kendall τ", "", table]
+    recommendation = None
+    if cfg.get("target") is not None:
+        threshold = float(cfg.get("threshold", 0.5))
+        recommendation = rc.calibrate(acc, names, cost, str(cfg.target), threshold)
+        lines += [
+            f"## Surrogate calibration against `{cfg.target}` (τ ≥ {threshold})",
+            "",
+            "| surrogate | s / training | τ vs target | clears |",
+            "|---|---|---|---|",
+        ]
+        for name, seconds, tau, clears in recommendation.rows:
+            lines.append(f"| {name} | {seconds:.1f} | {rc.tau_cell(tau)} | {'yes' if clears else 'no'} |")
+        verdict = (
+            f"**Recommended surrogate: {recommendation.setting}**"
+            if recommendation.setting
+            else "**No cheaper surrogate reaches the threshold.**"
+        )
+        lines += ["", verdict, ""]
+    lines += ["![Kendall tau](kendall.png)", "", "![Scatter](scatter.png)", ""]
+    files["report"] = folder / "correlation.md"
+    files["report"].write_text("\n".join(lines))
+
+    tracker = Tracker(cfg.get("logger"), folder, group=folder.name or "lossevo", job_type="correlate",
+                      name=f"correlate-{folder.name}", config=plain(cfg))  # fmt: skip
+    tracker.table("accuracy", ["loss_id", "name", "cluster", *names, "equation"],
+                  [[s.id, s.name, int(c), *[None if np.isnan(v) else float(v) for v in row], s.equation]
+                   for s, row, c in zip(study.losses, acc, labels, strict=True)])  # fmt: skip
+    tracker.table("kendall", ["setting_a", "setting_b", "tau", "n", f"tau_top{k}", f"n_top{k}"],
+                  [[names[i], names[j], full[i][j].tau, full[i][j].n, top[i][j].tau, top[i][j].n]
+                   for i in range(len(names)) for j in range(i + 1, len(names))])  # fmt: skip
+    tracker.images({"kendall": files["heatmap"], "scatter": files["scatter"]})
+    if recommendation is not None:
+        tracker.summary({"recommended_surrogate": recommendation.setting})
+    tracker.finish()
+    study.journal.close()
+    console.print(table, markup=False)
+    if recommendation is not None:
+        console.print(f"recommended surrogate: {recommendation.setting}", markup=False)
+    console.print(f"report: {files['report']}", markup=False)
+    return files

@@ -24,11 +24,15 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Task:
+    """One candidate's evaluation: a resolved config per training (one per objective setting and
+    run, each with its seed), combined as the objective says."""
+
     candidate_id: int
-    config: dict[str, Any]  # the candidate's resolved config
-    seed: int
+    configs: list[dict[str, Any]]
     name: str
     root_dir: str | None = None
+    objective: dict[str, Any] | None = None  # Objective fields; None: one plain training
+    references: list[float] | None = None  # the reference loss's accuracy per setting (wins)
 
 
 # One surrogate per distinct setting, per process: data stay loaded between candidates.
@@ -50,19 +54,37 @@ def surrogate_for(cfg: Any) -> Any:
 
 
 def evaluate(task: Task) -> dict[str, Any]:
-    """Train one candidate from its config; every failure becomes a failed Fitness (as a dict)."""
+    """Train one candidate on every setting of its objective; every failure becomes a failed
+    Fitness (as a dict). The first failing training fails the candidate without the rest."""
+    from lossevo.objectives import Objective
+
+    objective = Objective(**task.objective) if task.objective else Objective()
+    results: list[dict[str, Any]] = []
+    for i, config in enumerate(task.configs):
+        root = task.root_dir
+        if root is not None and len(task.configs) > 1:
+            root = os.path.join(root, f"training_{i}")
+        results.append(_train(config, task.name, root))
+        if results[-1]["status"] != "done":
+            break
+    if objective.trivial:
+        return results[0]
+    return objective.combine_results(results, task.references)
+
+
+def _train(config: dict[str, Any], name: str, root_dir: str | None) -> dict[str, Any]:
     from omegaconf import OmegaConf
 
     from lossevo.config import build
     from lossevo.surrogate import Fitness, Job
 
-    cfg = OmegaConf.create(task.config)
+    cfg = OmegaConf.create(config)
     surrogate = surrogate_for(cfg)
     try:
         loss = build(cfg.loss, "loss")
     except LossevoError as err:  # a genome that cannot be built is a failed candidate
         return Fitness("failed", None, "error", f"building the loss: {err}").to_dict()
-    return surrogate.train(Job(loss, task.seed, task.name), root_dir=task.root_dir).to_dict()
+    return surrogate.train(Job(loss, int(cfg.seed), name), root_dir=root_dir).to_dict()
 
 
 class Executor:

@@ -22,6 +22,8 @@ pre-check to catch them). ``reject_wrong_side=False`` gives the paper's rule set
 
 from __future__ import annotations
 
+import itertools
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import torch
@@ -77,6 +79,23 @@ class IntegrityResult:
         return self.ok
 
 
+_VERSIONS = itertools.count()
+
+
+@dataclass
+class _Verdict:
+    """What the integrity check knows about one function, whatever the population."""
+
+    reason: str | None  # failed a value/shape test
+    sign: int = 1
+    phenotype: torch.Tensor | None = None
+    optimum: float | None = None
+    deep_checked: bool = False  # gradients and the domain grid (run once, only when needed)
+    deep_problem: str | None = None
+    nearest: tuple[int | None, float] = (None, float("inf"))
+    nearest_stamp: int | None = None  # the archive version of ``nearest``
+
+
 class NoveltyArchive:
     """Normalised phenotypes of the current population, for the novelty test."""
 
@@ -84,6 +103,9 @@ class NoveltyArchive:
         self._ids: list[int] = []
         self._rows: list[torch.Tensor] = []
         self._matrix: torch.Tensor | None = None
+        # Unique across all archives, renewed by every add/remove: a checker may reuse a nearest()
+        # answer while the version is unchanged.
+        self.version = next(_VERSIONS)
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -92,11 +114,13 @@ class NoveltyArchive:
         self._ids.append(member_id)
         self._rows.append(phenotype)
         self._matrix = None
+        self.version = next(_VERSIONS)
 
     def remove(self, member_id: int) -> None:
         i = self._ids.index(member_id)
         del self._ids[i], self._rows[i]
         self._matrix = None
+        self.version = next(_VERSIONS)
 
     def nearest(self, phenotype: torch.Tensor) -> tuple[int | None, float]:
         """The closest member and its L2 distance (``(None, inf)`` when empty)."""
@@ -121,6 +145,7 @@ class IntegrityChecker:
         flat_tolerance: float = 5e-7,
         check_gradient: bool = True,
         reject_wrong_side: bool = True,
+        cache_size: int = 10_000,
     ) -> None:
         self.points = points
         self.novelty_threshold = novelty_threshold
@@ -129,6 +154,10 @@ class IntegrityChecker:
         self.flat_tolerance = flat_tolerance
         self.check_gradient = check_gradient
         self.reject_wrong_side = reject_wrong_side
+        # Verdicts by canonical form: most mutations of a graph genome touch unused nodes, so the
+        # same function comes back again and again (LRU, ~4 KB per entry).
+        self.cache_size = cache_size
+        self._verdicts: OrderedDict[str, _Verdict] = OrderedDict()
         self._p, self._y, self._yhat = binary_rows(points)
         self._logits = torch.log(self._yhat)
         self._grid_y, self._grid_yhat = domain_grid()
@@ -137,54 +166,85 @@ class IntegrityChecker:
         self._grid_logits = [grid_logits, grid_logits + 20.0, grid_logits - 20.0]
 
     def check(self, genome: Genome, archive: NoveltyArchive | None = None) -> IntegrityResult:
-        """Run every test in order; the first failure gives the reason."""
+        """Run every test; the first failure gives the reason. The cheap tests run first (values,
+        shape, novelty), the costly ones (gradients, the domain grid) only for a genome that
+        passed them: in a converged population most mutants are rejected as not novel."""
         problem = genome.structure_problem()
         if problem is not None:
             return IntegrityResult(False, f"structure: {problem}")
-        try:
-            curve = self._curve(genome)
-        except (RuntimeError, ValueError, TypeError, OverflowError, ZeroDivisionError) as err:
-            return IntegrityResult(False, f"evaluation error: {type(err).__name__}: {err}")
-        if isinstance(curve, str):
-            return IntegrityResult(False, curve)
-        shape = self._shape(curve)
-        if isinstance(shape, str):
-            return IntegrityResult(False, shape)
-        sign, optimum = shape
-        problem = self._domain(genome)
-        if problem is not None:
-            return IntegrityResult(False, problem)
-        phenotype = normalise(curve * sign)
+        verdict = self._verdict(genome)
+        if verdict.reason is not None:
+            return IntegrityResult(False, verdict.reason)
+        assert verdict.phenotype is not None
         if archive is not None and self.novelty_threshold > 0:
-            member, distance = archive.nearest(phenotype)
+            stamp = archive.version
+            if verdict.nearest_stamp != stamp:  # repeats of one function against one population
+                verdict.nearest = archive.nearest(verdict.phenotype)
+                verdict.nearest_stamp = stamp
+            member, distance = verdict.nearest
             if distance < self.novelty_threshold:
                 return IntegrityResult(
                     False,
                     f"novelty: phenotype within {distance:.4f} of candidate {member} "
                     f"(threshold {self.novelty_threshold})",
-                    sign,
-                    phenotype,
-                    optimum,
+                    verdict.sign,
+                    verdict.phenotype,
+                    verdict.optimum,
                 )
-        return IntegrityResult(True, None, sign, phenotype, optimum)
+        if not verdict.deep_checked:
+            verdict.deep_problem = self._gradient(genome) or self._domain(genome)
+            verdict.deep_checked = True
+        if verdict.deep_problem is not None:
+            return IntegrityResult(False, verdict.deep_problem)
+        return IntegrityResult(True, None, verdict.sign, verdict.phenotype, verdict.optimum)
+
+    def _verdict(self, genome: Genome) -> _Verdict:
+        """The archive-independent tests of a genome, cached by its canonical form."""
+        key = f"{genome.space}|{type(genome).__name__}|{genome.reduction()}|{genome.canonical()}"
+        verdict = self._verdicts.get(key)
+        if verdict is not None:
+            self._verdicts.move_to_end(key)
+            return verdict
+        verdict = self._shallow(genome)
+        if self.cache_size > 0:
+            self._verdicts[key] = verdict
+            if len(self._verdicts) > self.cache_size:
+                self._verdicts.popitem(last=False)
+        return verdict
+
+    def _shallow(self, genome: Genome) -> _Verdict:
+        try:
+            curve = self._curve(genome)
+        except (RuntimeError, ValueError, TypeError, OverflowError, ZeroDivisionError) as err:
+            return _Verdict(f"evaluation error: {type(err).__name__}: {err}")
+        if isinstance(curve, str):
+            return _Verdict(curve)
+        shape = self._shape(curve)
+        if isinstance(shape, str):
+            return _Verdict(shape)
+        sign, optimum = shape
+        return _Verdict(None, sign, normalise(curve * sign), optimum)
 
     def _curve(self, genome: Genome) -> torch.Tensor | str:
-        fn = genome.compile()
-        if not self.check_gradient:
-            with torch.no_grad():
-                curve = fn(self._y, self._yhat, self._logits)
-            if not torch.isfinite(curve).all():
-                return "non-finite: loss values on the binary phenotype"
-            return curve
-        yhat = self._yhat.clone().requires_grad_(True)
-        curve = fn(self._y, yhat, self._logits)
+        with torch.no_grad():
+            curve = genome.compile()(self._y, self._yhat, self._logits)
         if not torch.isfinite(curve).all():
             return "non-finite: loss values on the binary phenotype"
-        if curve.requires_grad:
-            (grad,) = torch.autograd.grad(curve.sum(), yhat)
-            if not torch.isfinite(grad).all():
-                return "non-finite: gradient on the binary phenotype"
-        return curve.detach()
+        return curve
+
+    def _gradient(self, genome: Genome) -> str | None:
+        if not self.check_gradient:
+            return None
+        try:
+            yhat = self._yhat.clone().requires_grad_(True)
+            curve = genome.compile()(self._y, yhat, self._logits)
+            if curve.requires_grad:
+                (grad,) = torch.autograd.grad(curve.sum(), yhat)
+                if not torch.isfinite(grad).all():
+                    return "non-finite: gradient on the binary phenotype"
+        except (RuntimeError, ValueError, TypeError, OverflowError, ZeroDivisionError) as err:
+            return f"evaluation error: {type(err).__name__}: {err}"
+        return None
 
     def _domain(self, genome: Genome) -> str | None:
         """Non-finite values or gradients anywhere on the (y, yhat) domain grid."""

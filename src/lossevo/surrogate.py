@@ -65,6 +65,7 @@ class Fitness:
     train_acc: float | None = None
     history: list[tuple[int, float]] = field(default_factory=list)
     test_acc: float | None = None
+    parts: list[float] | None = None  # per-setting accuracy (objectives.py)
 
     @property
     def ok(self) -> bool:

@@ -1,0 +1,39 @@
+"""The search's progress figures and live display."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import pytest
+from rich.console import Console
+
+from lossevo.progress import SearchProgress
+
+
+def test_figures_count_failures_and_ignore_them_in_statistics() -> None:
+    progress = SearchProgress(budget=5, console=Console(file=io.StringIO()), live=False)
+    progress.reference = 0.8
+    for fitness in (0.5, None, 0.9, 0.7):
+        progress.add(fitness)
+    assert progress.done == 4 and progress.failed == 1
+    assert progress.stats() == pytest.approx({"best": 0.9, "mean": 0.7, "median": 0.7, "reference": 0.8})
+    assert progress.line() == (
+        "4/5 evaluated (1 failed) | best 0.9000 mean 0.7000 median 0.7000 | reference 0.8000"
+    )
+
+
+def test_live_bar_keeps_log_lines_and_restores_handlers() -> None:
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=160)
+    progress = SearchProgress(budget=3, console=console)
+    assert progress.live
+    root = logging.getLogger()
+    with progress.shown():
+        progress.reference = 0.5
+        progress.add(0.25)
+        progress.add(0.75)
+        print("a log line")
+    text = out.getvalue()
+    assert "a log line" in text and "2/3" in text and "best 0.7500" in text and "reference 0.5000" in text
+    assert all(getattr(h, "stream", None) is not out for h in root.handlers)
