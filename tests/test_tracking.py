@@ -46,3 +46,27 @@ def test_disabled_tracker_is_a_no_op(tmp_path: Path) -> None:
     tracker.summary({"b": 2})
     tracker.finish()
     assert not (tmp_path / "wandb").exists()
+
+
+def test_wandb_sweep_files_compose_as_hydra_command_lines() -> None:
+    """A W&B agent runs `program key=value ...` (args_no_hyphens): every grid point must compose."""
+    import itertools
+
+    import yaml
+
+    from lossevo.config import compose_config
+
+    from .conftest import ROOT
+
+    for path in sorted((ROOT / "sweeps" / "wandb").glob("*.yaml")):
+        sweep = yaml.safe_load(path.read_text())
+        assert sweep["command"][-1] == "${args_no_hyphens}" and (ROOT / sweep["program"]).is_file()
+        entry = sweep["program"].removesuffix(".py")
+        params = sweep["parameters"]
+        axes = [
+            [(k, v) for v in p["values"]] if "values" in p else [(k, p["value"])] for k, p in params.items()
+        ]
+        for point in itertools.product(*axes):
+            cfg = compose_config(entry, [f"{k}={v}" for k, v in point])
+            assert cfg is not None
+        assert sweep["metric"]["name"] in ("best_fitness", "test_acc")

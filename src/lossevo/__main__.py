@@ -1,9 +1,12 @@
-"""``lossevo``: print any named loss or genome file as an equation, and check it.
+"""``lossevo``: look at losses, and analyse results of final trainings.
 
 lossevo list                     the named losses
 lossevo show neuroloss1          equation, LaTeX, key, source and integrity verdict
 lossevo show my_loss.json        the same for a genome file (JSON or YAML)
 lossevo show taylorglo --param params=[0,0,-1,0,0,0,0,0]
+lossevo stats outputs/train       mean ± std per loss × setting, best marked, Welch p vs cross_entropy
+lossevo ttest runs/a runs/b       Welch's t-test between two result sets
+lossevo collate outputs/train -o all.csv
 """
 
 from __future__ import annotations
@@ -50,6 +53,42 @@ def _show(target: str, params: list[str]) -> str:
     return text
 
 
+def _results_command(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from lossevo import statistics as st
+
+    if args.command == "collate":
+        rows = st.read_results(args.paths)
+        st.write_results(Path(args.output), rows)
+        print(f"{len(rows)} runs from {len({r['source'] for r in rows})} files -> {args.output}")
+        return 0
+    if args.command == "ttest":
+        a = st.values(st.read_results([args.a]), args.metric)
+        b = st.values(st.read_results([args.b]), args.metric)
+        t = st.two_sample(a, b)
+        print(f"A: {args.a}: mean {t.mean_a:.4f} over {t.n_a} runs")
+        print(f"B: {args.b}: mean {t.mean_b:.4f} over {t.n_b} runs")
+        print(f"Welch t = {t.t:.4f}; p (two-sided) = {t.p_two_sided:.4g}; p (A > B) = {t.p_a_greater:.4g}")
+        return 0
+    rows = st.read_results(args.paths)
+    losses, settings, cells = st.summary(rows, args.metric, args.reference)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    st.summary_csv(out / "stats.csv", losses, settings, cells)
+    table = st.markdown_table(losses, settings, cells)
+    caption = (
+        f"{args.metric} in %, mean ± std over seeds; best per setting in bold; p: one-sided Welch "
+        f"t-test against {args.reference} (H1: higher)."
+    )
+    (out / "stats.md").write_text(table + "\n" + caption + "\n")
+    (out / "stats.tex").write_text(st.latex_table(losses, settings, cells))
+    print(table)
+    print(caption)
+    print(f"written: {out / 'stats.csv'}, {out / 'stats.md'}, {out / 'stats.tex'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="lossevo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -61,8 +100,24 @@ def main(argv: list[str] | None = None) -> int:
     show.add_argument(
         "--param", action="append", default=[], metavar="KEY=VALUE", help="an option of a named loss"
     )
+    stats = commands.add_parser(
+        "stats", help="mean ± std per loss and setting, best marked, Welch p vs a reference (CSV/MD/LaTeX)"
+    )
+    stats.add_argument("paths", nargs="+", help="results.csv files of train.py, or folders holding them")
+    stats.add_argument("--metric", default="test_acc", choices=["test_acc", "val_acc"])
+    stats.add_argument("--reference", default="cross_entropy", help="the loss others are tested against")
+    stats.add_argument("--out", default=".", help="folder for stats.csv, stats.md and stats.tex")
+    ttest = commands.add_parser("ttest", help="Welch's t-test between two result sets")
+    ttest.add_argument("a", help="results.csv (or a folder of them): set A")
+    ttest.add_argument("b", help="results.csv (or a folder of them): set B")
+    ttest.add_argument("--metric", default="test_acc", choices=["test_acc", "val_acc"])
+    collate = commands.add_parser("collate", help="gather results.csv files into one CSV")
+    collate.add_argument("paths", nargs="+", help="results.csv files or folders holding them")
+    collate.add_argument("-o", "--output", default="collated.csv")
     args = parser.parse_args(argv)
     try:
+        if args.command in ("stats", "ttest", "collate"):
+            return _results_command(args)
         if args.command == "list":
             from lossevo.losses import available_losses, get_loss
 

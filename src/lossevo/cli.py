@@ -124,16 +124,25 @@ def print_outcome(outcome: Any, console: Console) -> None:
 
 # ---------------------------------------------------------------------------- train
 def run_train(cfg: DictConfig, run_dir: str | Path | None = None) -> Any:
-    """Train one loss with the configured recipe; prints validation and test accuracy."""
+    """Train one loss with the configured recipe, ``seeds`` times (seeds ``seed``, ``seed + 1``, ...);
+    prints validation and test accuracy and writes ``result.yaml`` and ``results.csv``."""
+    import numpy as np
+
+    from lossevo.statistics import write_results
     from lossevo.surrogate import Job, Surrogate
     from lossevo.tracking import Tracker
 
     hydra_dir, _, _ = _hydra_context()
     folder = Path(run_dir) if run_dir is not None else (hydra_dir or Path("."))
+    folder.mkdir(parents=True, exist_ok=True)
+    seeds = [int(cfg.seed) + i for i in range(int(cfg.get("seeds", 1) or 1))]
     loss = build(cfg.loss, "loss")
+    name = str(cfg.loss.get("name") or type(loss).__name__)
+    setting = str(cfg.get("setting") or _setting_label(cfg))
+    equation = getattr(loss, "equation", name)
     surrogate = Surrogate(cfg)
     log.info("%s", surrogate.data.summary())
-    log.info("loss %s", getattr(loss, "equation", type(loss).__name__))
+    log.info("loss %s", equation)
     tracker = Tracker(
         cfg.get("logger"),
         folder,
@@ -142,29 +151,74 @@ def run_train(cfg: DictConfig, run_dir: str | Path | None = None) -> Any:
         name=f"train-{folder.name}",
         config=plain(cfg),
     )
+    results, rows = [], []
     try:
-        result = surrogate.train(Job(loss, int(cfg.seed), "train"), test=True, root_dir=str(folder))
-        tracker.log({"val/best_acc": result.fitness, "test/acc": result.test_acc, "status": result.status})
-        for step, acc in result.history:
-            tracker.log({"val/acc": acc, "step": step})
+        for seed in seeds:
+            root = folder if len(seeds) == 1 else folder / f"seed_{seed}"
+            result = surrogate.train(Job(loss, seed, "train"), test=True, root_dir=str(root))
+            results.append(result)
+            rows.append({"loss": name, "setting": setting, "seed": seed, "status": result.status,
+                         "val_acc": result.fitness, "test_acc": result.test_acc, "steps": result.steps,
+                         "seconds": round(result.seconds, 3), "equation": equation})  # fmt: skip
+            tracker.log({"seed": seed, "val/best_acc": result.fitness, "test/acc": result.test_acc})
+            if len(seeds) == 1:
+                for step, acc in result.history:
+                    tracker.log({"val/acc": acc, "step": step})
+            if result.ok:
+                print(
+                    f"seed {seed}: best validation accuracy {result.fitness:.4f}, test accuracy "
+                    f"{result.test_acc:.4f} ({result.steps} steps, {result.seconds:.1f}s)"
+                )
+            else:
+                print(f"seed {seed}: training failed: {result.stop_reason}: {result.detail}")
+        done = [r for r in results if r.ok]
+        test = np.array([r.test_acc for r in done], dtype=float)
+        val = np.array([r.fitness for r in done], dtype=float)
         tracker.summary(
             {
-                "best_val_acc": result.fitness,
-                "test_acc": result.test_acc,
-                "equation": getattr(loss, "equation", ""),
+                "best_val_acc": float(val.mean()) if len(val) else None,
+                "test_acc": float(test.mean()) if len(test) else None,
+                "test_acc_std": float(test.std(ddof=1)) if len(test) > 1 else None,
+                "equation": equation,
             }
         )
     finally:
         tracker.finish()
-    (folder / "result.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(result.to_dict())))
-    if result.ok:
+    write_results(folder / "results.csv", rows)
+    if len(seeds) == 1:
+        (folder / "result.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(results[0].to_dict())))
+        return results[0]
+    summary = {
+        "loss": name,
+        "setting": setting,
+        "runs": len(seeds),
+        "finished": len(done),
+        "test_acc_mean": float(test.mean()) if len(test) else None,
+        "test_acc_std": float(test.std(ddof=1)) if len(test) > 1 else None,
+        "val_acc_mean": float(val.mean()) if len(val) else None,
+        "results": [r.to_dict() for r in results],
+    }
+    (folder / "result.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(summary)))
+    if len(test):
+        spread = f" ± {test.std(ddof=1):.4f}" if len(test) > 1 else ""
         print(
-            f"best validation accuracy {result.fitness:.4f}, test accuracy {result.test_acc:.4f} "
-            f"({result.steps} steps, {result.seconds:.1f}s)"
+            f"{name} on {setting}: test accuracy {test.mean():.4f}{spread} "
+            f"over {len(test)} of {len(seeds)} runs"
         )
-    else:
-        print(f"training failed: {result.stop_reason}: {result.detail}")
-    return result
+    return results
+
+
+def _setting_label(cfg: DictConfig) -> str:
+    """dataset/model/augment as chosen on the command line (Hydra's choices), for result tables."""
+    if HydraConfig.initialized():
+        choices = HydraConfig.get().runtime.choices
+        parts = [choices.get(g) for g in ("dataset", "model", "augment")]
+        if choices.get("experiment"):
+            parts.insert(0, choices.get("experiment"))
+        return "/".join(str(p) for p in parts if p)
+    return "/".join(
+        str(cfg[g].get("_target_", g)).rsplit(".", 1)[-1] for g in ("dataset", "model") if g in cfg
+    )
 
 
 # ---------------------------------------------------------------------------- report
@@ -174,11 +228,40 @@ def run_report(cfg: DictConfig, run_dir: str | Path | None = None) -> list[Path]
     hydra_dir, _, _ = _hydra_context()
     folder = Path(run_dir) if run_dir is not None else (hydra_dir or Path("."))
     show = str(cfg.get("show", "loss"))
+    if cfg.get("run") is not None:
+        return _report_evolution(cfg, folder)
     if show == "augmentations":
         return _report_augmentations(cfg, folder)
     if show != "loss":
         raise LossevoError(f"report.py show={show!r}: choose loss or augmentations")
     return _report_loss(cfg, folder)
+
+
+def _report_evolution(cfg: DictConfig, folder: Path) -> list[Path]:
+    from lossevo.evolution_report import summary_line, write_report
+    from lossevo.journal import Journal
+    from lossevo.tracking import Tracker
+
+    run = Path(str(cfg.run))
+    compare = (cfg.get("compare") or ["cross_entropy"])[0]
+    files = write_report(run, folder, int(cfg.get("top_k", 5)), str(compare))
+    tracker = Tracker(cfg.get("logger"), folder, group=run.name or "lossevo", job_type="report",
+                      name=f"report-{run.name}")  # fmt: skip
+    try:
+        with Journal(run) as journal:
+            best = journal.best(int(cfg.get("top_k", 5)))
+        tracker.images({"fitness": files["fitness"], "phenotypes": files["phenotypes"]})
+        rows = [
+            [k, r.id, r.status, r.fitness, r.equation, files.get(f"phenotype_{r.id}")]
+            for k, r in enumerate(best, start=1)
+        ]
+        tracker.table("top_candidates", ["rank", "id", "status", "fitness", "equation", "phenotype"], rows)
+    finally:
+        tracker.finish()
+    print(summary_line(run))
+    for path in files.values():
+        print(f"wrote {path}")
+    return list(files.values())
 
 
 def _report_augmentations(cfg: DictConfig, folder: Path) -> list[Path]:
@@ -360,3 +443,85 @@ def run_correlate(
         console.print(f"recommended surrogate: {recommendation.setting}", markup=False)
     console.print(f"report: {files['report']}", markup=False)
     return files
+
+
+# ---------------------------------------------------------------------------- eliminate
+def run_eliminate(
+    cfg: DictConfig, run_dir: str | Path | None = None, overrides: Sequence[str] | None = None
+) -> list[Any]:
+    """Run (or resume) an elimination; writes elimination.csv / .md; returns every stage's result."""
+    import csv
+
+    import numpy as np
+
+    from lossevo.driver import CandidateConfigs
+    from lossevo.elimination import Elimination, parse_stages
+    from lossevo.study import Study
+    from lossevo.tracking import Tracker
+
+    hydra_dir, config_name, hydra_overrides = _hydra_context()
+    folder = Path(run_dir) if run_dir is not None else hydra_dir
+    if folder is None:
+        raise LossevoError("run_eliminate needs a run folder outside a Hydra app (run_dir=...)")
+    stages = parse_stages(cfg.get("stages"))
+    configs = CandidateConfigs(
+        config_name or "eliminate", hydra_overrides if overrides is None else list(overrides), cfg
+    )
+    study = Study(cfg, folder, configs, settings={s.name: s.overrides for s in stages})
+    console = Console(width=max(120, Console().width))
+    total, entrants = 0, len(study.losses)
+    for stage in stages:
+        total += entrants * stage.runs
+        entrants = min(entrants, stage.keep or entrants)
+    progress = SearchProgress(total, console)
+    with progress.shown():
+        results = Elimination(study, stages, bool(cfg.get("average_previous", False))).run(progress)
+
+    names = [r.stage.name for r in results]
+    reached = {s.id: 0 for s in study.losses}
+    for i, r in enumerate(results, start=1):
+        for s in r.entrants:
+            reached[s.id] = i
+    final = results[-1]
+    rank = {s.id: i for i, s in enumerate(final.survivors, start=1)}
+    order = sorted(study.losses, key=lambda s: (-reached[s.id], rank.get(s.id, 10**9), s.id))
+    rows = []
+    for s in order:
+        scores = [r.scores.get(s.id) for r in results]
+        cells = ["" if v is None or np.isnan(v) else f"{v:.4f}" for v in scores]
+        last = names[reached[s.id] - 1] if reached[s.id] else "-"
+        rows.append([s.id, s.name, last, rank.get(s.id), *cells, s.equation])
+    header = ["loss_id", "name", "last_stage", "final_rank", *names, "equation"]
+    path = folder / "elimination.csv"
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        writer.writerows(rows)
+    lines = [
+        f"# Elimination of {len(study.losses)} losses",
+        "",
+        "| stage | overrides | runs | entrants | kept |",
+        "|---|---|---|---|---|",
+    ]
+    for r in results:
+        lines.append(f"| {r.stage.name} | `{' '.join(r.stage.overrides)}` | {r.stage.runs} | "
+                     f"{len(r.entrants)} | {len(r.survivors)} |")  # fmt: skip
+    lines += ["", "| rank | loss | " + " | ".join(names) + " | equation |", "|---" * (len(names) + 3) + "|"]
+    for row in rows:
+        if row[3] is not None:
+            lines.append(f"| {row[3]} | {row[1]} | " + " | ".join(row[4:-1]) + f" | `{row[-1]}` |")
+    report = folder / "elimination.md"
+    report.write_text("\n".join(lines) + "\n")
+    tracker = Tracker(cfg.get("logger"), folder, group=folder.name or "lossevo", job_type="eliminate",
+                      name=f"eliminate-{folder.name}", config=plain(cfg))  # fmt: skip
+    tracker.table("elimination", header, [[*r[:4], *r[4:-1], r[-1]] for r in rows])
+    tracker.finish()
+    study.journal.close()
+    table = Table(title=f"Survivors of {final.stage.name}")
+    for column in ("rank", "loss", "score", "equation"):
+        table.add_column(column)
+    for i, s in enumerate(final.survivors, start=1):
+        table.add_row(str(i), s.name, f"{final.scores[s.id]:.4f}", escape(s.equation))
+    console.print(table)
+    console.print(f"report: {report}", markup=False)
+    return results

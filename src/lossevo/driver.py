@@ -176,6 +176,7 @@ class Driver:
         self.objective = Objective.from_config(cfg.get("objective"))
         prescreen = cfg.search.get("prescreen") or []
         self.prescreen = shlex.split(prescreen) if isinstance(prescreen, str) else [str(o) for o in prescreen]
+        run_dir.mkdir(parents=True, exist_ok=True)  # else Journal(run_dir) takes a new path for a file
         self.journal = Journal(run_dir)
         if progress is not None:
             for row in self.journal.candidates(("done", "failed")):

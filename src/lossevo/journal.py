@@ -318,6 +318,9 @@ class Journal:
                 ),
             )
 
+    def baselines(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self._db.execute("SELECT * FROM baselines ORDER BY finished_at").fetchall()]
+
     def baseline(self, name: str) -> dict[str, Any] | None:
         row = self._db.execute("SELECT * FROM baselines WHERE name = ?", (name,)).fetchone()
         return None if row is None else dict(row)

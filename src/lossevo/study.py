@@ -168,11 +168,13 @@ def cell_seed(seed: int, loss_id: int, run: int) -> int:
 class Study:
     """Draws or loads the losses, trains every missing cell, and gives the accuracy matrix."""
 
-    def __init__(self, cfg: DictConfig, run_dir: Path, configs: Any) -> None:
+    def __init__(
+        self, cfg: DictConfig, run_dir: Path, configs: Any, settings: dict[str, list[str]] | None = None
+    ) -> None:
         self.cfg = cfg
         self.run_dir = run_dir
         self.configs = configs  # a driver.CandidateConfigs over this study's config
-        self.settings = parse_settings(cfg.settings)
+        self.settings = settings if settings is not None else parse_settings(cfg.settings)
         self.runs = int(cfg.get("runs", 1))
         if self.runs < 1:
             raise LossevoError(f"runs must be >= 1, got {self.runs}")
@@ -257,28 +259,26 @@ class Study:
     # ------------------------------------------------------------------ training
     def run(self, progress: Any = None) -> None:
         """Train every cell not in the journal yet."""
+        self.train([(loss, setting, run) for setting in self.settings for loss in self.losses
+                    for run in range(self.runs)], progress)  # fmt: skip
+
+    def train(self, cells: list[tuple[StudyLoss, str, int]], progress: Any = None) -> None:
+        """Train the given (loss, setting, run) cells that are not in the journal yet."""
         done = self.journal.done()
-        cells = [
-            (loss, setting, run)
-            for setting in self.settings
-            for loss in self.losses
-            for run in range(self.runs)
-            if (loss.id, setting, run) not in done
-        ]
-        total = len(self.losses) * len(self.settings) * self.runs
-        log.info(
-            "study: %d losses x %d settings x %d runs; %d of %d trainings to go",
-            len(self.losses), len(self.settings), self.runs, len(cells), total,
-        )  # fmt: skip
+        todo = [c for c in cells if (c[0].id, c[1], c[2]) not in done]
+        log.info("study: %d of %d trainings to go", len(todo), len(cells))
         if progress is not None:
+            wanted = {(c[0].id, c[1], c[2]) for c in cells}
             for row in self.journal.results():
-                progress.add(row["fitness"])
-        executor = build(
-            self.cfg.get("executor") or {"_target_": "lossevo.executors.InlineExecutor"}, "executor"
-        )
+                if (row["loss_id"], row["setting"], row["run"]) in wanted:
+                    progress.add(row["fitness"])
+        if not todo:
+            return
+        node = self.cfg.get("executor") or {"_target_": "lossevo.executors.InlineExecutor"}
+        executor = build(node, "executor")
         pending: dict[int, tuple[StudyLoss, str, int, int]] = {}
         try:
-            queue = list(enumerate(cells))
+            queue = list(enumerate(todo))
             while queue or executor.busy:
                 while queue and executor.busy < executor.capacity:
                     index, (loss, setting, run) = queue.pop(0)

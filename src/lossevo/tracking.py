@@ -116,7 +116,12 @@ class Tracker:
         try:
             import wandb
 
-            self.run.log({key: wandb.Table(columns=columns, data=rows)})
+            # A PNG path in a cell becomes an image (e.g. a candidate's phenotype).
+            data = [
+                [wandb.Image(str(v)) if isinstance(v, Path) and v.suffix == ".png" else v for v in row]
+                for row in rows
+            ]
+            self.run.log({key: wandb.Table(columns=columns, data=data)})
         except Exception as err:
             self._disable(err)
 

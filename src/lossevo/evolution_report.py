@@ -1,0 +1,120 @@
+"""The report of one search, from its journal (seed 001, Figure 4 and the appendix tables).
+
+``fitness.png``: every candidate's fitness in evaluation order with the best, mean and median so
+far, and the reference loss's fitness on the same surrogate; ``phenotypes.png``: the top losses'
+binary phenotypes against cross-entropy; ``journal.csv`` / ``journal.md``: every candidate;
+``equations.tex``: the top losses in LaTeX.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lossevo.errors import LossevoError
+from lossevo.journal import CandidateRow, Journal
+
+COLUMNS = ["id", "parent", "phase", "status", "fitness", "stop_reason", "seconds", "equation"]
+
+
+def running_stats(fitness: list[float | None]) -> dict[str, np.ndarray]:
+    """Best, mean and median of the finished fitnesses after each evaluation (NaN before any)."""
+    seen: list[float] = []
+    out: dict[str, list[float]] = {"best": [], "mean": [], "median": []}
+    for f in fitness:
+        if f is not None:
+            seen.append(f)
+        out["best"].append(max(seen) if seen else np.nan)
+        out["mean"].append(float(np.mean(seen)) if seen else np.nan)
+        out["median"].append(float(np.median(seen)) if seen else np.nan)
+    return {k: np.array(v) for k, v in out.items()}
+
+
+def plot_fitness(rows: list[CandidateRow], reference: dict[str, Any] | None, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fitness = [r.fitness if r.status == "done" else None for r in rows]
+    stats = running_stats(fitness)
+    x = np.arange(1, len(rows) + 1)
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    done = [(i, f) for i, f in zip(x, fitness, strict=True) if f is not None]
+    if done:
+        ax.scatter(*zip(*done, strict=True), s=8, color="lightgrey", label="candidate")
+    ax.plot(x, stats["best"], label="best so far", color="tab:blue")
+    ax.plot(x, stats["mean"], label="mean so far", color="tab:orange")
+    ax.plot(x, stats["median"], label="median so far", color="tab:green", linestyle="--")
+    if reference is not None and reference.get("fitness") is not None:
+        ax.axhline(
+            reference["fitness"], color="black", linestyle=":", label=f"{reference['name']} (reference)"
+        )
+    ax.set_xlabel("evaluations")
+    ax.set_ylabel("fitness (validation accuracy)")
+    ax.legend(fontsize=8)
+    ax.set_title("search progress")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def write_report(run: Path, folder: Path, top_k: int = 5, compare: str = "cross_entropy") -> dict[str, Path]:
+    """Every file of the evolution report of the search in ``run``, written to ``folder``."""
+    from lossevo import plots
+    from lossevo.genome import genome_from_dict
+    from lossevo.loss import GenomeLoss
+    from lossevo.losses import get_loss
+
+    if not (run / Journal.FILENAME).is_file():
+        raise LossevoError(f"run={run} holds no journal.sqlite; give a search's run folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    with Journal(run) as journal:
+        rows = sorted(journal.candidates(("done", "failed")), key=lambda r: (r.finished_at or 0, r.id))
+        best = journal.best(top_k)
+        # The reference on the search's own surrogate (not the pre-screen's "<name>@prescreen").
+        reference = next((b for b in journal.baselines() if "@" not in b["name"]), None)
+    files = {"fitness": plot_fitness(rows, reference, folder / "fitness.png")}
+    table = [
+        [r.id, r.parent_id, r.phase, r.status, r.fitness, r.stop_reason, r.seconds, r.equation] for r in rows
+    ]
+    files["journal_csv"] = folder / "journal.csv"
+    with files["journal_csv"].open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(COLUMNS)
+        writer.writerows(table)
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|---" * len(COLUMNS) + "|"]
+    for row in table:
+        cells = ["" if v is None else (f"{v:.4f}" if isinstance(v, float) else str(v)) for v in row]
+        cells[-1] = f"`{cells[-1]}`"
+        lines.append("| " + " | ".join(cells) + " |")
+    files["journal_md"] = folder / "journal.md"
+    files["journal_md"].write_text("\n".join(lines) + "\n")
+    tex = [r"\begin{align*}"]
+    for rank, r in enumerate(best, start=1):
+        tex.append(rf"\text{{\#{rank} (candidate {r.id}, {r.fitness:.4f})}}:\quad & {r.latex} \\")
+    tex.append(r"\end{align*}")
+    files["equations"] = folder / "equations.tex"
+    files["equations"].write_text("\n".join(tex) + "\n")
+    drawn: dict[str, Any] = {f"#{k} (candidate {r.id})": GenomeLoss(genome_from_dict(r.genome))
+                             for k, r in enumerate(best, start=1)}  # fmt: skip
+    reference_loss = get_loss(compare)
+    drawn[compare] = reference_loss
+    files["phenotypes"] = plots.plot_phenotypes(drawn, folder / "phenotypes.png")
+    for r in best:  # one small image per top candidate, for the W&B candidates table
+        pair = {f"candidate {r.id}": GenomeLoss(genome_from_dict(r.genome)), compare: reference_loss}
+        files[f"phenotype_{r.id}"] = plots.plot_phenotypes(pair, folder / "phenotypes" / f"{r.id:06d}.png")
+    return files
+
+
+def summary_line(run: Path) -> str:
+    with Journal(run) as journal:
+        done, failed = journal.count("done"), journal.count("failed")
+        best = journal.best(1)
+    head = f"{done + failed} candidates ({failed} failed)"
+    return head + (f", best {best[0].fitness:.4f}: {best[0].equation}" if best else "")
