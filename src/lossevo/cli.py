@@ -515,6 +515,12 @@ def run_eliminate(
     tracker = Tracker(cfg.get("logger"), folder, group=folder.name or "lossevo", job_type="eliminate",
                       name=f"eliminate-{folder.name}", config=plain(cfg))  # fmt: skip
     tracker.table("elimination", header, [[*r[:4], *r[4:-1], r[-1]] for r in rows])
+    for r in results:  # one ranking per stage, in the order it was decided
+        ranked = sorted(r.entrants, key=lambda s: (-np.nan_to_num(r.scores[s.id], nan=-1.0), s.id))
+        kept = {s.id for s in r.survivors}
+        tracker.table(f"stage/{r.stage.name}", ["rank", "loss", "score", "kept", "equation"],
+                      [[i, s.name, r.scores[s.id], s.id in kept, s.equation]
+                       for i, s in enumerate(ranked, start=1)])  # fmt: skip
     tracker.finish()
     study.journal.close()
     table = Table(title=f"Survivors of {final.stage.name}")
