@@ -10,6 +10,7 @@ import pytest
 
 from lossevo.cli import run_evolve
 from lossevo.evolution_report import running_stats
+from lossevo.journal import Journal
 
 from .conftest import TINY, compose_config, run_script, script_env
 
@@ -23,8 +24,13 @@ def test_running_statistics_skip_failures() -> None:
 @pytest.mark.slow
 def test_report_of_a_search(tmp_path: Path) -> None:
     search = tmp_path / "search"
-    overrides = [*TINY, "search=random", "search.budget=4", "surrogate.steps=20"]
-    run_evolve(compose_config("evolve", overrides), run_dir=search, overrides=overrides)
+    overrides = [*TINY, "search=random", "search.budget=4", "surrogate.steps=20", "driver.reference_runs=3"]
+    outcome = run_evolve(compose_config("evolve", overrides), run_dir=search, overrides=overrides)
+    with Journal(search) as journal:
+        names = sorted(b["name"] for b in journal.baselines())
+        seeds = {b["seed"] for b in journal.baselines()}
+    assert names == ["cross_entropy", "cross_entropy#2", "cross_entropy#3"] and len(seeds) == 3
+    assert outcome.baseline["name"] == "cross_entropy"  # the first run is the reference
     out = tmp_path / "report"
     result = run_script("report.py", f"run={search}", "top_k=2", "logger=wandb", f"hydra.run.dir={out}",
                         env=script_env(wandb=True, WANDB_MODE="offline"))  # fmt: skip

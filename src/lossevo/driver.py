@@ -277,12 +277,21 @@ class Driver:
 
     def _baseline(self, prescreen: Sequence[str] = ()) -> dict[str, Any] | None:
         """The reference loss (``loss=``, cross-entropy by default) through the same objective and
-        surrogate as the candidates (and once more on the pre-screen, when there is one)."""
+        surrogate as the candidates (and once more on the pre-screen, when there is one). With
+        ``driver.reference_runs`` > 1 it trains that many times on the search's surrogate (other
+        seeds, journalled as ``<name>#2``, ...): its band in reports. The first run is the reference."""
         name = str(self.cfg.loss.get("name", "baseline")) + ("@prescreen" if prescreen else "")
+        first = self._reference_run(name, baseline_seed(int(self.cfg.seed)), prescreen)
+        runs = 1 if prescreen else int((self.cfg.get("driver") or {}).get("reference_runs", 1) or 1)
+        for r in range(1, runs):
+            seed = int(np.random.SeedSequence([int(self.cfg.seed), 0xBA5E, r]).generate_state(1)[0])
+            self._reference_run(f"{name}#{r + 1}", seed, prescreen)
+        return first
+
+    def _reference_run(self, name: str, seed: int, prescreen: Sequence[str]) -> dict[str, Any] | None:
         done = self.journal.baseline(name)
         if done is not None:
             return done
-        seed = baseline_seed(int(self.cfg.seed))
         loss = OmegaConf.to_container(self.cfg.loss, resolve=True)
         settings = [[*setting, *prescreen] for setting in self.objective.settings]
         configs = []

@@ -33,7 +33,9 @@ def running_stats(fitness: list[float | None]) -> dict[str, np.ndarray]:
     return {k: np.array(v) for k, v in out.items()}
 
 
-def plot_fitness(rows: list[CandidateRow], reference: dict[str, Any] | None, path: Path) -> Path:
+def plot_fitness(rows: list[CandidateRow], references: list[dict[str, Any]], path: Path) -> Path:
+    """Fitness over evaluations; the reference loss's runs as a line at their mean and a band
+    from their lowest to their highest (seed 001, Figure 4)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -49,10 +51,13 @@ def plot_fitness(rows: list[CandidateRow], reference: dict[str, Any] | None, pat
     ax.plot(x, stats["best"], label="best so far", color="tab:blue")
     ax.plot(x, stats["mean"], label="mean so far", color="tab:orange")
     ax.plot(x, stats["median"], label="median so far", color="tab:green", linestyle="--")
-    if reference is not None and reference.get("fitness") is not None:
-        ax.axhline(
-            reference["fitness"], color="black", linestyle=":", label=f"{reference['name']} (reference)"
-        )
+    values = [r["fitness"] for r in references if r.get("fitness") is not None]
+    if values:
+        name = references[0]["name"]
+        label = f"{name} (reference)" if len(values) == 1 else f"{name} (reference, {len(values)} runs)"
+        ax.axhline(float(np.mean(values)), color="black", linestyle=":", label=label)
+        if len(values) > 1:
+            ax.axhspan(min(values), max(values), color="black", alpha=0.12)
     ax.set_xlabel("evaluations")
     ax.set_ylabel("fitness (validation accuracy)")
     ax.legend(fontsize=8)
@@ -77,9 +82,9 @@ def write_report(run: Path, folder: Path, top_k: int = 5, compare: str = "cross_
     with Journal(run) as journal:
         rows = sorted(journal.candidates(("done", "failed")), key=lambda r: (r.finished_at or 0, r.id))
         best = journal.best(top_k)
-        # The reference on the search's own surrogate (not the pre-screen's "<name>@prescreen").
-        reference = next((b for b in journal.baselines() if "@" not in b["name"]), None)
-    files = {"fitness": plot_fitness(rows, reference, folder / "fitness.png")}
+        # The reference's runs on the search's own surrogate (not the pre-screen's "<name>@prescreen").
+        references = sorted((b for b in journal.baselines() if "@" not in b["name"]), key=lambda b: b["name"])
+    files = {"fitness": plot_fitness(rows, references, folder / "fitness.png")}
     table = [
         [r.id, r.parent_id, r.phase, r.status, r.fitness, r.stop_reason, r.seconds, r.equation] for r in rows
     ]
