@@ -54,22 +54,32 @@ def _hydra_context() -> tuple[Path | None, str | None, list[str]]:
     return Path(hc.runtime.output_dir), hc.job.config_name, list(hc.overrides.task)
 
 
+def _journalled_run(
+    cfg: DictConfig, run_dir: str | Path | None, overrides: Sequence[str] | None, entry: str
+) -> tuple[Path, Any]:
+    """The run folder and per-training config composer of an evolve / correlate / eliminate run.
+    Outside a Hydra app the caller names the folder and gives the overrides ``cfg`` was composed
+    with."""
+    from lossevo.driver import CandidateConfigs
+
+    hydra_dir, config_name, hydra_overrides = _hydra_context()
+    folder = Path(run_dir) if run_dir is not None else hydra_dir
+    if folder is None:
+        raise LossevoError(f"run_{entry} needs a run folder outside a Hydra app (run_dir=...)")
+    given = hydra_overrides if overrides is None else list(overrides)
+    if entry == "evolve":  # with explicit overrides a search starts from ``cfg`` itself
+        return folder, CandidateConfigs(config_name if overrides is None else None, given, cfg)
+    return folder, CandidateConfigs(config_name or entry, given, cfg)
+
+
 # ---------------------------------------------------------------------------- evolve
 def run_evolve(
     cfg: DictConfig, run_dir: str | Path | None = None, overrides: Sequence[str] | None = None
 ) -> Any:
     """Run (or resume) one search; prints the best losses next to the reference loss."""
-    from lossevo.driver import CandidateConfigs, Driver
+    from lossevo.driver import Driver
 
-    hydra_dir, config_name, hydra_overrides = _hydra_context()
-    folder = Path(run_dir) if run_dir is not None else hydra_dir
-    if folder is None:
-        raise LossevoError("run_evolve needs a run folder outside a Hydra app (run_dir=...)")
-    configs = CandidateConfigs(
-        config_name if overrides is None else None,
-        hydra_overrides if overrides is None else overrides,
-        cfg,
-    )
+    folder, configs = _journalled_run(cfg, run_dir, overrides, "evolve")
     console = Console(width=max(120, Console().width))
     budget = int(cfg.search.budget)
     progress = SearchProgress(budget, console)
@@ -342,17 +352,10 @@ def run_correlate(
     import numpy as np
 
     from lossevo import rank_correlation as rc
-    from lossevo.driver import CandidateConfigs
     from lossevo.study import Study
     from lossevo.tracking import Tracker
 
-    hydra_dir, config_name, hydra_overrides = _hydra_context()
-    folder = Path(run_dir) if run_dir is not None else hydra_dir
-    if folder is None:
-        raise LossevoError("run_correlate needs a run folder outside a Hydra app (run_dir=...)")
-    configs = CandidateConfigs(
-        config_name or "correlate", hydra_overrides if overrides is None else list(overrides), cfg
-    )
+    folder, configs = _journalled_run(cfg, run_dir, overrides, "correlate")
     study = Study(cfg, folder, configs)
     if cfg.get("target") is not None and str(cfg.target) not in study.settings:
         raise LossevoError(f"target={cfg.target} is not one of the settings ({', '.join(study.settings)})")
@@ -454,19 +457,12 @@ def run_eliminate(
 
     import numpy as np
 
-    from lossevo.driver import CandidateConfigs
     from lossevo.elimination import Elimination, parse_stages
     from lossevo.study import Study
     from lossevo.tracking import Tracker
 
-    hydra_dir, config_name, hydra_overrides = _hydra_context()
-    folder = Path(run_dir) if run_dir is not None else hydra_dir
-    if folder is None:
-        raise LossevoError("run_eliminate needs a run folder outside a Hydra app (run_dir=...)")
+    folder, configs = _journalled_run(cfg, run_dir, overrides, "eliminate")
     stages = parse_stages(cfg.get("stages"))
-    configs = CandidateConfigs(
-        config_name or "eliminate", hydra_overrides if overrides is None else list(overrides), cfg
-    )
     study = Study(cfg, folder, configs, settings={s.name: s.overrides for s in stages})
     console = Console(width=max(120, Console().width))
     total, entrants = 0, len(study.losses)

@@ -29,7 +29,7 @@ from lossevo.journal import CandidateRow, Journal
 from lossevo.objectives import Objective, wins_fitness
 from lossevo.progress import SearchProgress
 from lossevo.strategies.base import Strategy
-from lossevo.surrogate import Fitness, Surrogate
+from lossevo.surrogate import Fitness
 from lossevo.tracking import Tracker
 
 log = logging.getLogger("lossevo")
@@ -186,7 +186,6 @@ class Driver:
         state = self.journal.strategy_state()
         if state is not None:
             self.strategy.load_state_dict(state)
-        self._surrogates: dict[str, Surrogate] = {}
         self.tracker = Tracker(
             cfg.get("logger"),
             run_dir,
@@ -218,10 +217,6 @@ class Driver:
                 f"{self.run_dir} holds a search with other settings ({', '.join(changed)} differ); "
                 "resume it with the same overrides, or start a new search with another hydra.run.dir"
             )
-
-    def surrogate(self, cfg: DictConfig) -> Surrogate:
-        """The surrogate for a candidate config (shared by candidates with the same setting)."""
-        return surrogate_for(cfg)
 
     # ------------------------------------------------------------------ loop
     def run(self) -> SearchOutcome:
