@@ -18,7 +18,7 @@ import torch
 
 from lossevo.augment import AugmentRNG
 from lossevo.config import build, compose_config
-from lossevo.data import AugmentedBatches, ShuffledBatches
+from lossevo.data import AugmentedBatches, ShuffledBatches, load_dataset
 from lossevo.losses import get_loss
 
 TECHNIQUES = ["base", "cutout", "mixup", "cutmix", "randaug", "all"]
@@ -35,7 +35,7 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=None, help="default: surrogate.augment_chunk")
     args = parser.parse_args()
     base = compose_config("evolve", [f"dataset={args.dataset}", "logger=none"])
-    data = build(base.dataset, "dataset")
+    data = load_dataset(base.dataset)
     model = build(base.model, "model", in_channels=data.shape[0], num_classes=data.num_classes)
     optimizer = torch.optim.Adam(model.parameters(), 1e-3)
     loss_fn = get_loss("cross_entropy")

@@ -1,10 +1,11 @@
 """The same search with ``executor=inline`` and ``executor=local`` (N CPU workers, 1 thread each).
 
 Each run is the real command line (``python evolve.py ...``) in a fresh folder: the default
-Fashion-MNIST ConvNet surrogate and regularized evolution, ``--budget`` candidates. Inline uses
-torch's default threads (all cores) in one process; local splits the cores into single-threaded
-worker processes. Prints both wall times, the time spent on candidates (after the reference
-loss, which always trains in the driver) and the ratio inline / local (> 1: local is faster).
+Fashion-MNIST ConvNet surrogate and regularized evolution, ``--budget`` candidates, one fidelity
+rung and no verdict (the search loop alone; ``--extra`` adds overrides). Inline uses torch's
+default threads (all cores) in one process; local splits the cores into single-threaded worker
+processes. Prints both wall times, the time from the first finished training to the last (the
+reference loss runs on the executor too) and the ratio inline / local (> 1: local is faster).
 
     python benchmarks/bench_executors.py [--budget 16] [--workers 2] [--extra key=value ...]
 """
@@ -25,13 +26,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def run(executor: list[str], budget: int, extra: list[str], folder: Path) -> tuple[float, float, int]:
     command = [sys.executable, str(ROOT / "evolve.py"), f"search.budget={budget}", "logger=none",
-               f"hydra.run.dir={folder}", *executor, *extra]  # fmt: skip
+               "search.fidelity.rungs=null", "validate.runs=0", f"hydra.run.dir={folder}", *executor,
+               *extra]  # fmt: skip
     env = {**os.environ, "WANDB_MODE": "disabled", "PYTHONUNBUFFERED": "1"}
     start = time.perf_counter()
     subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True, text=True)
     wall = time.perf_counter() - start
     db = sqlite3.connect(folder / "journal.sqlite")
-    (reference_done,) = db.execute("SELECT MIN(finished_at) FROM baselines").fetchone()
+    (reference_done,) = db.execute("SELECT MIN(finished_at) FROM reference").fetchone()
     (last_done,) = db.execute("SELECT MAX(finished_at) FROM candidates").fetchone()
     (done,) = db.execute("SELECT COUNT(*) FROM candidates WHERE status IN ('done','failed')").fetchone()
     return wall, last_done - reference_done, done

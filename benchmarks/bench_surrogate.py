@@ -23,9 +23,10 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from lossevo.augment import AugmentRNG
+from lossevo.composer import ConfigComposer
 from lossevo.config import build
 from lossevo.data import AugmentedBatches, OrderedBatches, ShuffledBatches
-from lossevo.driver import CandidateConfigs
+from lossevo.losses import genome_loss_config
 from lossevo.losses.published import GENOMES
 from lossevo.surrogate import Job, Surrogate
 
@@ -84,9 +85,9 @@ def main() -> None:
         "logger=none",
     ]
     with initialize_config_dir(str(CONF), version_base="1.3"):
-        configs = CandidateConfigs("evolve", overrides, compose("evolve", overrides=overrides))
-        genome = GENOMES["neuroloss1"].to_dict()
-        cfg = OmegaConf.create(configs.build(0, 0, genome, Path("/tmp")))
+        composer = ConfigComposer(compose("evolve", overrides=overrides), "evolve", overrides)
+        loss_node = genome_loss_config("neuroloss1", GENOMES["neuroloss1"].to_dict())
+        cfg = OmegaConf.create(composer.training(loss_node, 0))
         surrogate = Surrogate(cfg)
         print(
             f"{surrogate.data.summary()}; {args.steps} steps, batch {surrogate.settings.batch_size}, "
@@ -95,7 +96,7 @@ def main() -> None:
 
         def full_stack(seed: int) -> tuple[float, float]:
             start = time.perf_counter()
-            candidate = OmegaConf.create(configs.build(seed, seed, genome, Path("/tmp")))
+            candidate = OmegaConf.create(composer.training(loss_node, seed))
             loss = build(candidate.loss, "loss")
             result = surrogate.train(Job(loss, int(candidate.seed)))
             return time.perf_counter() - start, result.fitness or 0.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -25,6 +26,8 @@ SEARCH = [
     "search.tournament_size=2",
     "surrogate.precheck.step=30",
     "surrogate.precheck.min_train_acc=0.3",
+    "validate.runs=2",
+    "validate.top_k=2",
 ]
 # Columns that a resumed search must reproduce exactly (timings differ, nothing else may).
 EXACT = (
@@ -69,12 +72,17 @@ def test_evolve_end_to_end(reference_run: Path) -> None:
     assert [r[0] for r in rows] == list(range(1, 11))
     assert all(r[1] in ("done", "failed") for r in rows)
     assert [r[3] for r in rows[:4]] == ["initial"] * 4 and all(r[3] == "evolve" and r[4] for r in rows[4:])
-    best = max((r for r in rows if r[2] is not None), key=lambda r: (r[2], -r[0]))
-    # The summary names the best loss with its equation and fitness next to cross-entropy's.
-    assert "Best losses" in out and f"{best[2]:.4f}" in out and "cross_entropy" in out
+    # The summary names the validated losses with their equations next to cross-entropy, and the verdict.
+    assert "Validated losses" in out and "verdict: " in out and "cross_entropy" in out
+    best = int(
+        (reference_run / "conf" / "loss" / "best_1.yaml").read_text().split("candidate ")[1].split(",")[0]
+    )
+    assert re.search(rf"│\s*1\s*│\s*{best}\s*│", out), "rank 1 of the table is best_1's candidate"
     assert (reference_run / "conf" / "loss" / "best_1.yaml").is_file()
     with sqlite3.connect(reference_run / "journal.sqlite") as db:
-        ce = db.execute("SELECT fitness, status FROM baselines WHERE name = 'cross_entropy'").fetchone()
+        ce = db.execute(
+            "SELECT fitness, status FROM reference WHERE name = 'cross_entropy' AND rung = 0"
+        ).fetchone()
     assert ce[1] == "done" and 0.5 < ce[0] <= 1.0
     assert f"{ce[0]:.4f}" in out
 
@@ -219,7 +227,11 @@ def test_missing_dataset(tmp_path: Path) -> None:
 def test_other_settings_in_the_same_folder_lose_nothing(reference_run: Path) -> None:
     before = journal_rows(reference_run, "*")
     result = evolve(reference_run, "surrogate.steps=61")
-    _assert_one_clear_error(result, "holds a search with other settings (surrogate differ)")
+    _assert_one_clear_error(
+        result,
+        "holds a search with other settings "
+        "(search.fidelity.rungs: [60, 240] -> [61, 244]; surrogate.steps: 60 -> 61)",
+    )
     assert journal_rows(reference_run, "*") == before
 
 
@@ -243,3 +255,49 @@ def test_train_multirun_table_sweep(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     results = list(tmp_path.glob("*/result.yaml"))
     assert len(results) == 12 and all(yaml.safe_load(r.read_text())["status"] == "done" for r in results)
+
+
+def test_a_setting_that_breaks_every_training_is_a_configuration_error(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    result = evolve(run_dir, "trainer.precision=nonsense")
+    _assert_one_clear_error(result, "the reference loss cross_entropy could not be trained")
+    with sqlite3.connect(run_dir / "journal.sqlite") as db:
+        assert (
+            db.execute("SELECT COUNT(*) FROM candidates WHERE status IN ('done','failed')").fetchone()[0] == 0
+        )
+    # Nothing was trained, so the corrected command is not bound by the refused value.
+    fixed = evolve(run_dir, "search.budget=2", "search.initial_population=2", "validate.runs=0")
+    assert fixed.returncode == 0, fixed.stderr[-3000:]
+    rows = journal_rows(run_dir)
+    assert len(rows) == 2 and all(r[7] in ("done", "failed") for r in rows)
+
+
+def test_fractions_and_words_are_refused_before_anything_is_recorded(tmp_path: Path) -> None:
+    for value, message in (("search.budget=2.7", "search.budget must be an integer, got 2.7"),
+                           ("seed=abc", "seed must be an integer, got 'abc'")):  # fmt: skip
+        result = evolve(tmp_path / value.split("=")[0], value)
+        _assert_one_clear_error(result, message)
+        assert not (tmp_path / value.split("=")[0] / "journal.sqlite").exists()
+
+
+def test_killing_the_driver_kills_its_local_workers(tmp_path: Path) -> None:
+    from .test_executors import descendants, running
+
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen(
+        script_command("evolve.py", *SEARCH, "executor=local", "executor.workers=2", "surrogate.steps=400",
+                       f"hydra.run.dir={run_dir}"),
+        cwd=ROOT, env=script_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.time() + 120
+    while time.time() < deadline and not running(run_dir):
+        time.sleep(0.1)
+    workers = descendants(proc.pid)
+    assert workers, "the local executor's worker processes are running"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 20
+    while time.time() < deadline and any(Path(f"/proc/{pid}").exists() for pid in workers):
+        time.sleep(0.2)
+    alive = [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+    assert not alive, f"worker processes outlived their driver: {alive}"

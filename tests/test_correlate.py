@@ -64,4 +64,7 @@ def test_other_losses_in_the_same_folder_are_refused(tmp_path: Path) -> None:
     result = run_script(
         "correlate.py", *STUDY, "losses.random=3", "settings=[base]", f"hydra.run.dir={tmp_path}"
     )
-    assert result.returncode == 2 and "holds a study of other losses (losses differ)" in result.stderr
+    assert (
+        result.returncode == 2
+        and "holds a study with other settings (losses.random: 2 -> 3)" in result.stderr
+    )

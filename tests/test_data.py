@@ -11,7 +11,6 @@ import pytest
 import torch
 
 from lossevo.augment import AugmentRNG, random_crop, random_hflip
-from lossevo.config import build
 from lossevo.data import (
     OrderedBatches,
     ShuffledBatches,
@@ -19,6 +18,7 @@ from lossevo.data import (
     cifar100,
     digits,
     fashion_mnist,
+    load_dataset,
     mnist,
     svhn,
 )
@@ -98,7 +98,6 @@ def test_digits_splits() -> None:
     splits = digits()
     assert (len(splits.train_x), len(splits.val_x), len(splits.test_x)) == (1197, 300, 300)
     assert splits.shape == (1, 8, 8) and int(splits.train_x.max()) == 255
-    assert not splits.hflip
 
 
 def test_shuffled_batches_cover_each_epoch_and_repeat_with_the_seed() -> None:
@@ -207,7 +206,7 @@ def test_svhn_in_its_matlab_format(tmp_path: Path) -> None:
 def test_mnist_in_the_torchvision_layout(tmp_path: Path) -> None:
     make_fashion_mnist(tmp_path / "MNIST" / "raw")
     splits = mnist.__wrapped__(root=str(tmp_path), val_size=20)
-    assert splits.name == "mnist" and len(splits.train_x) == 100 and not splits.hflip
+    assert splits.name == "mnist" and len(splits.train_x) == 100
 
 
 @pytest.mark.parametrize("loader", [cifar10, cifar100, svhn, mnist])
@@ -219,5 +218,15 @@ def test_missing_datasets_say_how_to_get_them(loader, tmp_path: Path) -> None:
 def test_dataset_configs_compose(tmp_path: Path) -> None:
     make_cifar10(tmp_path)
     cfg = compose_config("evolve", ["dataset=cifar10", f"dataset.root={tmp_path}", "dataset.val_size=50"])
-    splits = build(cfg.dataset, "dataset")
-    assert splits.name == "cifar10" and splits.crop_padding == 4 and splits.hflip
+    splits = load_dataset(cfg.dataset)
+    assert splits.name == "cifar10" and splits.num_classes == cfg.dataset.num_classes == 10
+    # augment=base pads and flips as the dataset's config says (digits: no flip, 1-pixel pad)
+    assert (cfg.augment.pad, cfg.augment.flip) == (4, True)
+    digits_cfg = compose_config("evolve", ["dataset=digits"])
+    assert (digits_cfg.augment.pad, digits_cfg.augment.flip) == (1, False)
+
+
+def test_a_wrong_class_count_is_refused() -> None:
+    cfg = compose_config("evolve", ["dataset=digits", "dataset.num_classes=100"])
+    with pytest.raises(LossevoError, match=r"dataset.num_classes=100, but digits has 10 classes"):
+        load_dataset(cfg.dataset)

@@ -27,10 +27,10 @@ def test_report_of_a_search(tmp_path: Path) -> None:
     overrides = [*TINY, "search=random", "search.budget=4", "surrogate.steps=20", "driver.reference_runs=3"]
     outcome = run_evolve(compose_config("evolve", overrides), run_dir=search, overrides=overrides)
     with Journal(search) as journal:
-        names = sorted(b["name"] for b in journal.baselines())
-        seeds = {b["seed"] for b in journal.baselines()}
+        names = sorted(r.name for r in journal.references(0))
+        seeds = {r.seed for r in journal.references(0)}
     assert names == ["cross_entropy", "cross_entropy#2", "cross_entropy#3"] and len(seeds) == 3
-    assert outcome.baseline["name"] == "cross_entropy"  # the first run is the reference
+    assert outcome.reference.name == "cross_entropy"  # the first run is the reference
     out = tmp_path / "report"
     result = run_script("report.py", f"run={search}", "top_k=2", "logger=wandb", f"hydra.run.dir={out}",
                         env=script_env(wandb=True, WANDB_MODE="offline"))  # fmt: skip

@@ -10,15 +10,16 @@ from omegaconf import OmegaConf
 
 from lossevo.cli import run_evolve
 from lossevo.errors import LossevoError
+from lossevo.fidelity import training_seeds
 from lossevo.journal import Journal
-from lossevo.objectives import Objective, wins_fitness
+from lossevo.objectives import Objective, combine_mean, wins_fitness
+from lossevo.results import Fitness, Status, StopReason
 
 from .conftest import TINY, compose_config
 
 
-def done(acc: float) -> dict:
-    return {"status": "done", "fitness": acc, "stop_reason": "completed", "detail": "", "steps": 10,
-            "seconds": 1.0}  # fmt: skip
+def done(acc: float) -> Fitness:
+    return Fitness(Status.DONE, acc, StopReason.COMPLETED, "", steps=10, seconds=1.0)
 
 
 def test_wins_order_follows_ngl_rules() -> None:
@@ -36,17 +37,23 @@ def test_wins_order_follows_ngl_rules() -> None:
 
 
 def test_combining_runs_and_settings() -> None:
-    objective = Objective(settings=[["dataset=a"], ["dataset=b"]], runs=2, combine="mean")
-    assert len(set(objective.seeds(7))) == 4 and objective.seeds(7)[0] == 7
-    out = objective.combine_results([done(0.8), done(0.6), done(0.5), done(0.5)])
-    assert out["fitness"] == pytest.approx(0.6) and out["parts"] == pytest.approx([0.7, 0.5])
-    assert out["seconds"] == 4.0 and out["steps"] == 40
-    failed = {**done(0.0), "status": "failed", "fitness": None, "stop_reason": "nonfinite", "detail": "nan"}
-    out = objective.combine_results([done(0.8), done(0.6), failed])
-    assert out["status"] == "failed" and "dataset=b" in out["detail"] and out["stop_reason"] == "nonfinite"
+    seeds = training_seeds(7, 2, 2)
+    assert len(set(seeds)) == 4 and seeds[0] == 7
+    labels = Objective(settings=[["dataset=a"], ["dataset=b"]]).labels()
+    out = combine_mean([done(0.8), done(0.6), done(0.5), done(0.5)], labels, runs=2)
+    assert out.fitness == pytest.approx(0.6) and out.parts == pytest.approx([0.7, 0.5])
+    assert out.per_run == pytest.approx([0.65, 0.55]), "per run: the mean over the settings"
+    assert out.seconds == 4.0 and out.steps == 40
+    failed = Fitness.failure(StopReason.NONFINITE, "nan", seconds=1.0, steps=10)
+    out = combine_mean([done(0.8), done(0.6), failed], labels, runs=2)
+    assert (
+        out.status == "failed" and out.detail == "dataset=b (run 1): nan" and out.stop_reason == "nonfinite"
+    )
     wins = Objective(settings=[["dataset=a"], ["dataset=b"]], combine="wins")
-    out = wins.combine_results([done(0.9), done(0.4)], references=[0.8, 0.5])
-    assert 1 < out["fitness"] < 2 and "1/2 wins" in out["detail"]
+    out = wins.score(combine_mean([done(0.9), done(0.4)], labels, runs=1), references=[0.8, 0.5])
+    assert 1 < out.fitness < 2 and "1/2 wins" in out.detail
+    with pytest.raises(LossevoError, match="needs the reference loss's accuracy"):
+        wins.score(out, references=None)
 
 
 def test_bad_objectives_are_refused() -> None:
@@ -62,9 +69,9 @@ def test_wins_search_compares_every_candidate_with_ce_per_setting(tmp_path: Path
                  "objective.settings=['augment=base','augment=cutout surrogate.steps=20']",
                  "objective.combine=wins"]  # fmt: skip
     outcome = run_evolve(compose_config("evolve", overrides), run_dir=tmp_path, overrides=overrides)
-    assert outcome.baseline["fitness"] == pytest.approx(0.5)
+    assert outcome.reference.fitness == pytest.approx(0.5)
     with Journal(tmp_path) as journal:
-        parts = journal.get_meta("reference_parts/cross_entropy")
+        parts = journal.reference("cross_entropy").parts
         rows = journal.candidates()
     assert len(parts) == 2 and all(0 < p <= 1 for p in parts)
     for row in rows:
@@ -86,8 +93,8 @@ def test_prescreen_trains_the_initial_population_on_its_own_setting(tmp_path: Pa
     run_evolve(compose_config("evolve", overrides), run_dir=tmp_path, overrides=overrides)
     with Journal(tmp_path) as journal:
         rows = journal.candidates()
-        assert journal.baseline("cross_entropy@prescreen") is not None
-        assert journal.baseline("cross_entropy") is not None
+        assert journal.reference("cross_entropy@prescreen") is not None
+        assert journal.reference("cross_entropy") is not None
     for row in rows:
         steps = OmegaConf.load(tmp_path / "candidates" / f"{row.id:06d}" / "config.yaml").surrogate.steps
         assert steps == (10 if row.phase == "initial" else 30)

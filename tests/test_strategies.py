@@ -146,3 +146,40 @@ def test_glo_scores_trees_without_y_as_zero_without_training() -> None:
         GLO(GraphSpace())
     with pytest.raises(LossevoError, match="space=tree_ngl"):
         GeneticProgramming(TaylorSpace())
+
+
+# ---------------------------------------------------------------------------- CMA-ES state, configs
+def test_cma_state_records_its_version_and_a_foreign_one_is_refused_clearly() -> None:
+    import cma
+
+    from lossevo.strategies import cma_es
+
+    s = TaylorGLO(TaylorSpace(), seed=3)
+    run(s, taylor_objective, 5)
+    state = json.loads(json.dumps(s.state_dict()))
+    assert state["es"]["cma"] == cma.__version__
+    other = TaylorGLO(TaylorSpace(), seed=4)
+    other.load_state_dict(state)
+    assert run(other, taylor_objective, 10) == run(s, taylor_objective, 10)
+    unreadable = {"cma": "0.0.1", "pickle": "bm90IGEgcGlja2xl"}  # what another version may not read
+    with pytest.raises(LossevoError, match=r"written by cma 0\.0\.1 .* `pip install 'cma==0\.0\.1'`"):
+        cma_es.load(unreadable)
+
+
+def test_strategies_choose_their_natural_space_and_taylorglo_counts_the_datasets_classes() -> None:
+    from omegaconf import OmegaConf
+
+    from lossevo.config import compose_config
+    from lossevo.driver import build_strategy
+
+    cases = {"gp": "ngl", "glo": "glo"}
+    for search, primitives in cases.items():
+        cfg = compose_config("evolve", [f"search={search}"])
+        assert cfg.space.primitives == primitives
+    assert compose_config("evolve", ["search=gp", "space=tree_glo"]).space.primitives == "glo", "space= wins"
+    gp = compose_config("evolve", ["search=gp"])
+    assert OmegaConf.to_container(gp.search, resolve=True)["integrity"]["novelty_threshold"] == 0.0
+    cfg = compose_config("evolve", ["search=taylorglo", "dataset=cifar100"])
+    assert cfg.space._target_.endswith("TaylorSpace")
+    strategy = build_strategy(cfg)
+    assert isinstance(strategy, TaylorGLO) and strategy.classes == 100

@@ -126,11 +126,6 @@ def test_test_accuracy_for_final_training(tiny_cfg) -> None:
     assert 0.5 < result.test_acc <= 1.0
 
 
-def test_evaluate_takes_a_list(tiny_cfg) -> None:
-    results = Surrogate(tiny_cfg).evaluate([Job(get_loss("cross_entropy"), 1), Job(Raises(), 1)])
-    assert [r.status for r in results] == ["done", "failed"]
-
-
 def test_bad_recipe_is_a_clear_error() -> None:
     with pytest.raises(LossevoError, match="bad `surrogate` config"):
         Surrogate(compose_config("evolve", [*TINY, "+surrogate.stesp=3"]))

@@ -58,7 +58,11 @@ def test_wandb_sweep_files_compose_as_hydra_command_lines() -> None:
 
     from .conftest import ROOT
 
-    for path in sorted((ROOT / "sweeps" / "wandb").glob("*.yaml")):
+    paths = sorted((ROOT / "sweeps" / "wandb").glob("*.yaml"))
+    assert [p.name for p in paths] == ["augmentations.yaml", "table5_cpu.yaml"], (
+        "the files sweeps/README.md lists"
+    )
+    for path in paths:
         sweep = yaml.safe_load(path.read_text())
         assert sweep["command"][-1] == "${args_no_hyphens}" and (ROOT / sweep["program"]).is_file()
         entry = sweep["program"].removesuffix(".py")

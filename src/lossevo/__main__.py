@@ -31,8 +31,8 @@ def _options(pairs: list[str]) -> dict:
 
 
 def _show(target: str, params: list[str]) -> str:
-    from lossevo.cli import describe_loss
     from lossevo.integrity import IntegrityChecker
+    from lossevo.loss_report import describe_loss
     from lossevo.losses import available_losses, get_loss, load_loss_file
 
     path = Path(target)

@@ -28,8 +28,15 @@ def short_dirname(overrides: str, limit: int = 100) -> str:
     return f"{name[: limit - 11]}-{digest}"
 
 
+def times(value: int, factor: float) -> int:
+    """``${lossevo_times:${surrogate.steps},4}``: a step count scaled, for rung ladders in configs."""
+    return round(float(value) * float(factor))
+
+
 if not OmegaConf.has_resolver("lossevo_dirname"):
     OmegaConf.register_new_resolver("lossevo_dirname", short_dirname)
+if not OmegaConf.has_resolver("lossevo_times"):
+    OmegaConf.register_new_resolver("lossevo_times", times)
 
 
 def compose_config(config_name: str, overrides: list[str] | None = None) -> DictConfig:

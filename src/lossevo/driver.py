@@ -1,17 +1,28 @@
-"""The search loop: strategy -> candidate config -> surrogate -> journal -> strategy.
+"""The search: strategy -> tasks -> executor -> journal -> strategy, then the verdict.
 
 Every step is journalled (see :mod:`lossevo.journal`), so re-running with the same run folder
-resumes: finished candidates are never re-run, unfinished ones are evaluated again with their
-recorded seed, and the strategy continues from the state saved with the last journal write.
+resumes: finished trainings are never re-run, unfinished ones are evaluated again with their
+recorded seeds, and the strategy continues from the state saved with the last journal write.
+
+Everything the search trains is a :class:`~lossevo.tasks.Task` handed to the run's executor
+through :func:`~lossevo.executors.run_tasks`: the reference loss at every rung, candidates at
+rung 0, promotions (:mod:`lossevo.fidelity`), and the verdict's validation runs
+(:mod:`lossevo.verdict`). A free executor slot goes, in this order, to the reference loss, to
+work that must be redone (a retry, an evaluation interrupted by a kill), to a promotion, and only
+then to a new candidate from the strategy.
+
+What the strategy is told: a candidate's rung-0 result, as soon as it arrives (``tell``), so a
+steady-state search never waits for long trainings; a promoted candidate's later results are
+reported with ``promoted(id, rung, fitness)``, which regularized evolution uses to rank its
+population by (highest rung reached, result there); generational strategies have closed that
+generation and keep their rung-0 ranking. Scales of different rungs are never mixed in one number.
 """
 
 from __future__ import annotations
 
-import copy
-import json
 import logging
-import re
 import shlex
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,33 +30,40 @@ from typing import Any
 
 import numpy as np
 import yaml
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 
-from lossevo.config import build, compose_config, plain, without_hydra
+from lossevo.composer import ConfigComposer
+from lossevo.config import build, plain
 from lossevo.errors import LossevoError
-from lossevo.executors import Executor, Task, evaluate, surrogate_for
+from lossevo.executors import Executor, executor_from, run_tasks
+from lossevo.fidelity import Fidelity, rung_seed, training_seeds
 from lossevo.genome import genome_from_dict
-from lossevo.journal import CandidateRow, Journal
-from lossevo.objectives import Objective, wins_fitness
+from lossevo.identity import check_identity, identity
+from lossevo.journal import CandidateRow, Journal, ReferenceRow
+from lossevo.losses import genome_loss_config
+from lossevo.objectives import Objective
 from lossevo.progress import SearchProgress
-from lossevo.strategies.base import Strategy
-from lossevo.surrogate import Fitness
+from lossevo.results import FINISHED, Fitness, Status, StopReason
+from lossevo.settings import DriverSettings, FidelitySettings, ValidateSettings, validated
+from lossevo.strategies.base import Proposal, Strategy
+from lossevo.tasks import Task
 from lossevo.tracking import Tracker
+from lossevo.verdict import Finalist, Verdict, finalists, validation_seeds
 
 log = logging.getLogger("lossevo")
 
-# Settings that define what a search measures: resuming with other values would mix results.
-IDENTITY_KEYS = ("dataset", "augment", "model", "space", "surrogate", "seed", "loss", "objective")
-SEARCH_KEYS_FREE_TO_CHANGE = ("budget",)
-# Keys of the search node the driver uses itself (not strategy arguments).
-DRIVER_SEARCH_KEYS = ("budget", "prescreen")
+# Keys of the search node the driver reads itself (not strategy arguments).
+DRIVER_SEARCH_KEYS = ("budget", "prescreen", "fidelity")
+# Keys that may change when a search is resumed: how much is trained and where, never how.
+FREE_KEYS = ("search.budget", "top_k", "driver", "validate.runs", "validate.top_k", "validate.alpha")
 
 
 def build_strategy(cfg: DictConfig) -> Strategy:
     """The search strategy of an ``evolve`` config, on its space, seeded from the run's seed."""
     space = build(cfg.space, "space")
-    node = OmegaConf.masked_copy(cfg.search, [k for k in cfg.search if k not in DRIVER_SEARCH_KEYS])
-    return build(node, "search", space=space, seed=int(cfg.seed))
+    resolved = OmegaConf.to_container(cfg.search, resolve=True)  # reads root keys (integrity, classes)
+    node = {k: v for k, v in resolved.items() if k not in DRIVER_SEARCH_KEYS}  # type: ignore[union-attr]
+    return build(OmegaConf.create(node), "search", space=space, seed=int(cfg.seed))
 
 
 def candidate_seed(run_seed: int, candidate_id: int) -> int:
@@ -53,8 +71,10 @@ def candidate_seed(run_seed: int, candidate_id: int) -> int:
     return int(np.random.SeedSequence([run_seed, candidate_id]).generate_state(1)[0])
 
 
-def baseline_seed(run_seed: int) -> int:
-    return int(np.random.SeedSequence([run_seed, 0xBA5E]).generate_state(1)[0])
+def reference_seed(run_seed: int, run: int = 0) -> int:
+    """The reference loss's rung-0 seed of its ``run``-th training (run 0 is the reference)."""
+    key = [run_seed, 0xBA5E] + ([run] if run else [])
+    return int(np.random.SeedSequence(key).generate_state(1)[0])
 
 
 @dataclass
@@ -62,93 +82,13 @@ class SearchOutcome:
     run_dir: Path
     evaluated: int
     failed: int
-    best: list[CandidateRow]
-    baseline: dict[str, Any] | None
+    promotions: int
+    best: list[CandidateRow]  # the written losses, best first (by the verdict when there is one)
+    finalists: list[Finalist]  # the same, with the highest rung each reached and its result there
+    reference: ReferenceRow | None
     loss_configs: list[Path]
-
-
-class CandidateConfigs:
-    """Composes one full config per candidate.
-
-    The structural part is composed by Hydra from the run's own overrides plus ``loss=genome``
-    (once per distinct override set: a Hydra compose costs ~0.2 s); each candidate's seed, genome
-    and output folder are then merged in, giving every candidate a complete config of its own.
-    """
-
-    def __init__(self, config_name: str | None, overrides: Sequence[str], fallback: DictConfig) -> None:
-        self.config_name = config_name
-        self.overrides = list(overrides)
-        self.fallback = fallback
-        self._templates: dict[tuple[str, ...], DictConfig] = {}
-        self._resolved_templates: dict[tuple[str, ...], dict[str, Any] | None] = {}
-
-    def template(self, extra: Sequence[str] = ()) -> DictConfig:
-        key = tuple(self.overrides) + tuple(extra)
-        if key not in self._templates:
-            if self.config_name is not None:
-                base = compose_config(self.config_name, [*self.overrides, "loss=genome", *extra])
-            elif extra:  # outside a Hydra app (tests, notebooks): compose evolve.yaml afresh
-                base = without_hydra(compose_config("evolve", [*self.overrides, "loss=genome", *extra]))
-            else:
-                base = without_hydra(self.fallback)
-                with open_dict(base):
-                    base.loss = OmegaConf.create(
-                        {"_target_": "lossevo.losses.genome_loss", "name": "genome", "genome": None}
-                    )
-            self._templates[key] = base
-        return self._templates[key]
-
-    def for_candidate(
-        self, row: CandidateRow, run_dir: Path, extra: Sequence[str] = (), seed: int | None = None
-    ) -> dict[str, Any]:
-        """The config of one journalled candidate (its own output folder under ``run_dir``)."""
-        return self.build(
-            row.id,
-            row.seed if seed is None else seed,
-            row.genome,
-            run_dir / "candidates" / f"{row.id:06d}",
-            parent=row.parent_id,
-            phase=row.phase,
-            extra=extra,
-        )
-
-    def build(
-        self,
-        candidate_id: int,
-        seed: int,
-        genome: dict[str, Any],
-        folder: Path,
-        parent: int | None = None,
-        phase: str = "",
-        extra: Sequence[str] = (),
-    ) -> dict[str, Any]:
-        """A candidate's complete config, resolved, as plain data."""
-        values = {
-            "seed": seed,
-            "loss": {"genome": genome, "name": f"candidate_{candidate_id}"},
-            "candidate": {"id": candidate_id, "parent": parent, "phase": phase, "dir": str(folder)},
-        }
-        resolved = self._resolved(extra)
-        if resolved is None:  # the template interpolates candidate values: resolve per candidate
-            merged = OmegaConf.merge(self.template(extra), values)
-            return OmegaConf.to_container(merged, resolve=True)  # type: ignore[return-value]
-        # Fast path (~0.2 ms instead of ~20 ms): the template resolved once, candidate values set in.
-        config = copy.deepcopy(resolved)
-        config["seed"] = values["seed"]
-        config["loss"] = {**config["loss"], **values["loss"]}
-        config["candidate"] = values["candidate"]
-        return config
-
-    def _resolved(self, extra: Sequence[str]) -> dict[str, Any] | None:
-        key = tuple(self.overrides) + tuple(extra)
-        if key not in self._resolved_templates:
-            template = self.template(extra)
-            raw = json.dumps(OmegaConf.to_container(template, resolve=False))
-            dependent = re.search(r"\$\{[^}]*\b(seed|loss|candidate)\b", raw) is not None
-            self._resolved_templates[key] = (
-                None if dependent else OmegaConf.to_container(template, resolve=True)  # type: ignore[assignment]
-            )
-        return self._resolved_templates[key]
+    verdict: Verdict | None = None
+    files: dict[str, Path] | None = None
 
 
 class Driver:
@@ -158,34 +98,43 @@ class Driver:
         self,
         cfg: DictConfig,
         run_dir: Path,
-        configs: CandidateConfigs,
-        on_candidate: Callable[[CandidateRow, Fitness], None] | None = None,
+        composer: ConfigComposer,
+        on_result: Callable[[CandidateRow, Fitness, int], None] | None = None,
         progress: SearchProgress | None = None,
     ) -> None:
         self.cfg = cfg
         self.run_dir = run_dir
-        self.configs = configs
-        self.on_candidate = on_candidate
+        self.composer = composer
+        self.on_result = on_result
         self.progress = progress
-        self.budget = int(cfg.search.budget)
-        settings = cfg.get("driver") or {}
-        self.retries = int(settings.get("retries", 1))
-        self.retry_on = set(settings.get("retry_on", ["error", "worker"]))
-        if self.budget < 1:
-            raise LossevoError(f"search.budget must be >= 1, got {self.budget}")
+        self.budget = _positive_int(cfg.search.budget, "search.budget")
+        self.seed = _int(cfg.seed, "seed")
+        self.settings: DriverSettings = validated(cfg.get("driver"), DriverSettings, "driver")
         self.objective = Objective.from_config(cfg.get("objective"))
+        fidelity = cfg.search.get("fidelity")
+        self.fidelity = Fidelity.from_settings(
+            validated(fidelity, FidelitySettings, "search.fidelity"), int(cfg.surrogate.steps)
+        )
+        self.validate: ValidateSettings = validated(cfg.get("validate"), ValidateSettings, "validate")
         prescreen = cfg.search.get("prescreen") or []
         self.prescreen = shlex.split(prescreen) if isinstance(prescreen, str) else [str(o) for o in prescreen]
-        run_dir.mkdir(parents=True, exist_ok=True)  # else Journal(run_dir) takes a new path for a file
+        self.reference_name = str(cfg.loss.get("name") or "reference")
+        self.strategy = build_strategy(cfg)  # a bad search config fails before the folder is touched
+        run_dir.mkdir(parents=True, exist_ok=True)
         self.journal = Journal(run_dir)
+        try:
+            self.journal.lock()
+            check_identity(self.journal, identity(cfg, FREE_KEYS), "search", fresh=self._nothing_recorded())
+            state = self.journal.strategy_state()
+            if state is not None:
+                self.strategy.load_state_dict(state)
+        except BaseException:
+            self.journal.close()
+            raise
+        self._phases = {row.id: row.phase for row in self.journal.candidates()}
         if progress is not None:
-            for row in self.journal.candidates(("done", "failed")):
+            for row in self.journal.candidates(FINISHED):
                 progress.add(row.fitness)
-        self._check_resume(cfg)
-        self.strategy = build_strategy(cfg)
-        state = self.journal.strategy_state()
-        if state is not None:
-            self.strategy.load_state_dict(state)
         self.tracker = Tracker(
             cfg.get("logger"),
             run_dir,
@@ -194,64 +143,85 @@ class Driver:
             name=f"search-{run_dir.name}",
             config=plain(cfg),
         )
+        self._references: deque[Task] = deque()  # reference trainings not yet journalled
+        self._ready: deque[Task] = deque()  # retries and interrupted work, before anything new
+        self._outstanding_references: set[Any] = set()
+        self._tries: dict[Any, int] = {}
 
-    # ------------------------------------------------------------------ set-up
-    def _check_resume(self, cfg: DictConfig) -> None:
-        identity = {
-            k: OmegaConf.to_container(cfg[k], resolve=True)
-            if isinstance(cfg.get(k), DictConfig)
-            else cfg.get(k)
-            for k in IDENTITY_KEYS
-        }
-        search = OmegaConf.to_container(cfg.search, resolve=True)
-        for key in SEARCH_KEYS_FREE_TO_CHANGE:
-            search.pop(key, None)  # type: ignore[union-attr]
-        identity["search"] = search
-        stored = self.journal.get_meta("identity")
-        if stored is None:
-            self.journal.set_meta("identity", identity)
-            return
-        changed = [k for k in sorted(set(stored) | set(identity)) if stored.get(k) != identity.get(k)]
-        if changed:
-            raise LossevoError(
-                f"{self.run_dir} holds a search with other settings ({', '.join(changed)} differ); "
-                "resume it with the same overrides, or start a new search with another hydra.run.dir"
-            )
+    def _nothing_recorded(self) -> bool:
+        return self.journal.count(FINISHED) == 0 and not self.journal.references()
 
     # ------------------------------------------------------------------ loop
     def run(self) -> SearchOutcome:
-        executor = build(
-            self.cfg.get("executor") or {"_target_": "lossevo.executors.InlineExecutor"}, "executor"
-        )
+        executor = executor_from(self.cfg)
         try:
-            baseline = self._baseline()
-            if self.progress is not None and baseline is not None:
-                self.progress.reference = baseline["fitness"]
-            if self.prescreen:
-                self._baseline(self.prescreen)
+            self._queue_references()
             for row in self.journal.unfinished():  # were running when the last run stopped
-                self._submit(executor, row)
-            while True:
-                while executor.busy < executor.capacity and self.journal.count() < self.budget:
-                    proposal = self.strategy.ask()
-                    if proposal is None:
-                        break  # a generational strategy waits for its outstanding results
-                    self._record(proposal)
-                    self._submit(executor, self.journal.candidate(proposal.id))
-                if not executor.busy:
-                    if self.journal.count() >= self.budget:
-                        break
-                    raise RuntimeError("the strategy waits for results, but no evaluation is outstanding")
-                for candidate_id, fitness in executor.wait():
-                    self._result(executor, candidate_id, Fitness(**fitness))
-            outcome = self._finish(baseline)
+                self._ready.append(self._candidate_task(row, 0))
+            for promotion in self.journal.unfinished_promotions():
+                self._ready.append(self._candidate_task(self.journal.candidate(promotion.candidate_id),
+                                                        promotion.rung))  # fmt: skip
+            run_tasks(executor, self._next_task, self._on_result)
+            if self.journal.count() < self.budget:
+                raise RuntimeError("the strategy waits for results, but no evaluation is outstanding")
+            verdict = self._verdict(executor)
+            outcome = self._finish(verdict)
         finally:
             executor.close()
             self.tracker.finish()
             self.journal.close()
         return outcome
 
-    def _record(self, proposal: Any) -> None:
+    def _next_task(self) -> Task | None:
+        if self._references:
+            return self._submitted(self._references.popleft())
+        if self.objective.combine == "wins" and self._outstanding_references:
+            return None  # a candidate's wins are counted against the reference's results
+        if self._ready:
+            return self._submitted(self._ready.popleft())
+        if not self.fidelity.single:
+            promotion = self.fidelity.promotion(self.journal.rungs(), self._groups())
+            if promotion is not None:
+                candidate_id, rung = promotion
+                self.journal.promote(candidate_id, rung)
+                row = self.journal.candidate(candidate_id)
+                log.info("candidate %d promoted to rung %d (%s steps)", candidate_id, rung,
+                         f"{self.fidelity.steps[rung]:,}")  # fmt: skip
+                return self._submitted(self._candidate_task(row, rung))
+        if self.journal.count() >= self.budget:
+            return None
+        proposal = self.strategy.ask()
+        if proposal is None:
+            return None  # a generational strategy waits for its outstanding results
+        self._record(proposal)
+        return self._submitted(self._candidate_task(self.journal.candidate(proposal.id), 0))
+
+    def _submitted(self, task: Task) -> Task:
+        self._tries[task.key] = self._tries.get(task.key, 0) + 1
+        if task.key[0] == "candidate":
+            self.journal.mark_running(task.key[1], task.key[2])
+        return task
+
+    def _retried(self, task: Task, result: Fitness, queue: deque[Task]) -> bool:
+        """A broken evaluation (stop reason in ``driver.retry_on``) goes back to the front of
+        ``queue`` until it has run ``driver.retries`` + 1 times in this process."""
+        broken = not result.ok and result.stop_reason in self.settings.retry_on
+        if broken and self._tries[task.key] <= self.settings.retries:
+            log.warning("%s failed (%s: %s); retrying", task.name, result.stop_reason, result.detail)
+            queue.appendleft(task)
+            return True
+        return False
+
+    def _on_result(self, task: Task, result: Fitness) -> None:
+        if self._retried(task, result, self._ready):
+            return
+        if task.key[0] == "reference":
+            self._reference_result(task, result)
+        else:
+            self._candidate_result(task, result)
+
+    # ------------------------------------------------------------------ candidates
+    def _record(self, proposal: Proposal) -> None:
         genome = proposal.genome
         self.journal.add_candidate(
             candidate_id=proposal.id,
@@ -259,149 +229,232 @@ class Driver:
             key=genome.key(),
             equation=genome.equation(),
             latex=genome.latex(),
-            seed=candidate_seed(int(self.cfg.seed), proposal.id),
+            seed=candidate_seed(self.seed, proposal.id),
             phase=proposal.phase,
             parent_id=proposal.parent_id,
             state=self.strategy.state_dict(),
         )
+        self._phases[proposal.id] = proposal.phase
 
-    def _settings(self, phase: str) -> list[list[str]]:
-        """Overrides of every objective setting for a candidate of ``phase``."""
-        extra = self.prescreen if phase == "initial" else []
-        return [[*setting, *extra] for setting in self.objective.settings]
+    def _prescreened(self, phase: str, rung: int) -> bool:
+        return bool(self.prescreen) and phase == "initial" and rung == 0
 
-    def _baseline(self, prescreen: Sequence[str] = ()) -> dict[str, Any] | None:
-        """The reference loss (``loss=``, cross-entropy by default) through the same objective and
-        surrogate as the candidates (and once more on the pre-screen, when there is one). With
-        ``driver.reference_runs`` > 1 it trains that many times on the search's surrogate (other
-        seeds, journalled as ``<name>#2``, ...): its band in reports. The first run is the reference."""
-        name = str(self.cfg.loss.get("name", "baseline")) + ("@prescreen" if prescreen else "")
-        first = self._reference_run(name, baseline_seed(int(self.cfg.seed)), prescreen)
-        runs = 1 if prescreen else int((self.cfg.get("driver") or {}).get("reference_runs", 1) or 1)
-        for r in range(1, runs):
-            seed = int(np.random.SeedSequence([int(self.cfg.seed), 0xBA5E, r]).generate_state(1)[0])
-            self._reference_run(f"{name}#{r + 1}", seed, prescreen)
-        return first
+    def _groups(self) -> dict[int, str] | None:
+        """Rung 0 ranks pre-screened candidates among themselves (another surrogate, another scale)."""
+        if not self.prescreen:
+            return None
+        return {cid: "prescreen" if phase == "initial" else "" for cid, phase in self._phases.items()}
 
-    def _reference_run(self, name: str, seed: int, prescreen: Sequence[str]) -> dict[str, Any] | None:
-        done = self.journal.baseline(name)
-        if done is not None:
-            return done
-        loss = OmegaConf.to_container(self.cfg.loss, resolve=True)
-        settings = [[*setting, *prescreen] for setting in self.objective.settings]
-        configs = []
-        for overrides, run_seed in zip(self._expand(settings), self.objective.seeds(seed), strict=True):
-            config = OmegaConf.merge(self.configs.template(overrides), {"seed": run_seed, "candidate": None})
-            config.loss = loss
-            configs.append(OmegaConf.to_container(config, resolve=True))
-        log.info(
-            "reference loss %s on the same surrogate (%s)%s",
-            name,
-            surrogate_for(OmegaConf.create(configs[0])).data.summary(),
-            "" if self.objective.trivial else f", {len(configs)} trainings",
-        )
-        mean = {"settings": self.objective.settings, "runs": self.objective.runs, "combine": "mean"}
-        result = evaluate(Task(0, configs, name, objective=None if self.objective.trivial else mean))  # type: ignore[arg-type]
-        if self.objective.combine == "wins":
-            if result["status"] != "done":
-                raise LossevoError(
-                    f"the reference loss {name} failed ({result['stop_reason']}: {result['detail']}), so "
-                    "objective.combine=wins has nothing to count wins against; fix the setting or the loss"
-                )
-            result["fitness"] = wins_fitness(result["parts"], result["parts"])[0]
-        equation = getattr(build(self.cfg.loss, "loss"), "equation", name)
-        self.journal.add_baseline(name, equation, seed, result)
-        self.journal.set_meta(f"reference_parts/{name}", result.get("parts"))
-        self.tracker.summary({f"baseline/{name}": result["fitness"]})
-        log.info(
-            "reference %s: fitness %s (%s, %.1fs)",
-            name,
-            _fmt(result["fitness"]),
-            result["stop_reason"],
-            result["seconds"],
-        )
-        return self.journal.baseline(name)
+    def _extras(self, rung: int, prescreened: bool) -> list[list[str]]:
+        """Overrides of every objective setting at ``rung``. Rung 0 is the search's own surrogate:
+        a setting's and the pre-screen's overrides apply over the rung's budget; at a higher rung
+        the rung's budget applies over every setting's (else a promotion would train no longer)."""
+        budget = self.fidelity.overrides(rung)
+        if rung == 0:
+            tail = self.prescreen if prescreened else []
+            return [[*budget, *setting, *tail] for setting in self.objective.settings]
+        return [[*setting, *budget] for setting in self.objective.settings]
 
-    def _expand(self, settings: list[list[str]]) -> list[list[str]]:
-        """One entry per training: every setting ``runs`` times, settings outermost."""
-        return [setting for setting in settings for _ in range(self.objective.runs)]
+    def _runs(self, rung: int) -> int:
+        return self.objective.runs * self.fidelity.runs[rung]
 
-    def _submit(self, executor: Executor, row: CandidateRow) -> None:
-        settings = self._expand(self._settings(row.phase))
-        configs = []
+    def _candidate_task(self, row: CandidateRow, rung: int) -> Task:
         folder = self.run_dir / "candidates" / f"{row.id:06d}"
+        if rung:
+            folder = folder / f"rung_{rung}"
         folder.mkdir(parents=True, exist_ok=True)
-        for i, (extra, seed) in enumerate(zip(settings, self.objective.seeds(row.seed), strict=True)):
-            config = self.configs.for_candidate(row, self.run_dir, extra, seed=seed)
-            # Each candidate's folder holds its complete config: `train.py --config-path <folder>
-            # --config-name config` retrains exactly this candidate (config_<i>: further settings).
+        runs = self._runs(rung)
+        extras = self._extras(rung, self._prescreened(row.phase, rung))
+        seeds = training_seeds(row.seed if rung == 0 else rung_seed(self.seed, rung), len(extras), runs)
+        loss = genome_loss_config(f"candidate_{row.id}", row.genome)
+        info = {"id": row.id, "parent": row.parent_id, "phase": row.phase, "dir": str(folder), "rung": rung}
+        configs = []
+        for i, seed in enumerate(seeds):
+            config = self.composer.training(loss, seed, extras[i // runs], info)
+            # Each candidate's folder holds its complete configs: `train.py --config-path <folder>
+            # --config-name config` retrains exactly this candidate (config_<i>: further trainings).
             name = "config.yaml" if i == 0 else f"config_{i}.yaml"
             (folder / name).write_text(yaml.dump(config, Dumper=_Dumper, sort_keys=False))
             configs.append(config)
-        self.journal.mark_running(row.id)
-        references = None
-        if self.objective.combine == "wins":
-            name = str(self.cfg.loss.get("name", "baseline"))
-            name += "@prescreen" if self.prescreen and row.phase == "initial" else ""
-            references = self.journal.get_meta(f"reference_parts/{name}")
-        objective = None
-        if not self.objective.trivial:
-            objective = {
-                "settings": self.objective.settings,
-                "runs": self.objective.runs,
-                "combine": self.objective.combine,
-            }
-        executor.submit(Task(row.id, configs, f"candidate_{row.id}", str(folder), objective, references))  # type: ignore[arg-type]
+        name = f"candidate {row.id}" + (f" at rung {rung}" if rung else "")
+        return Task(("candidate", row.id, rung), configs, name, str(folder), self.objective.labels(), runs)
 
-    def _result(self, executor: Executor, candidate_id: int, result: Fitness) -> None:
+    def _candidate_result(self, task: Task, result: Fitness) -> None:
+        _, candidate_id, rung = task.key
         row = self.journal.candidate(candidate_id)
-        if not result.ok and result.stop_reason in self.retry_on and row.attempts <= self.retries:
-            log.warning(
-                "candidate %d failed (%s: %s); retrying", candidate_id, result.stop_reason, result.detail
-            )
-            self._submit(executor, row)
-            return
-        self.strategy.tell(candidate_id, result.fitness if result.ok else None)
-        self.journal.finish_candidate(
-            candidate_id,
-            status=result.status,
-            fitness=result.fitness,
-            stop_reason=result.stop_reason,
-            detail=result.detail,
-            steps=result.steps,
-            train_acc=result.train_acc,
-            history=result.history,
-            seconds=result.seconds,
-            state=self.strategy.state_dict(),
-        )
+        result = self._scored(result, rung, self._prescreened(row.phase, rung))
+        fitness = result.fitness if result.ok else None
+        if rung == 0:
+            self.strategy.tell(candidate_id, fitness)
+        else:
+            self.strategy.promoted(candidate_id, rung, fitness)
+        self.journal.finish_candidate(candidate_id, result, self.strategy.state_dict(), rung=rung)
         finished = self.journal.candidate(candidate_id)
-        if self.progress is not None:
+        if rung == 0 and self.progress is not None:
             self.progress.add(finished.fitness)
-        self._track(finished, result)
-        if self.on_candidate is not None:
-            self.on_candidate(finished, result)
+        self._track(finished, result, rung)
+        if self.on_result is not None:
+            self.on_result(finished, result, rung)
 
-    def _track(self, row: CandidateRow, result: Fitness) -> None:
+    def _scored(self, result: Fitness, rung: int, prescreened: bool) -> Fitness:
+        if self.objective.combine != "wins":
+            return result
+        name = self.reference_name + ("@prescreen" if prescreened else "")
+        reference = self.journal.reference(name, rung)
+        return self.objective.score(result, None if reference is None else reference.parts)
+
+    # ------------------------------------------------------------------ reference loss
+    def _reference_loss(self) -> dict[str, Any]:
+        return OmegaConf.to_container(self.cfg.loss, resolve=True)  # type: ignore[return-value]
+
+    def _queue_references(self) -> None:
+        """The reference loss (``loss=``, cross-entropy by default) trained like a candidate at every
+        rung, and on the pre-screen when there is one. At rung 0 ``driver.reference_runs`` > 1 adds
+        trainings with other seeds (``<name>#2``, ...): its band in reports."""
+        wanted: list[tuple[str, int, int, bool]] = []  # name, rung, seed, prescreened
+        for run in range(max(1, self.settings.reference_runs)):
+            name = self.reference_name + (f"#{run + 1}" if run else "")
+            wanted.append((name, 0, reference_seed(self.seed, run), False))
+        if self.prescreen:
+            wanted.append((self.reference_name + "@prescreen", 0, reference_seed(self.seed), True))
+        for rung in range(1, self.fidelity.top + 1):
+            wanted.append((self.reference_name, rung, rung_seed(self.seed, rung), False))
+        loss = self._reference_loss()
+        for name, rung, seed, prescreened in wanted:
+            if self.journal.reference(name, rung) is not None:
+                continue
+            extras = self._extras(rung, prescreened)
+            runs = self._runs(rung)
+            seeds = training_seeds(seed, len(extras), runs)
+            configs = [self.composer.training(loss, s, extras[i // runs]) for i, s in enumerate(seeds)]
+            key = ("reference", name, rung, seed)
+            label = f"reference {name}" + (f" at rung {rung}" if rung else "")
+            self._references.append(Task(key, configs, label, None, self.objective.labels(), runs))
+            self._outstanding_references.add(key)
+
+    def _reference_result(self, task: Task, result: Fitness) -> None:
+        _, name, rung, seed = task.key
+        if result.stop_reason in (StopReason.ERROR, StopReason.WORKER):
+            # Cross-entropy that cannot train means every candidate would fail the same way: a
+            # configuration error, not a search result. Nothing is marked done; fix and re-run.
+            raise LossevoError(
+                f"the reference loss {name} could not be trained ({result.stop_reason}: {result.detail}); "
+                "a setting that breaks every training is a configuration error: fix it and run again"
+            )
+        if self.objective.combine == "wins":
+            if not result.ok:
+                raise LossevoError(
+                    f"the reference loss {name} failed ({result.stop_reason}: {result.detail}), so "
+                    "objective.combine=wins has nothing to count wins against; fix the setting or the loss"
+                )
+            result = self.objective.score(result, result.parts)  # the reference scores 0.5 against itself
+        equation = str(getattr(build(self.cfg.loss, "loss"), "equation", name))
+        self.journal.add_reference(name, rung, equation, seed, result)
+        self._outstanding_references.discard(task.key)
+        if rung == 0 and name == self.reference_name and self.progress is not None:
+            self.progress.reference = result.fitness
+        suffix = f"/rung{rung}" if rung else ""
+        self.tracker.summary({f"baseline/{name}{suffix}": result.fitness})
+        log.info(
+            "%s: fitness %s (%s, %.1fs)", task.name, _fmt(result.fitness), result.stop_reason, result.seconds
+        )
+
+    # ------------------------------------------------------------------ verdict
+    def _validation_runs(self) -> int:
+        if self.validate.runs is not None:
+            return int(self.validate.runs)
+        import torch
+
+        gpu = torch.cuda.is_available() and str(self.cfg.trainer.get("accelerator", "auto")) != "cpu"
+        return 5 if gpu else 3
+
+    def validation_plan(self) -> tuple[Finalist, list[Finalist], int, int]:
+        """The reference, the finalists, the validation budget (steps) and runs per loss."""
+        k = int(self.validate.top_k if self.validate.top_k is not None else self.cfg.get("top_k", 3))
+        steps = int(self.validate.steps or self.fidelity.steps[-1])
+        equation = str(getattr(build(self.cfg.loss, "loss"), "equation", self.reference_name))
+        reference = Finalist(self.reference_name, None, equation, None, None, None)
+        return reference, finalists(self.journal, k), steps, self._validation_runs()
+
+    def _verdict(self, executor: Executor) -> Verdict | None:
+        reference, chosen, steps, runs = self.validation_plan()
+        if runs < 1:
+            return None
+        Verdict.save_plan(self.journal, reference, chosen, steps, runs, self.validate.alpha)
+        done = {(r.loss, r.run) for r in self.journal.validations()}
+        extras = [[*setting, f"surrogate.steps={steps}"] for setting in self.objective.settings]
+        seeds = validation_seeds(self.seed, len(extras), runs)
+        queue: deque[Task] = deque()
+        for f in [*chosen, reference]:
+            loss = self._reference_loss() if f.genome is None else genome_loss_config(f.name, f.genome)
+            for run in range(runs):
+                if (f.name, run) in done:
+                    continue
+                configs = [self.composer.training(loss, seeds[s * runs + run], extra)
+                           for s, extra in enumerate(extras)]  # fmt: skip
+                key = ("validation", f.name, f.candidate_id, run, seeds[run])
+                queue.append(Task(key, configs, f"validation of {f.name} (run {run + 1})", None,
+                                  self.objective.labels(), 1))  # fmt: skip
+        if queue:
+            log.info("verdict: %d validation trainings (%d losses x %d runs at %s steps)", len(queue),
+                     len(chosen) + 1, runs, f"{steps:,}")  # fmt: skip
+
+        def next_task() -> Task | None:
+            return self._submitted(queue.popleft()) if queue else None
+
+        def on_result(task: Task, result: Fitness) -> None:
+            _, name, candidate_id, run, seed = task.key
+            if self._retried(task, result, queue):
+                return
+            self.journal.add_validation(name, candidate_id, run, seed, result)
+            log.info(
+                "%s: %s", task.name, _fmt(result.fitness) if result.ok else f"failed ({result.stop_reason})"
+            )
+
+        run_tasks(executor, next_task, on_result)
+        return Verdict.from_journal(self.journal, reference, chosen, steps, runs, self.validate.alpha)
+
+    # ------------------------------------------------------------------ tracking and results
+    def _track(self, row: CandidateRow, result: Fitness, rung: int) -> None:
+        if rung:
+            self.tracker.log({f"rung{rung}/candidate": row.id, f"rung{rung}/fitness": result.fitness})
+            return
         best = self.journal.best(1)
         data = {
             "candidate/id": row.id,
             "candidate/fitness": result.fitness,
-            "candidate/status": row.status,
-            "candidate/stop_reason": row.stop_reason,
+            "candidate/status": row.status.value,
+            "candidate/stop_reason": None if row.stop_reason is None else row.stop_reason.value,
             "candidate/equation": row.equation,
             "candidate/seconds": result.seconds,
-            "search/evaluated": self.journal.count(("done", "failed")),
+            "search/evaluated": self.journal.count(FINISHED),
             "search/best_fitness": best[0].fitness if best else None,
         }
         self.tracker.log(data, step=row.id)
 
-    def _finish(self, baseline: dict[str, Any] | None) -> SearchOutcome:
-        best = self.journal.best(int(self.cfg.get("top_k", 3)))
-        paths = write_loss_configs(best, self.run_dir / "conf" / "loss")
+    def _finish(self, verdict: Verdict | None) -> SearchOutcome:
+        k = int(self.cfg.get("top_k", 3))
+        if verdict is not None and verdict.losses:
+            ordered = [v for v in verdict.losses if v.values][:k]
+            chosen = [v.finalist for v in ordered]
+            notes = [
+                f"validated {v.mean:.4f} over {len(v.values)} runs at {verdict.steps:,} steps"
+                for v in ordered
+            ]
+        else:
+            chosen = finalists(self.journal, k)
+            notes = [f"rung {f.rung} fitness {f.rung_fitness:.4f}" for f in chosen]
+        best = [self.journal.candidate(f.candidate_id) for f in chosen]  # type: ignore[arg-type]
+        paths = write_loss_configs(best, self.run_dir / "conf" / "loss", notes)
+        files: dict[str, Path] = {}
+        if verdict is not None:
+            files = verdict.write(self.run_dir)
+            verdict.track(self.tracker)
         rows = [
-            [r.id, r.parent_id, r.phase, r.status, r.fitness, r.stop_reason, r.equation, r.seconds]
+            [r.id, r.parent_id, r.phase, r.status.value, r.fitness, r.stop_reason and r.stop_reason.value,
+             r.equation, r.seconds]
             for r in self.journal.candidates()
-        ]
+        ]  # fmt: skip
         self.tracker.table(
             "candidates",
             ["id", "parent", "phase", "status", "fitness", "stop_reason", "equation", "seconds"],
@@ -416,31 +469,56 @@ class Driver:
         )
         return SearchOutcome(
             run_dir=self.run_dir,
-            evaluated=self.journal.count(("done", "failed")),
-            failed=self.journal.count("failed"),
+            evaluated=self.journal.count(FINISHED),
+            failed=self.journal.count(Status.FAILED),
+            promotions=sum(1 for r in self.journal.rungs() if r.rung > 0),
             best=best,
-            baseline=baseline,
+            finalists=chosen,
+            reference=self.journal.reference(self.reference_name),
             loss_configs=paths,
+            verdict=verdict,
+            files=files,
         )
 
 
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
-def write_loss_configs(best: Sequence[CandidateRow], folder: Path) -> list[Path]:
+def write_loss_configs(best: Sequence[CandidateRow], folder: Path, notes: Sequence[str] = ()) -> list[Path]:
     """Write the best genomes as loss configs ``best_<rank>.yaml`` that ``train.py`` accepts."""
     folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("best_*.yaml"):  # a resumed search may now rank fewer or others
+        stale.unlink()
     paths = []
     for rank, row in enumerate(best, start=1):
         genome = genome_from_dict(row.genome)
-        node = {"_target_": "lossevo.losses.genome_loss", "name": f"best_{rank}", "genome": genome.to_dict()}
-        header = (
-            f"# Rank {rank} of the search: candidate {row.id}, fitness {row.fitness:.4f}\n# {row.equation}\n"
-        )
+        node = genome_loss_config(f"best_{rank}", genome.to_dict())
+        note = notes[rank - 1] if rank - 1 < len(notes) else f"fitness {row.fitness:.4f}"
+        header = f"# Rank {rank} of the search: candidate {row.id}, {note}\n# {row.equation}\n"
         path = folder / f"best_{rank}.yaml"
         path.write_text(header + OmegaConf.to_yaml(OmegaConf.create(node)))
         paths.append(path)
     return paths
+
+
+def _int(value: Any, key: str) -> int:
+    """An integer setting; a fraction or a word is refused rather than truncated."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise LossevoError(f"{key} must be an integer, got {value!r}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise LossevoError(f"{key} must be an integer, got {value!r}") from None
+    if not number.is_integer():
+        raise LossevoError(f"{key} must be an integer, got {value!r}")
+    return int(number)
+
+
+def _positive_int(value: Any, key: str) -> int:
+    number = _int(value, key)
+    if number < 1:
+        raise LossevoError(f"{key} must be >= 1, got {number}")
+    return number
 
 
 def _fmt(value: float | None) -> str:

@@ -9,13 +9,17 @@ of a :class:`~lossevo.study.Study` journal, so an elimination resumes like a sea
 
 from __future__ import annotations
 
+import csv
 import shlex
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+from omegaconf import DictConfig
 
 from lossevo.errors import LossevoError
+from lossevo.results import Status
 from lossevo.study import Study, StudyLoss
 
 
@@ -83,13 +87,67 @@ class Elimination:
         values: dict[int, list[float]] = {s.id: [] for s in losses}
         failed: set[int] = set()
         for row in self.study.journal.results():
-            if row["setting"] in names and row["loss_id"] in values:
-                if row["status"] == "done":
-                    values[row["loss_id"]].append(row["fitness"])
+            if row.setting in names and row.loss_id in values:
+                if row.status == Status.DONE:
+                    values[row.loss_id].append(row.fitness)  # type: ignore[arg-type]
                 else:
-                    failed.add(row["loss_id"])
+                    failed.add(row.loss_id)
         return {k: float("nan") if k in failed or not v else float(np.mean(v)) for k, v in values.items()}
 
 
 def _finite(value: float) -> float:
     return value if np.isfinite(value) else -np.inf
+
+
+def write_elimination_report(study: Study, results: list[StageResult], cfg: DictConfig, folder: Path) -> Path:
+    """``elimination.csv`` (every loss: the last stage it reached, its final rank, its score per
+    stage) and ``elimination.md``, and one W&B table per stage; returns the Markdown report."""
+    from lossevo.config import plain
+    from lossevo.tracking import Tracker
+
+    names = [r.stage.name for r in results]
+    reached = {s.id: 0 for s in study.losses}
+    for i, r in enumerate(results, start=1):
+        for s in r.entrants:
+            reached[s.id] = i
+    final = results[-1]
+    rank = {s.id: i for i, s in enumerate(final.survivors, start=1)}
+    order = sorted(study.losses, key=lambda s: (-reached[s.id], rank.get(s.id, 10**9), s.id))
+    rows = []
+    for s in order:
+        scores = [r.scores.get(s.id) for r in results]
+        cells = ["" if v is None or np.isnan(v) else f"{v:.4f}" for v in scores]
+        last = names[reached[s.id] - 1] if reached[s.id] else "-"
+        rows.append([s.id, s.name, last, rank.get(s.id), *cells, s.equation])
+    header = ["loss_id", "name", "last_stage", "final_rank", *names, "equation"]
+    path = folder / "elimination.csv"
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        writer.writerows(rows)
+    lines = [
+        f"# Elimination of {len(study.losses)} losses",
+        "",
+        "| stage | overrides | runs | entrants | kept |",
+        "|---|---|---|---|---|",
+    ]
+    for r in results:
+        lines.append(f"| {r.stage.name} | `{' '.join(r.stage.overrides)}` | {r.stage.runs} | "
+                     f"{len(r.entrants)} | {len(r.survivors)} |")  # fmt: skip
+    lines += ["", "| rank | loss | " + " | ".join(names) + " | equation |", "|---" * (len(names) + 3) + "|"]
+    for row in rows:
+        if row[3] is not None:
+            lines.append(f"| {row[3]} | {row[1]} | " + " | ".join(row[4:-1]) + f" | `{row[-1]}` |")
+    report = folder / "elimination.md"
+    report.write_text("\n".join(lines) + "\n")
+    tracker = Tracker(cfg.get("logger"), folder, group=folder.name or "lossevo", job_type="eliminate",
+                      name=f"eliminate-{folder.name}", config=plain(cfg))  # fmt: skip
+    tracker.table("elimination", header, [[*r[:4], *r[4:-1], r[-1]] for r in rows])
+    for r in results:  # one ranking per stage, in the order it was decided
+        ranked = sorted(r.entrants, key=lambda s: (-np.nan_to_num(r.scores[s.id], nan=-1.0), s.id))
+        kept = {s.id for s in r.survivors}
+        tracker.table(f"stage/{r.stage.name}", ["rank", "loss", "score", "kept", "equation"],
+                      [[i, s.name, r.scores[s.id], s.id in kept, s.equation]
+                       for i, s in enumerate(ranked, start=1)])  # fmt: skip
+    tracker.finish()
+    return report

@@ -3,7 +3,9 @@
 ``fitness.png``: every candidate's fitness in evaluation order with the best, mean and median so
 far, and the reference loss's fitness on the same surrogate; ``phenotypes.png``: the top losses'
 binary phenotypes against cross-entropy; ``journal.csv`` / ``journal.md``: every candidate;
-``equations.tex``: the top losses in LaTeX.
+``equations.tex``: the top losses in LaTeX; with a verdict in the journal, ``verdict.md`` and
+``validation.csv`` (finalists against the reference on fresh seeds, Kendall τ between rungs and
+between seeds) as the search wrote them.
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from omegaconf import DictConfig
 
 from lossevo.errors import LossevoError
-from lossevo.journal import CandidateRow, Journal
+from lossevo.journal import CandidateRow, Journal, ReferenceRow
+from lossevo.results import FINISHED, Status
+from lossevo.verdict import Verdict
 
 COLUMNS = ["id", "parent", "phase", "status", "fitness", "stop_reason", "seconds", "equation"]
 
@@ -33,7 +38,7 @@ def running_stats(fitness: list[float | None]) -> dict[str, np.ndarray]:
     return {k: np.array(v) for k, v in out.items()}
 
 
-def plot_fitness(rows: list[CandidateRow], references: list[dict[str, Any]], path: Path) -> Path:
+def plot_fitness(rows: list[CandidateRow], references: list[ReferenceRow], path: Path) -> Path:
     """Fitness over evaluations; the reference loss's runs as a line at their mean and a band
     from their lowest to their highest (seed 001, Figure 4)."""
     import matplotlib
@@ -41,7 +46,7 @@ def plot_fitness(rows: list[CandidateRow], references: list[dict[str, Any]], pat
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fitness = [r.fitness if r.status == "done" else None for r in rows]
+    fitness = [r.fitness if r.status == Status.DONE else None for r in rows]
     stats = running_stats(fitness)
     x = np.arange(1, len(rows) + 1)
     fig, ax = plt.subplots(figsize=(8, 4.5))
@@ -51,9 +56,9 @@ def plot_fitness(rows: list[CandidateRow], references: list[dict[str, Any]], pat
     ax.plot(x, stats["best"], label="best so far", color="tab:blue")
     ax.plot(x, stats["mean"], label="mean so far", color="tab:orange")
     ax.plot(x, stats["median"], label="median so far", color="tab:green", linestyle="--")
-    values = [r["fitness"] for r in references if r.get("fitness") is not None]
+    values = [r.fitness for r in references if r.fitness is not None]
     if values:
-        name = references[0]["name"]
+        name = references[0].name
         label = f"{name} (reference)" if len(values) == 1 else f"{name} (reference, {len(values)} runs)"
         ax.axhline(float(np.mean(values)), color="black", linestyle=":", label=label)
         if len(values) > 1:
@@ -80,13 +85,26 @@ def write_report(run: Path, folder: Path, top_k: int = 5, compare: str = "cross_
         raise LossevoError(f"run={run} holds no journal.sqlite; give a search's run folder")
     folder.mkdir(parents=True, exist_ok=True)
     with Journal(run) as journal:
-        rows = sorted(journal.candidates(("done", "failed")), key=lambda r: (r.finished_at or 0, r.id))
+        rows = sorted(journal.candidates(FINISHED), key=lambda r: (r.finished_at or 0, r.id))
         best = journal.best(top_k)
         # The reference's runs on the search's own surrogate (not the pre-screen's "<name>@prescreen").
-        references = sorted((b for b in journal.baselines() if "@" not in b["name"]), key=lambda b: b["name"])
+        references = [r for r in journal.references(0) if "@" not in r.name]
+        verdict = Verdict.load(journal)
     files = {"fitness": plot_fitness(rows, references, folder / "fitness.png")}
+    if verdict is not None:
+        files.update(verdict.write(folder))
     table = [
-        [r.id, r.parent_id, r.phase, r.status, r.fitness, r.stop_reason, r.seconds, r.equation] for r in rows
+        [
+            r.id,
+            r.parent_id,
+            r.phase,
+            r.status.value,
+            r.fitness,
+            r.stop_reason and r.stop_reason.value,
+            r.seconds,
+            r.equation,
+        ]
+        for r in rows
     ]
     files["journal_csv"] = folder / "journal.csv"
     with files["journal_csv"].open("w", newline="") as fh:
@@ -119,7 +137,34 @@ def write_report(run: Path, folder: Path, top_k: int = 5, compare: str = "cross_
 
 def summary_line(run: Path) -> str:
     with Journal(run) as journal:
-        done, failed = journal.count("done"), journal.count("failed")
+        done, failed = journal.count(Status.DONE), journal.count(Status.FAILED)
         best = journal.best(1)
     head = f"{done + failed} candidates ({failed} failed)"
     return head + (f", best {best[0].fitness:.4f}: {best[0].equation}" if best else "")
+
+
+def report_search(cfg: DictConfig, folder: Path) -> list[Path]:
+    """``report.py run=<search>``: the files of :func:`write_report` and the same on W&B."""
+    from lossevo.tracking import Tracker
+
+    run = Path(str(cfg.run))
+    top_k = int(cfg.get("top_k", 5))
+    compare = (cfg.get("compare") or ["cross_entropy"])[0]
+    files = write_report(run, folder, top_k, str(compare))
+    tracker = Tracker(cfg.get("logger"), folder, group=run.name or "lossevo", job_type="report",
+                      name=f"report-{run.name}")  # fmt: skip
+    try:
+        with Journal(run) as journal:
+            best = journal.best(top_k)
+            verdict = Verdict.load(journal)
+        tracker.images({"fitness": files["fitness"], "phenotypes": files["phenotypes"]})
+        rows = [
+            [k, r.id, r.status.value, r.fitness, r.equation, files.get(f"phenotype_{r.id}")]
+            for k, r in enumerate(best, start=1)
+        ]
+        tracker.table("top_candidates", ["rank", "id", "status", "fitness", "equation", "phenotype"], rows)
+        if verdict is not None:
+            verdict.track(tracker)
+    finally:
+        tracker.finish()
+    return list(files.values())

@@ -1,11 +1,12 @@
-"""Where candidate evaluations run: in process, in local worker processes, or on Ray.
+"""Where evaluations run: in process, in local worker processes, or on Ray; and the one loop that
+keeps an executor full.
 
-An executor takes :class:`Task` s (a candidate's complete config as plain data, so it travels to
-any process or machine) and hands back ``(candidate id, Fitness)`` as evaluations finish. The
-driver keeps every executor full and breeds a new child as soon as any result arrives
-(steady-state); strategies never know where evaluations ran, and no population state lives in a
-worker. A worker that dies takes its task with it: the executor reports that task as failed with
-stop reason ``worker`` and the driver retries it.
+An executor takes :class:`~lossevo.tasks.Task` s (plain data, so they travel to any process or
+machine) and hands back ``(task, Fitness)`` as evaluations finish. :func:`run_tasks` is the only
+scheduling loop in lossevo: the search driver, correlation studies, eliminations and the verdict
+all feed it tasks through a callback and take each result through another, so none of them knows
+where evaluations ran. A worker that dies takes its task with it: the executor reports that task
+as failed with stop reason ``worker`` and the caller may retry it.
 """
 
 from __future__ import annotations
@@ -13,89 +14,43 @@ from __future__ import annotations
 import logging
 import os
 import queue
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from lossevo.errors import LossevoError
+from lossevo.results import Fitness, StopReason
+from lossevo.tasks import Task, evaluate
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class Task:
-    """One candidate's evaluation: a resolved config per training (one per objective setting and
-    run, each with its seed), combined as the objective says."""
-
-    candidate_id: int
-    configs: list[dict[str, Any]]
-    name: str
-    root_dir: str | None = None
-    objective: dict[str, Any] | None = None  # Objective fields; None: one plain training
-    references: list[float] | None = None  # the reference loss's accuracy per setting (wins)
-
-
-# One surrogate per distinct setting, per process: data stay loaded between candidates.
-_SURROGATES: dict[str, Any] = {}
-
-
-def surrogate_for(cfg: Any) -> Any:
-    """The surrogate of a config's setting (dataset, augment, model, recipe, trainer), built once
-    per process."""
-    from omegaconf import OmegaConf
-
-    from lossevo.surrogate import Surrogate
-
-    node = OmegaConf.masked_copy(cfg, ["dataset", "augment", "model", "surrogate", "trainer"])
-    key = OmegaConf.to_yaml(node, resolve=True)
-    if key not in _SURROGATES:
-        _SURROGATES[key] = Surrogate(cfg)
-    return _SURROGATES[key]
-
-
-def evaluate(task: Task) -> dict[str, Any]:
-    """Train one candidate on every setting of its objective; every failure becomes a failed
-    Fitness (as a dict). The first failing training fails the candidate without the rest."""
-    from lossevo.objectives import Objective
-
-    objective = Objective(**task.objective) if task.objective else Objective()
-    results: list[dict[str, Any]] = []
-    for i, config in enumerate(task.configs):
-        root = task.root_dir
-        if root is not None and len(task.configs) > 1:
-            root = os.path.join(root, f"training_{i}")
-        results.append(_train(config, task.name, root))
-        if results[-1]["status"] != "done":
-            break
-    if objective.trivial:
-        return results[0]
-    return objective.combine_results(results, task.references)
-
-
-def _train(config: dict[str, Any], name: str, root_dir: str | None) -> dict[str, Any]:
-    from omegaconf import OmegaConf
-
-    from lossevo.config import build
-    from lossevo.surrogate import Fitness, Job
-
-    cfg = OmegaConf.create(config)
-    surrogate = surrogate_for(cfg)
-    try:
-        loss = build(cfg.loss, "loss")
-    except LossevoError as err:  # a genome that cannot be built is a failed candidate
-        return Fitness("failed", None, "error", f"building the loss: {err}").to_dict()
-    return surrogate.train(Job(loss, int(cfg.seed), name), root_dir=root_dir).to_dict()
+def run_tasks(
+    executor: Executor, next_task: Callable[[], Task | None], on_result: Callable[[Task, Fitness], None]
+) -> None:
+    """Keep ``executor`` full: submit ``next_task()`` while it has room (``None``: nothing to start
+    now) and hand every result to ``on_result`` as it arrives, which may make new tasks ready.
+    Returns when nothing is outstanding and ``next_task()`` has nothing more."""
+    while True:
+        while executor.busy < executor.capacity:
+            task = next_task()
+            if task is None:
+                break
+            executor.submit(task)
+        if not executor.busy:
+            return
+        for task, result in executor.wait():
+            on_result(task, result)
 
 
 class Executor:
-    """Runs tasks; :meth:`wait` yields at least one finished ``(candidate_id, fitness dict)``."""
+    """Runs tasks; :meth:`wait` yields at least one finished ``(task, Fitness)``."""
 
     capacity = 1
 
     def submit(self, task: Task) -> None:
         raise NotImplementedError
 
-    def wait(self) -> Iterator[tuple[int, dict[str, Any]]]:
+    def wait(self) -> Iterator[tuple[Task, Fitness]]:
         raise NotImplementedError
 
     @property
@@ -119,16 +74,18 @@ class InlineExecutor(Executor):
     def busy(self) -> int:
         return len(self._tasks)
 
-    def wait(self) -> Iterator[tuple[int, dict[str, Any]]]:
+    def wait(self) -> Iterator[tuple[Task, Fitness]]:
         task = self._tasks.pop(0)
-        yield task.candidate_id, evaluate(task)
+        yield task, evaluate(task)
 
 
 def _worker_setup(threads: int, devices: Any) -> None:
-    """Per worker process: its thread limit (oneDNN threads spin, so oversubscribed CPUs crawl)
-    and, with GPUs, one device of its own."""
+    """Per worker process: die with the driver (a killed search must not leave workers behind),
+    its thread limit (oneDNN threads spin, so oversubscribed CPUs crawl) and, with GPUs, one
+    device of its own."""
     import torch
 
+    _die_with_parent()
     torch.set_num_threads(threads)
     if devices is not None:
         try:
@@ -136,6 +93,18 @@ def _worker_setup(threads: int, devices: Any) -> None:
             os.environ["CUDA_VISIBLE_DEVICES"] = str(device)
         except queue.Empty:
             pass
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGKILL this process when its parent dies (prctl PR_SET_PDEATHSIG)."""
+    import contextlib
+    import ctypes
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
 
 
 class LocalExecutor(Executor):
@@ -162,33 +131,33 @@ class LocalExecutor(Executor):
             self.capacity, mp_context=context, initializer=_worker_setup, initargs=(threads, devices)
         )
         self._pool = self._make()
-        self._futures: dict[Any, int] = {}
+        self._futures: dict[Any, Task] = {}
 
     def submit(self, task: Task) -> None:
-        self._futures[self._pool.submit(evaluate, task)] = task.candidate_id
+        self._futures[self._pool.submit(evaluate, task)] = task
 
     @property
     def busy(self) -> int:
         return len(self._futures)
 
-    def wait(self) -> Iterator[tuple[int, dict[str, Any]]]:
+    def wait(self) -> Iterator[tuple[Task, Fitness]]:
         from concurrent.futures import FIRST_COMPLETED, BrokenExecutor
         from concurrent.futures import wait as wait_any
 
         done, _ = wait_any(list(self._futures), return_when=FIRST_COMPLETED)
-        finished: list[tuple[int, dict[str, Any]]] = []
+        finished: list[tuple[Task, Fitness]] = []
         broken = False
         for future in done:
-            candidate = self._futures.pop(future)
+            task = self._futures.pop(future)
             try:
-                finished.append((candidate, future.result()))
+                finished.append((task, future.result()))
             except BrokenExecutor as err:
                 broken = True
-                finished.append((candidate, _worker_failure(err)))
+                finished.append((task, _worker_failure(err)))
         if broken:  # a dead worker breaks the whole pool: every task in it is lost; start afresh
-            for future, candidate in list(self._futures.items()):
+            for future, task in list(self._futures.items()):
                 self._futures.pop(future)
-                finished.append((candidate, _worker_failure(RuntimeError("the worker pool broke"))))
+                finished.append((task, _worker_failure(RuntimeError("the worker pool broke"))))
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = self._make()
         yield from finished
@@ -217,23 +186,23 @@ class RayExecutor(Executor):
         self.capacity = workers
         self._remote = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(_ray_evaluate)
         self._threads = threads
-        self._refs: dict[Any, int] = {}
+        self._refs: dict[Any, Task] = {}
 
     def submit(self, task: Task) -> None:
-        self._refs[self._remote.remote(task, self._threads)] = task.candidate_id
+        self._refs[self._remote.remote(task, self._threads)] = task
 
     @property
     def busy(self) -> int:
         return len(self._refs)
 
-    def wait(self) -> Iterator[tuple[int, dict[str, Any]]]:
+    def wait(self) -> Iterator[tuple[Task, Fitness]]:
         ready, _ = self._ray.wait(list(self._refs), num_returns=1)
         for ref in ready:
-            candidate = self._refs.pop(ref)
+            task = self._refs.pop(ref)
             try:
-                yield candidate, self._ray.get(ref)
+                yield task, self._ray.get(ref)
             except Exception as err:  # the worker died (killed, OOM) or Ray lost the task
-                yield candidate, _worker_failure(err)
+                yield task, _worker_failure(err)
 
     def close(self) -> None:
         for ref in self._refs:
@@ -241,17 +210,22 @@ class RayExecutor(Executor):
         self._refs.clear()
 
 
-def _ray_evaluate(task: Task, threads: int) -> dict[str, Any]:
+def _ray_evaluate(task: Task, threads: int) -> Fitness:
     import torch
 
     torch.set_num_threads(threads)
     return evaluate(task)
 
 
-def _worker_failure(err: BaseException) -> dict[str, Any]:
-    from lossevo.surrogate import Fitness
-
+def _worker_failure(err: BaseException) -> Fitness:
     detail = (
         f"the evaluating worker died: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
     )
-    return Fitness("failed", None, "worker", detail).to_dict()
+    return Fitness.failure(StopReason.WORKER, detail)
+
+
+def executor_from(cfg: Any) -> Executor:
+    """The executor a run's config names (``executor=inline|local|ray``); inline when it names none."""
+    from lossevo.config import build
+
+    return build(cfg.get("executor") or {"_target_": "lossevo.executors.InlineExecutor"}, "executor")

@@ -5,6 +5,11 @@ evaluation starts, and ``done``/``failed`` with its fitness when it ends; the st
 written in the same transaction as each of those steps, so a run killed at any moment (SIGKILL
 included) resumes from a consistent point: candidates not finished are evaluated again with their
 recorded seed, and the strategy continues from the state that matches the journal.
+
+Beside the candidates: ``rungs`` holds every fidelity rung's result of a candidate (rung 0 is the
+result the strategy was told; a promotion adds a pending row for the next rung), ``reference``
+the reference loss trained like the candidates at every rung, and ``validation`` the verdict's
+trainings with fresh seeds (one row per loss and run).
 """
 
 from __future__ import annotations
@@ -12,21 +17,15 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from lossevo.errors import LossevoError
+from lossevo.database import Database, RecordedTraining, row_values
+from lossevo.results import FINISHED, UNFINISHED, Fitness, Status, StopReason
 
-SCHEMA_VERSION = 1
+_STATUS = "CHECK (status IN ('pending', 'running', 'done', 'failed'))"
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (
-    key   TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS candidates (
     id          INTEGER PRIMARY KEY,
     parent_id   INTEGER REFERENCES candidates(id),
@@ -36,7 +35,7 @@ CREATE TABLE IF NOT EXISTS candidates (
     equation    TEXT NOT NULL,
     latex       TEXT NOT NULL,
     seed        INTEGER NOT NULL,
-    status      TEXT NOT NULL CHECK (status IN ('pending', 'running', 'done', 'failed')),
+    status      TEXT NOT NULL {_STATUS},
     fitness     REAL,
     stop_reason TEXT,
     detail      TEXT,
@@ -50,17 +49,55 @@ CREATE TABLE IF NOT EXISTS candidates (
     seconds     REAL
 );
 CREATE INDEX IF NOT EXISTS candidates_status ON candidates(status);
-CREATE TABLE IF NOT EXISTS baselines (
-    name        TEXT PRIMARY KEY,
+CREATE TABLE IF NOT EXISTS rungs (
+    candidate_id INTEGER NOT NULL REFERENCES candidates(id),
+    rung         INTEGER NOT NULL,
+    status       TEXT NOT NULL {_STATUS},
+    fitness      REAL,
+    mean         REAL,
+    std          REAL,
+    runs         TEXT,
+    stop_reason  TEXT,
+    detail       TEXT,
+    steps        INTEGER,
+    seconds      REAL,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    created_at   REAL NOT NULL,
+    finished_at  REAL,
+    PRIMARY KEY (candidate_id, rung)
+);
+CREATE INDEX IF NOT EXISTS rungs_status ON rungs(status);
+CREATE TABLE IF NOT EXISTS reference (
+    name        TEXT NOT NULL,
+    rung        INTEGER NOT NULL,
     equation    TEXT NOT NULL,
     seed        INTEGER NOT NULL,
-    status      TEXT NOT NULL,
+    status      TEXT NOT NULL {_STATUS},
     fitness     REAL,
+    mean        REAL,
+    std         REAL,
+    runs        TEXT,
+    parts       TEXT,
     stop_reason TEXT,
     detail      TEXT,
     steps       INTEGER,
     seconds     REAL,
-    finished_at REAL NOT NULL
+    finished_at REAL NOT NULL,
+    PRIMARY KEY (name, rung)
+);
+CREATE TABLE IF NOT EXISTS validation (
+    loss         TEXT NOT NULL,
+    candidate_id INTEGER REFERENCES candidates(id),
+    run          INTEGER NOT NULL,
+    seed         INTEGER NOT NULL,
+    status       TEXT NOT NULL {_STATUS},
+    fitness      REAL,
+    stop_reason  TEXT,
+    detail       TEXT,
+    steps        INTEGER,
+    seconds      REAL,
+    finished_at  REAL NOT NULL,
+    PRIMARY KEY (loss, run)
 );
 CREATE TABLE IF NOT EXISTS strategy_state (
     id         INTEGER PRIMARY KEY CHECK (id = 1),
@@ -68,8 +105,6 @@ CREATE TABLE IF NOT EXISTS strategy_state (
     updated_at REAL NOT NULL
 );
 """
-
-FINISHED = ("done", "failed")
 
 
 @dataclass
@@ -82,9 +117,9 @@ class CandidateRow:
     equation: str
     latex: str
     seed: int
-    status: str
-    fitness: float | None
-    stop_reason: str | None
+    status: Status
+    fitness: float | None  # the rung-0 result: what the strategy was told
+    stop_reason: StopReason | None
     detail: str | None
     steps: int | None
     train_acc: float | None
@@ -97,77 +132,70 @@ class CandidateRow:
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> CandidateRow:
-        data = dict(row)
-        data["genome"] = json.loads(data["genome"])
-        data["history"] = json.loads(data["history"]) if data["history"] else None
-        return cls(**data)
+        return cls(**row_values(row, ("genome", "history")))
 
 
-class Journal:
-    """SQLite journal of one run (``<run dir>/journal.sqlite``)."""
+@dataclass
+class RungRow(RecordedTraining):
+    """One candidate's result at one fidelity rung (``fitness`` ranks it there: the objective's
+    value, the mean of its runs for ``mean``)."""
+
+    JSON_COLUMNS = ("runs",)
+
+    candidate_id: int
+    rung: int
+    mean: float | None  # mean accuracy over the rung's runs
+    std: float | None  # their sample standard deviation (None for one run)
+    runs: list[float] | None  # the accuracy of each run, in seed order
+    attempts: int
+    created_at: float
+    finished_at: float | None
+
+
+@dataclass
+class ReferenceRow(RecordedTraining):
+    """The reference loss trained like a candidate at one rung (``name#k``: its k-th seed at rung 0,
+    ``name@prescreen``: on the pre-screen)."""
+
+    JSON_COLUMNS = ("runs", "parts")
+
+    name: str
+    rung: int
+    equation: str
+    seed: int
+    mean: float | None
+    std: float | None
+    runs: list[float] | None
+    parts: list[float] | None
+    finished_at: float
+
+
+@dataclass
+class ValidationRow(RecordedTraining):
+    loss: str  # candidate_<id> or the reference loss's name
+    candidate_id: int | None
+    run: int
+    seed: int
+    finished_at: float
+
+
+def _std(values: list[float]) -> float | None:
+    if len(values) < 2:
+        return None
+    mean = sum(values) / len(values)
+    return (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+
+
+class Journal(Database):
+    """SQLite journal of one search (``<run dir>/journal.sqlite``)."""
 
     FILENAME = "journal.sqlite"
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        if self.path.is_dir():
-            self.path = self.path / self.FILENAME
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
-            self._db.row_factory = sqlite3.Row
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            with self.transaction():
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        self._db.execute(statement)
-                found = self.get_meta("schema_version")
-                if found is None:
-                    self.set_meta("schema_version", SCHEMA_VERSION)
-                elif found != SCHEMA_VERSION:
-                    raise LossevoError(
-                        f"{self.path} has journal schema {found}, this lossevo writes {SCHEMA_VERSION}"
-                    )
-        except sqlite3.DatabaseError as err:
-            raise LossevoError(f"{self.path} is not a readable lossevo journal ({err})") from None
-
-    def close(self) -> None:
-        self._db.close()
+    KIND = "journal"
+    SCHEMA = _SCHEMA
+    SCHEMA_VERSION = 2
 
     def __enter__(self) -> Journal:
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """All writes inside commit together or not at all."""
-        if self._db.in_transaction:
-            yield self._db
-            return
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
-
-    # ------------------------------------------------------------------ meta
-    def get_meta(self, key: str) -> Any:
-        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return None if row is None else json.loads(row["value"])
-
-    def set_meta(self, key: str, value: Any) -> None:
-        with self.transaction() as db:
-            db.execute(
-                "INSERT INTO meta (key, value) VALUES (?, ?) "
-                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                (key, json.dumps(value, sort_keys=True)),
-            )
 
     # ------------------------------------------------------------------ strategy
     def _save_state(self, db: sqlite3.Connection, state: dict[str, Any] | None) -> None:
@@ -199,67 +227,61 @@ class Journal:
     ) -> int:
         """Record an asked candidate (``pending``) together with the strategy state after the ask."""
         with self.transaction() as db:
+            now = time.time()
             cursor = db.execute(
                 "INSERT INTO candidates (id, parent_id, phase, genome, key, equation, latex, seed, "
                 "status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
-                (
-                    candidate_id,
-                    parent_id,
-                    phase,
-                    json.dumps(genome, sort_keys=True),
-                    key,
-                    equation,
-                    latex,
-                    seed,
-                    time.time(),
-                ),
+                (candidate_id, parent_id, phase, json.dumps(genome, sort_keys=True), key, equation, latex,
+                 seed, now),
+            )  # fmt: skip
+            candidate_id = int(cursor.lastrowid)  # type: ignore[arg-type]
+            db.execute(
+                "INSERT INTO rungs (candidate_id, rung, status, created_at) VALUES (?, 0, 'pending', ?)",
+                (candidate_id, now),
             )
             self._save_state(db, state)
-            return int(cursor.lastrowid)
+            return candidate_id
 
-    def mark_running(self, candidate_id: int) -> None:
+    def mark_running(self, candidate_id: int, rung: int = 0) -> None:
         with self.transaction() as db:
             db.execute(
-                "UPDATE candidates SET status = 'running', started_at = ?, attempts = attempts + 1 "
-                "WHERE id = ?",
-                (time.time(), candidate_id),
+                "UPDATE rungs SET status = 'running', attempts = attempts + 1 "
+                "WHERE candidate_id = ? AND rung = ?",
+                (candidate_id, rung),
             )
+            if rung == 0:
+                db.execute(
+                    "UPDATE candidates SET status = 'running', started_at = ?, attempts = attempts + 1 "
+                    "WHERE id = ?",
+                    (time.time(), candidate_id),
+                )
 
     def finish_candidate(
-        self,
-        candidate_id: int,
-        *,
-        status: str,
-        fitness: float | None,
-        stop_reason: str,
-        detail: str,
-        steps: int,
-        train_acc: float | None,
-        history: list[tuple[int, float]],
-        seconds: float,
-        state: dict[str, Any] | None,
+        self, candidate_id: int, result: Fitness, state: dict[str, Any] | None, rung: int = 0
     ) -> None:
-        """Record a result together with the strategy state after it was told."""
-        if status not in FINISHED:
-            raise ValueError(f"finish_candidate needs status done or failed, got {status!r}")
+        """Record a rung's result together with the strategy state after it was told."""
+        if result.status not in FINISHED:
+            raise ValueError(f"finish_candidate needs status done or failed, got {result.status}")
+        runs = result.per_run or ([result.fitness] if result.fitness is not None else [])
+        mean = sum(runs) / len(runs) if result.ok and runs else None
+        now = time.time()
         with self.transaction() as db:
             db.execute(
-                "UPDATE candidates SET status = ?, fitness = ?, stop_reason = ?, detail = ?, "
-                "steps = ?, train_acc = ?, history = ?, seconds = ?, finished_at = ? WHERE id = ?",
-                (
-                    status,
-                    fitness,
-                    stop_reason,
-                    detail,
-                    steps,
-                    train_acc,
-                    json.dumps(history),
-                    seconds,
-                    time.time(),
-                    candidate_id,
-                ),
-            )
-            self._save_state(db, state)
+                "UPDATE rungs SET status = ?, fitness = ?, mean = ?, std = ?, runs = ?, stop_reason = ?, "
+                "detail = ?, steps = ?, seconds = ?, finished_at = ? WHERE candidate_id = ? AND rung = ?",
+                (result.status.value, result.fitness, mean, _std(runs) if result.ok else None,
+                 json.dumps(runs), result.stop_reason.value, result.detail, result.steps, result.seconds,
+                 now, candidate_id, rung),
+            )  # fmt: skip
+            if rung == 0:
+                db.execute(
+                    "UPDATE candidates SET status = ?, fitness = ?, stop_reason = ?, detail = ?, steps = ?, "
+                    "train_acc = ?, history = ?, seconds = ?, finished_at = ? WHERE id = ?",
+                    (result.status.value, result.fitness, result.stop_reason.value, result.detail,
+                     result.steps, result.train_acc, json.dumps(result.history), result.seconds, now,
+                     candidate_id),
+                )  # fmt: skip
+            self._save_state(db, state)  # a promotion's result changes the strategy's ranking too
 
     def candidate(self, candidate_id: int) -> CandidateRow:
         row = self._db.execute("SELECT * FROM candidates WHERE id = ?", (candidate_id,)).fetchone()
@@ -267,60 +289,101 @@ class Journal:
             raise KeyError(candidate_id)
         return CandidateRow.from_row(row)
 
-    def candidates(self, status: str | tuple[str, ...] | None = None) -> list[CandidateRow]:
+    def candidates(self, status: Status | tuple[Status, ...] | None = None) -> list[CandidateRow]:
         if status is None:
-            rows = self._db.execute("SELECT * FROM candidates ORDER BY id").fetchall()
+            rows = self.query("SELECT * FROM candidates ORDER BY id")
         else:
-            statuses = (status,) if isinstance(status, str) else status
+            statuses = _values(status)
             marks = ",".join("?" * len(statuses))
-            rows = self._db.execute(
-                f"SELECT * FROM candidates WHERE status IN ({marks}) ORDER BY id", statuses
-            ).fetchall()
+            rows = self.query(f"SELECT * FROM candidates WHERE status IN ({marks}) ORDER BY id", statuses)
         return [CandidateRow.from_row(r) for r in rows]
 
     def unfinished(self) -> list[CandidateRow]:
-        """Candidates asked but not finished (pending, or running when the run stopped)."""
-        return self.candidates(("pending", "running"))
+        """Candidates asked but not finished at rung 0 (pending, or running when the run stopped)."""
+        return self.candidates(UNFINISHED)
 
-    def count(self, status: str | tuple[str, ...] | None = None) -> int:
+    def count(self, status: Status | tuple[Status, ...] | None = None) -> int:
         if status is None:
             return int(self._db.execute("SELECT COUNT(*) FROM candidates").fetchone()[0])
-        statuses = (status,) if isinstance(status, str) else status
+        statuses = _values(status)
         marks = ",".join("?" * len(statuses))
         query = f"SELECT COUNT(*) FROM candidates WHERE status IN ({marks})"
         return int(self._db.execute(query, statuses).fetchone()[0])
 
     def best(self, k: int) -> list[CandidateRow]:
-        rows = self._db.execute(
+        """The ``k`` best candidates by their rung-0 fitness."""
+        rows = self.query(
             "SELECT * FROM candidates WHERE status = 'done' AND fitness IS NOT NULL "
             "ORDER BY fitness DESC, id ASC LIMIT ?",
             (k,),
-        ).fetchall()
+        )
         return [CandidateRow.from_row(r) for r in rows]
 
-    # ------------------------------------------------------------------ baselines
-    def add_baseline(self, name: str, equation: str, seed: int, result: dict[str, Any]) -> None:
+    # ------------------------------------------------------------------ rungs
+    def promote(self, candidate_id: int, rung: int) -> None:
+        """Record a promotion: the candidate's result at ``rung`` is now wanted."""
         with self.transaction() as db:
             db.execute(
-                "INSERT OR REPLACE INTO baselines (name, equation, seed, status, fitness, "
-                "stop_reason, detail, steps, seconds, finished_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (
-                    name,
-                    equation,
-                    seed,
-                    result["status"],
-                    result["fitness"],
-                    result["stop_reason"],
-                    result["detail"],
-                    result["steps"],
-                    result["seconds"],
-                    time.time(),
-                ),
+                "INSERT INTO rungs (candidate_id, rung, status, created_at) VALUES (?, ?, 'pending', ?)",
+                (candidate_id, rung, time.time()),
             )
 
-    def baselines(self) -> list[dict[str, Any]]:
-        return [dict(r) for r in self._db.execute("SELECT * FROM baselines ORDER BY finished_at").fetchall()]
+    def rungs(self, rung: int | None = None) -> list[RungRow]:
+        if rung is None:
+            rows = self.query("SELECT * FROM rungs ORDER BY rung, candidate_id")
+        else:
+            rows = self.query("SELECT * FROM rungs WHERE rung = ? ORDER BY candidate_id", (rung,))
+        return [RungRow.from_row(r) for r in rows]
 
-    def baseline(self, name: str) -> dict[str, Any] | None:
-        row = self._db.execute("SELECT * FROM baselines WHERE name = ?", (name,)).fetchone()
-        return None if row is None else dict(row)
+    def unfinished_promotions(self) -> list[RungRow]:
+        """Promotions (rung >= 1) not finished: pending, or running when the run stopped."""
+        rows = self.query(
+            "SELECT * FROM rungs WHERE rung > 0 AND status IN ('pending', 'running') "
+            "ORDER BY created_at, rung"
+        )
+        return [RungRow.from_row(r) for r in rows]
+
+    # ------------------------------------------------------------------ reference loss
+    def add_reference(self, name: str, rung: int, equation: str, seed: int, result: Fitness) -> None:
+        runs = result.per_run or ([result.fitness] if result.fitness is not None else [])
+        mean = sum(runs) / len(runs) if result.ok and runs else None
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO reference (name, rung, equation, seed, status, fitness, mean, std, "
+                "runs, parts, stop_reason, detail, steps, seconds, finished_at) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (name, rung, equation, seed, result.status.value, result.fitness, mean,
+                 _std(runs) if result.ok else None, json.dumps(runs), json.dumps(result.parts),
+                 result.stop_reason.value, result.detail, result.steps, result.seconds, time.time()),
+            )  # fmt: skip
+
+    def references(self, rung: int | None = None) -> list[ReferenceRow]:
+        if rung is None:
+            rows = self.query("SELECT * FROM reference ORDER BY rung, name")
+        else:
+            rows = self.query("SELECT * FROM reference WHERE rung = ? ORDER BY name", (rung,))
+        return [ReferenceRow.from_row(r) for r in rows]
+
+    def reference(self, name: str, rung: int = 0) -> ReferenceRow | None:
+        row = self._db.execute("SELECT * FROM reference WHERE name = ? AND rung = ?", (name, rung)).fetchone()
+        return None if row is None else ReferenceRow.from_row(row)
+
+    # ------------------------------------------------------------------ validation
+    def add_validation(
+        self, loss: str, candidate_id: int | None, run: int, seed: int, result: Fitness
+    ) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO validation (loss, candidate_id, run, seed, status, fitness, "
+                "stop_reason, detail, steps, seconds, finished_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (loss, candidate_id, run, seed, result.status.value, result.fitness,
+                 result.stop_reason.value, result.detail, result.steps, result.seconds, time.time()),
+            )  # fmt: skip
+
+    def validations(self) -> list[ValidationRow]:
+        return [ValidationRow.from_row(r) for r in self.query("SELECT * FROM validation ORDER BY loss, run")]
+
+
+def _values(status: Status | tuple[Status, ...]) -> tuple[str, ...]:
+    statuses = (status,) if isinstance(status, (Status, str)) else status
+    return tuple(Status(s).value for s in statuses)

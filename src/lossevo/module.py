@@ -16,14 +16,15 @@ from torch import nn
 
 from lossevo.augment import AugmentRNG, Pipeline, set_dropout
 from lossevo.loss import Loss
+from lossevo.results import StopReason
 from lossevo.settings import SurrogateSettings
 
 
 class ClassifierModule(pl.LightningModule):
     """Trains ``model`` with ``loss``; records validation accuracy and why training stopped.
 
-    After ``fit``: ``best_val_acc``, ``history`` (step, val acc), ``stop_reason`` ("completed",
-    "early_stop", "precheck" or "nonfinite"), ``stop_detail`` and ``train_acc``.
+    After ``fit``: ``best_val_acc``, ``history`` (step, val acc), ``stop_reason`` (completed,
+    early_stop, precheck or nonfinite), ``stop_detail`` and ``train_acc``.
     """
 
     def __init__(
@@ -53,7 +54,7 @@ class ClassifierModule(pl.LightningModule):
         self.best_val_acc: float | None = None
         self.test_acc: float | None = None
         self.history: list[tuple[int, float]] = []
-        self.stop_reason = "completed"
+        self.stop_reason = StopReason.COMPLETED
         self.stop_detail = ""
         self.train_acc: float | None = None
         self._rejected = False
@@ -104,9 +105,9 @@ class ClassifierModule(pl.LightningModule):
         s = self.settings
         at_check = step % s.check_every == 0 or step == self.trainer.max_steps
         if at_check and bool(self._nonfinite):
-            self._stop("nonfinite", f"non-finite loss by step {step}")
+            self._stop(StopReason.NONFINITE, f"non-finite loss by step {step}")
             return
-        for rule, reason in ((s.precheck, "precheck"), (s.early_stop, "early_stop")):
+        for rule, reason in ((s.precheck, StopReason.PRECHECK), (s.early_stop, StopReason.EARLY_STOP)):
             if rule.step is not None and step == rule.step:
                 acc = self._running_train_acc(step)
                 if acc < rule.min_train_acc:
@@ -120,7 +121,7 @@ class ClassifierModule(pl.LightningModule):
         window = max(1, self.settings.train_acc_window)
         return float(self._step_acc[max(0, step - window) : step].mean())
 
-    def _stop(self, reason: str, detail: str) -> None:
+    def _stop(self, reason: StopReason, detail: str) -> None:
         self.stop_reason, self.stop_detail = reason, detail
         self.trainer.should_stop = True
 
@@ -144,7 +145,7 @@ class ClassifierModule(pl.LightningModule):
             return
         acc = float(self._correct) / self._seen
         self.history.append((self.global_step, acc))
-        if self.stop_reason != "nonfinite":
+        if self.stop_reason != StopReason.NONFINITE:
             self.best_val_acc = acc if self.best_val_acc is None else max(self.best_val_acc, acc)
 
     def on_test_epoch_start(self) -> None:

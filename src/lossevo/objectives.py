@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from lossevo.errors import LossevoError
+from lossevo.results import Fitness
 
 COMBINE = ("mean", "wins")
 
@@ -63,58 +64,43 @@ class Objective:
         """One training on the run's own surrogate: the plain fitness."""
         return self.settings == [[]] and self.runs == 1
 
-    def seeds(self, seed: int) -> list[int]:
-        """Training seeds for every (setting, run), settings outermost; the first is ``seed`` itself."""
-        out = []
-        for s in range(len(self.settings)):
-            for r in range(self.runs):
-                if s == 0 and r == 0:
-                    out.append(seed)
-                else:
-                    out.append(int(np.random.SeedSequence([seed, s, r]).generate_state(1)[0]))
-        return out
+    def labels(self) -> list[str]:
+        """A readable name per setting, for messages."""
+        return [" ".join(s) or "the run's setting" for s in self.settings]
 
-    def combine_results(
-        self, results: list[dict[str, Any]], references: list[float] | None = None
-    ) -> dict[str, Any]:
-        """One Fitness dict from the per-(setting, run) Fitness dicts (same order as :meth:`seeds`).
-
-        ``references`` are the reference loss's per-setting accuracies (``wins`` needs them). The
-        result's ``parts`` holds the candidate's mean accuracy per setting."""
-        seconds = sum(r.get("seconds") or 0.0 for r in results)
-        steps = sum(r.get("steps") or 0 for r in results)
-        failed = next((r for r in results if r["status"] != "done"), None)
-        if failed is not None:
-            index = results.index(failed)
-            where = self._where(index)
-            return {
-                **failed,
-                "detail": f"{where}: {failed['detail']}".rstrip(": "),
-                "seconds": seconds,
-                "steps": steps,
-            }
-        parts = [
-            float(np.mean([r["fitness"] for r in results[s * self.runs : (s + 1) * self.runs]]))
-            for s in range(len(self.settings))
-        ]
-        first = results[0]
-        out = {**first, "seconds": seconds, "steps": steps, "parts": parts}
-        if self.combine == "mean":
-            out["fitness"] = float(np.mean(parts))
-            if not self.trivial:
-                out["detail"] = "mean of " + ", ".join(f"{p:.4f}" for p in parts)
-            return out
-        if references is None or len(references) != len(parts):
+    def score(self, result: Fitness, references: list[float] | None) -> Fitness:
+        """The candidate's fitness under this objective: the mean as trained, or NGL's wins against
+        the reference loss's per-setting accuracies ``references`` (trained the same way)."""
+        if self.combine == "mean" or not result.ok:
+            return result
+        if references is None or result.parts is None or len(references) != len(result.parts):
             raise LossevoError("objective.combine=wins needs the reference loss's accuracy on every setting")
-        fitness, wins, improvement = wins_fitness(parts, references)
-        out["fitness"] = fitness
-        out["detail"] = f"{wins}/{len(parts)} wins against the reference, improvement {improvement:+.2f}%"
-        return out
+        fitness, wins, improvement = wins_fitness(result.parts, references)
+        detail = f"{wins}/{len(result.parts)} wins against the reference, improvement {improvement:+.2f}%"
+        return result.with_changes(fitness=fitness, detail=detail)
 
-    def _where(self, index: int) -> str:
-        setting, run = divmod(index, self.runs)
-        name = " ".join(self.settings[setting]) or "the run's setting"
-        return f"{name} (run {run + 1})" if self.runs > 1 else name
+
+def combine_mean(results: list[Fitness], settings: list[str], runs: int) -> Fitness:
+    """One Fitness from the trainings of one evaluation (``settings`` x ``runs``, settings
+    outermost): the mean accuracy over everything, with ``parts`` (per setting, mean over runs) and
+    ``per_run`` (per run, mean over settings). A failed training fails the whole, naming where."""
+    seconds = sum(r.seconds for r in results)
+    steps = sum(r.steps for r in results)
+    failed = next((r for r in results if not r.ok), None)
+    if failed is not None:
+        setting, run = divmod(results.index(failed), runs)
+        where = settings[setting] or "the run's setting"
+        where = f"{where} (run {run + 1})" if runs > 1 else where
+        return failed.with_changes(
+            detail=f"{where}: {failed.detail}".rstrip(": "), seconds=seconds, steps=steps
+        )
+    grid = np.array([r.fitness for r in results], dtype=float).reshape(len(settings), runs)
+    parts = [float(v) for v in grid.mean(axis=1)]
+    per_run = [float(v) for v in grid.mean(axis=0)]
+    detail = "mean of " + ", ".join(f"{p:.4f}" for p in parts) if len(settings) > 1 else results[0].detail
+    return results[0].with_changes(
+        fitness=float(grid.mean()), parts=parts, per_run=per_run, seconds=seconds, steps=steps, detail=detail
+    )
 
 
 def wins_fitness(accuracies: list[float], references: list[float]) -> tuple[float, int, float]:

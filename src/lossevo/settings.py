@@ -64,10 +64,49 @@ class TrainerSettings:
     channels_last: bool = False
 
 
+@dataclass
+class DriverSettings:
+    """How the search driver treats broken evaluations and the reference loss."""
+
+    retries: int = 1  # re-run an evaluation that broke (stop reason in retry_on) this many times
+    retry_on: list[str] = field(default_factory=lambda: ["error", "worker"])
+    reference_runs: int = 1  # the reference loss's trainings at rung 0 (its band in reports)
+
+
+@dataclass
+class ObjectiveSettings:
+    """How a candidate's trainings become its fitness (objectives.py)."""
+
+    settings: list[Any] = field(default_factory=list)  # override strings (or lists); []: the run's own
+    runs: int = 1  # trainings per setting (other seeds), averaged
+    combine: str = "mean"  # mean | wins
+
+
+@dataclass
+class FidelitySettings:
+    """Multi-fidelity promotion (fidelity.py): rungs of increasing training budget."""
+
+    rungs: list[int] | None = None  # steps per rung; null: one rung at surrogate.steps
+    eta: float = 3.0  # promote the top 1/eta of a rung's results so far
+    runs: list[int] | None = None  # trainings per rung (other seeds, averaged); null: 1 each
+
+
+@dataclass
+class ValidateSettings:
+    """The verdict (verdict.py): the finalists and the reference loss retrained with fresh seeds."""
+
+    runs: int | None = None  # trainings per loss; null: 5 on a GPU, 3 on the CPU; 0: no verdict
+    top_k: int | None = None  # finalists validated; null: top_k
+    steps: int | None = None  # their budget; null: the top rung's
+    alpha: float = 0.05  # significance level of the one-sided Welch test (Holm-adjusted over finalists)
+
+
 def validated(node: DictConfig | dict | None, schema: type[T], where: str) -> T:
     """``node`` merged onto ``schema``'s defaults, as a dataclass instance; errors name ``where``."""
     base = OmegaConf.structured(schema)
     try:
+        if isinstance(node, DictConfig):  # resolved in place: interpolations read the whole config
+            node = OmegaConf.to_container(node, resolve=True)  # type: ignore[assignment]
         merged = OmegaConf.merge(base, node or {})
         return OmegaConf.to_object(merged)  # type: ignore[return-value]
     except OmegaConfBaseException as err:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import math
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ import numpy as np
 from scipy.stats import ttest_ind
 
 from lossevo.errors import LossevoError
+from lossevo.results import Status
 
 COLUMNS = ["loss", "setting", "seed", "status", "val_acc", "test_acc", "steps", "seconds", "equation"]
 METRICS = ("test_acc", "val_acc")
@@ -61,7 +63,8 @@ def values(rows: Iterable[dict[str, Any]], metric: str) -> np.ndarray:
     """The metric of the finished rows (failed runs carry no accuracy)."""
     if metric not in METRICS:
         raise LossevoError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
-    return np.array([float(r[metric]) for r in rows if r["status"] == "done" and r[metric] not in ("", None)])
+    finished = [r for r in rows if r["status"] == Status.DONE and r[metric] not in ("", None)]
+    return np.array([float(r[metric]) for r in finished])
 
 
 @dataclass
@@ -77,7 +80,9 @@ def welch_greater(a: np.ndarray, b: np.ndarray) -> float:
     """One-sided Welch t-test p-value for mean(a) > mean(b); NaN with fewer than 2 values each."""
     if len(a) < 2 or len(b) < 2:
         return float("nan")
-    return float(ttest_ind(a, b, equal_var=False, alternative="greater").pvalue)
+    with warnings.catch_warnings():  # identical runs (a tiny test budget): NaN, not a warning
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(ttest_ind(a, b, equal_var=False, alternative="greater").pvalue)
 
 
 def summary(

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import shlex
-import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,14 +21,19 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from lossevo.composer import ConfigComposer
 from lossevo.config import build
+from lossevo.database import Database, RecordedTraining
 from lossevo.errors import LossevoError
-from lossevo.executors import Task
+from lossevo.executors import executor_from, run_tasks
+from lossevo.identity import check_identity, identity
+from lossevo.losses import genome_loss_config
+from lossevo.results import Fitness, Status, StopReason
+from lossevo.tasks import Task
 
 log = logging.getLogger("lossevo")
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS losses (
     id       INTEGER PRIMARY KEY,
     name     TEXT NOT NULL,
@@ -53,6 +57,9 @@ CREATE TABLE IF NOT EXISTS results (
 );
 """
 
+# Keys of a study's config that may change on resume: the analysis, and which settings to train.
+FREE_KEYS = ("settings", "runs", "top_k", "clusters", "target", "threshold", "stages", "average_previous")
+
 
 @dataclass
 class StudyLoss:
@@ -63,74 +70,53 @@ class StudyLoss:
     equation: str
 
 
-class StudyJournal:
+@dataclass
+class StudyResult(RecordedTraining):
+    """One finished training of a study: a (loss, setting, run) cell."""
+
+    loss_id: int
+    setting: str
+    run: int
+    seed: int
+    finished_at: float
+
+
+class StudyJournal(Database):
     """``<run dir>/study.sqlite``: the losses, and one row per finished training."""
 
-    def __init__(self, folder: Path) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        self.path = folder / "study.sqlite"
-        try:
-            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
-            self._db.row_factory = sqlite3.Row
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as err:
-            raise LossevoError(f"{self.path} is not a readable lossevo study ({err})") from None
-
-    def close(self) -> None:
-        self._db.close()
-
-    def get_meta(self, key: str) -> Any:
-        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return None if row is None else json.loads(row[0])
-
-    def set_meta(self, key: str, value: Any) -> None:
-        self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
+    FILENAME = "study.sqlite"
+    KIND = "study"
+    SCHEMA = _SCHEMA
+    SCHEMA_VERSION = 1
 
     def losses(self) -> list[StudyLoss]:
-        rows = self._db.execute("SELECT * FROM losses ORDER BY id").fetchall()
+        rows = self.query("SELECT * FROM losses ORDER BY id")
         return [
             StudyLoss(r["id"], r["name"], r["source"], json.loads(r["loss"]), r["equation"]) for r in rows
         ]
 
     def add_losses(self, losses: list[StudyLoss]) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with self.transaction() as db:
             for s in losses:
-                self._db.execute(
+                db.execute(
                     "INSERT INTO losses VALUES (?,?,?,?,?)",
                     (s.id, s.name, s.source, json.dumps(s.loss), s.equation),
                 )
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
 
-    def add_result(self, loss_id: int, setting: str, run: int, seed: int, result: dict[str, Any]) -> None:
-        self._db.execute(
-            "INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                loss_id,
-                setting,
-                run,
-                seed,
-                result["status"],
-                result["fitness"],
-                result["stop_reason"],
-                result["detail"],
-                result["steps"],
-                result["seconds"],
-                time.time(),
-            ),
-        )
+    def add_result(self, loss_id: int, setting: str, run: int, seed: int, result: Fitness) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (loss_id, setting, run, seed, result.status.value, result.fitness, result.stop_reason.value,
+                 result.detail, result.steps, result.seconds, time.time()),
+            )  # fmt: skip
 
-    def results(self) -> list[dict[str, Any]]:
-        rows = self._db.execute("SELECT * FROM results ORDER BY loss_id, setting, run").fetchall()
-        return [dict(r) for r in rows]
+    def results(self) -> list[StudyResult]:
+        rows = self.query("SELECT * FROM results ORDER BY loss_id, setting, run")
+        return [StudyResult.from_row(r) for r in rows]
 
     def done(self) -> set[tuple[int, str, int]]:
-        rows = self._db.execute("SELECT loss_id, setting, run FROM results").fetchall()
-        return {(r[0], r[1], r[2]) for r in rows}
+        return {(r[0], r[1], r[2]) for r in self.query("SELECT loss_id, setting, run FROM results")}
 
 
 def parse_settings(node: Any) -> dict[str, list[str]]:
@@ -169,35 +155,47 @@ class Study:
     """Draws or loads the losses, trains every missing cell, and gives the accuracy matrix."""
 
     def __init__(
-        self, cfg: DictConfig, run_dir: Path, configs: Any, settings: dict[str, list[str]] | None = None
+        self,
+        cfg: DictConfig,
+        run_dir: Path,
+        composer: ConfigComposer,
+        settings: dict[str, list[str]] | None = None,
     ) -> None:
         self.cfg = cfg
         self.run_dir = run_dir
-        self.configs = configs  # a driver.CandidateConfigs over this study's config
+        self.composer = composer
         self.settings = settings if settings is not None else parse_settings(cfg.settings)
         self.runs = int(cfg.get("runs", 1))
         if self.runs < 1:
             raise LossevoError(f"runs must be >= 1, got {self.runs}")
         self.journal = StudyJournal(run_dir)
-        self._check_identity()
-        self.losses = self.journal.losses() or self._draw_losses()
+        try:
+            self.journal.lock()
+            fresh = not self.journal.done()
+            check_identity(self.journal, identity(cfg, FREE_KEYS), "study", fresh=fresh)
+            self._check_settings(fresh)
+            self.losses = self.journal.losses() or self._draw_losses()
+        except BaseException:
+            self.journal.close()
+            raise
 
-    def _check_identity(self) -> None:
-        identity = {
-            "losses": OmegaConf.to_container(self.cfg.losses, resolve=True),
-            "seed": int(self.cfg.seed),
-            "space": OmegaConf.to_container(self.cfg.space, resolve=True),
-        }
-        stored = self.journal.get_meta("identity")
-        if stored is None:
-            self.journal.set_meta("identity", identity)
-        elif stored != identity:
-            changed = [k for k in identity if stored.get(k) != identity[k]]
+    def _check_settings(self, fresh: bool) -> None:
+        """A setting keeps its overrides for the life of the study (new settings may be added)."""
+        stored = self.journal.get_meta("settings") or {}
+        changed = [
+            f"{name}: {' '.join(stored[name])!r} -> {' '.join(overrides)!r}"
+            for name, overrides in self.settings.items()
+            if name in stored and stored[name] != overrides
+        ]
+        if changed and not fresh:
             raise LossevoError(
-                f"{self.run_dir} holds a study of other losses ({', '.join(changed)} differ); "
-                "use the same losses/seed/space to resume it (settings may be added), "
-                "or another hydra.run.dir"
+                f"{self.run_dir} holds a study whose settings trained with other overrides "
+                f"({'; '.join(changed)}); give the setting a new name, or use another hydra.run.dir"
             )
+        self.journal.set_meta("settings", {**stored, **self.settings})
+
+    def close(self) -> None:
+        self.journal.close()
 
     # ------------------------------------------------------------------ losses
     def _draw_losses(self) -> list[StudyLoss]:
@@ -223,21 +221,12 @@ class Study:
         if not (folder / Journal.FILENAME).is_file():
             raise LossevoError(f"losses.run={folder} holds no journal.sqlite; give a search's run folder")
         with Journal(folder) as journal:
-            rows = journal.best(int(top)) if top else journal.candidates("done")
+            rows = journal.best(int(top)) if top else journal.candidates(Status.DONE)
         return [
-            StudyLoss(
-                offset + i,
-                f"candidate_{row.id}",
-                f"run:{folder}#{row.id}",
-                {
-                    "_target_": "lossevo.losses.genome_loss",
-                    "name": f"candidate_{row.id}",
-                    "genome": row.genome,
-                },
-                row.equation,
-            )
+            StudyLoss(offset + i, f"candidate_{row.id}", f"run:{folder}#{row.id}",
+                      genome_loss_config(f"candidate_{row.id}", row.genome), row.equation)
             for i, row in enumerate(rows, start=1)
-        ]
+        ]  # fmt: skip
 
     def _random(self, n: int, offset: int) -> list[StudyLoss]:
         from lossevo.strategies.random_search import RandomSearch
@@ -248,11 +237,7 @@ class Study:
         out = []
         for i in range(1, n + 1):
             genome = sampler.ask().genome
-            loss = {
-                "_target_": "lossevo.losses.genome_loss",
-                "name": f"random_{i}",
-                "genome": genome.to_dict(),
-            }
+            loss = genome_loss_config(f"random_{i}", genome.to_dict())
             out.append(StudyLoss(offset + i, f"random_{i}", "random", loss, genome.equation()))
         return out
 
@@ -270,42 +255,41 @@ class Study:
         if progress is not None:
             wanted = {(c[0].id, c[1], c[2]) for c in cells}
             for row in self.journal.results():
-                if (row["loss_id"], row["setting"], row["run"]) in wanted:
-                    progress.add(row["fitness"])
+                if (row.loss_id, row.setting, row.run) in wanted:
+                    progress.add(row.fitness)
         if not todo:
             return
-        node = self.cfg.get("executor") or {"_target_": "lossevo.executors.InlineExecutor"}
-        executor = build(node, "executor")
-        pending: dict[int, tuple[StudyLoss, str, int, int]] = {}
+        queue = list(todo)
+
+        def next_task() -> Task | None:
+            if not queue:
+                return None
+            loss, setting, run = queue.pop(0)
+            return self._task(loss, setting, run, cell_seed(int(self.cfg.seed), loss.id, run))
+
+        by_id = {loss.id: loss for loss in self.losses}
+
+        def on_result(task: Task, result: Fitness) -> None:
+            loss_id, setting, run, seed = task.key
+            loss = by_id[loss_id]
+            self.journal.add_result(loss_id, setting, run, seed, result)
+            if progress is not None:
+                progress.add(result.fitness)
+            shown = "failed" if result.fitness is None else f"{result.fitness:.4f}"
+            reason = "" if result.stop_reason == StopReason.COMPLETED else f" [{result.stop_reason}]"
+            log.info("%s on %s (run %d): %s%s", loss.name, setting, run + 1, shown, reason)
+
+        executor = executor_from(self.cfg)
         try:
-            queue = list(enumerate(todo))
-            while queue or executor.busy:
-                while queue and executor.busy < executor.capacity:
-                    index, (loss, setting, run) = queue.pop(0)
-                    seed = cell_seed(int(self.cfg.seed), loss.id, run)
-                    executor.submit(self._task(index, loss, setting, run, seed))
-                    pending[index] = (loss, setting, run, seed)
-                for index, result in executor.wait():
-                    loss, setting, run, seed = pending.pop(index)
-                    self.journal.add_result(loss.id, setting, run, seed, result)
-                    if progress is not None:
-                        progress.add(result["fitness"])
-                    log.info(
-                        "%s on %s (run %d): %s%s",
-                        loss.name,
-                        setting,
-                        run + 1,
-                        "failed" if result["fitness"] is None else f"{result['fitness']:.4f}",
-                        "" if result["stop_reason"] == "completed" else f" [{result['stop_reason']}]",
-                    )
+            run_tasks(executor, next_task, on_result)
         finally:
             executor.close()
 
-    def _task(self, index: int, loss: StudyLoss, setting: str, run: int, seed: int) -> Task:
+    def _task(self, loss: StudyLoss, setting: str, run: int, seed: int) -> Task:
         folder = self.run_dir / "trainings" / setting / f"{loss.id:04d}_{run}"
-        config = self.configs.build(loss.id, seed, {}, folder, extra=self.settings[setting])
-        config["loss"] = loss.loss
-        return Task(index, [config], f"{loss.name}@{setting}", None)
+        candidate = {"id": loss.id, "parent": None, "phase": setting, "dir": str(folder)}
+        config = self.composer.training(loss.loss, seed, self.settings[setting], candidate)
+        return Task((loss.id, setting, run, seed), [config], f"{loss.name}@{setting}")
 
     # ------------------------------------------------------------------ results
     def matrix(self) -> tuple[np.ndarray, list[str], list[float]]:
@@ -318,12 +302,12 @@ class Study:
         failed = np.zeros_like(sums, dtype=bool)
         seconds: dict[str, list[float]] = {n: [] for n in names}
         for row in self.journal.results():
-            if row["setting"] not in seconds or row["loss_id"] not in index:
+            if row.setting not in seconds or row.loss_id not in index:
                 continue
-            i, j = index[row["loss_id"]], names.index(row["setting"])
-            seconds[row["setting"]].append(row["seconds"] or 0.0)
-            if row["status"] == "done":
-                sums[i, j] += row["fitness"]
+            i, j = index[row.loss_id], names.index(row.setting)
+            seconds[row.setting].append(row.seconds or 0.0)
+            if row.status == Status.DONE:
+                sums[i, j] += row.fitness
                 counts[i, j] += 1
             else:
                 failed[i, j] = True
@@ -336,7 +320,3 @@ class Study:
 def _equation(loss: dict[str, Any]) -> str:
     built = build(OmegaConf.create(loss), "losses.names")
     return str(getattr(built, "equation", loss.get("name", "")))
-
-
-def _genome_loss(name: str, genome: dict[str, Any]) -> dict[str, Any]:
-    return {"_target_": "lossevo.losses.genome_loss", "name": name, "genome": genome}

@@ -1,9 +1,8 @@
 """The surrogate: train a model with a candidate loss for a budget and return its Fitness.
 
 ``Surrogate(cfg)`` builds what every candidate shares from a composed config (data on the
-device, augmentation, model factory, recipe); ``evaluate`` takes a list of jobs (so a population
-surrogate can later train several candidates in one pass) and trains them one by one here.
-A result depends only on the config, the loss and the job's seed.
+device, augmentation, model factory, recipe); ``train`` trains one job. A result depends only on
+the config, the loss and the job's seed.
 """
 
 from __future__ import annotations
@@ -12,8 +11,7 @@ import logging
 import time
 import traceback
 import warnings
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -23,10 +21,11 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from lossevo.config import build
-from lossevo.data import AugmentedBatches, ImageSplits, OrderedBatches, ShuffledBatches
+from lossevo.data import AugmentedBatches, ImageSplits, OrderedBatches, ShuffledBatches, load_dataset
 from lossevo.errors import LossevoError
 from lossevo.models import count_parameters, load_checkpoint
 from lossevo.module import ClassifierModule
+from lossevo.results import Fitness, Status, StopReason
 from lossevo.settings import SurrogateSettings, TrainerSettings, validated
 
 log = logging.getLogger(__name__)
@@ -52,29 +51,6 @@ class Job:
     name: str = ""
 
 
-@dataclass
-class Fitness:
-    """What the surrogate reports for one candidate."""
-
-    status: str  # "done" or "failed"
-    fitness: float | None  # best validation accuracy; None when failed
-    stop_reason: str  # completed | early_stop | precheck | nonfinite | error
-    detail: str = ""
-    steps: int = 0
-    seconds: float = 0.0
-    train_acc: float | None = None
-    history: list[tuple[int, float]] = field(default_factory=list)
-    test_acc: float | None = None
-    parts: list[float] | None = None  # per-setting accuracy (objectives.py)
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "done"
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
 class Surrogate:
     """Everything candidates share, built once from a composed config."""
 
@@ -88,7 +64,7 @@ class Surrogate:
         s = self.settings
         if s.steps < 1 or s.batch_size < 1 or s.val_every < 1:
             raise LossevoError("surrogate.steps, surrogate.batch_size and surrogate.val_every must be >= 1")
-        self.data: ImageSplits = build(cfg.dataset, "dataset")
+        self.data: ImageSplits = load_dataset(cfg.dataset)
         self.augment = build(cfg.augment, "augment", num_classes=self.data.num_classes)
         self.optimizer = (
             build(s.optimizer, "surrogate.optimizer") if s.optimizer else partial(torch.optim.Adam, lr=1e-3)
@@ -171,9 +147,9 @@ class Surrogate:
             batches = AugmentedBatches(shuffled, self.augment, job.seed, self.settings.augment_chunk)
             trainer.fit(module, train_dataloaders=batches, val_dataloaders=self._val)
             validated_last = module.history and module.history[-1][0] == trainer.global_step
-            if module.stop_reason != "nonfinite" and not validated_last:
+            if module.stop_reason != StopReason.NONFINITE and not validated_last:
                 trainer.validate(module, dataloaders=self._val, verbose=False)
-            if test and module.stop_reason != "nonfinite":
+            if test and module.stop_reason != StopReason.NONFINITE:
                 trainer.test(module, dataloaders=self._test, verbose=False)
             steps = trainer.global_step
         except Exception as err:  # a failing candidate must never stop a search
@@ -181,12 +157,12 @@ class Surrogate:
             logging.getLogger(__name__).debug("candidate %s failed:\n%s", job.name, traceback.format_exc())
             if isinstance(err, torch.cuda.OutOfMemoryError):
                 torch.cuda.empty_cache()
-            return Fitness("failed", None, "error", detail, seconds=time.perf_counter() - start)
+            return Fitness.failure(StopReason.ERROR, detail, seconds=time.perf_counter() - start)
         seconds = time.perf_counter() - start
         reason = module.stop_reason
-        failed = reason in ("nonfinite", "precheck") or module.best_val_acc is None
+        failed = reason in (StopReason.NONFINITE, StopReason.PRECHECK) or module.best_val_acc is None
         return Fitness(
-            status="failed" if failed else "done",
+            status=Status.FAILED if failed else Status.DONE,
             fitness=None if failed else module.best_val_acc,
             stop_reason=reason,
             detail=module.stop_detail,
@@ -196,7 +172,3 @@ class Surrogate:
             history=list(module.history),
             test_acc=module.test_acc,
         )
-
-    def evaluate(self, jobs: Sequence[Job]) -> list[Fitness]:
-        """Fitness of each job, in order."""
-        return [self.train(job) for job in jobs]

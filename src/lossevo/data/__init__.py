@@ -1,7 +1,16 @@
 """Datasets (in-memory uint8 tensors) and batch iterables."""
 
 from lossevo.data.batches import AugmentedBatches, OrderedBatches, ShuffledBatches
-from lossevo.data.datasets import ImageSplits, cifar10, cifar100, digits, fashion_mnist, mnist, svhn
+from lossevo.data.datasets import (
+    ImageSplits,
+    cifar10,
+    cifar100,
+    digits,
+    fashion_mnist,
+    load_dataset,
+    mnist,
+    svhn,
+)
 from lossevo.data.files import caltech101, cars196, flowers102
 
 __all__ = [
@@ -16,6 +25,7 @@ __all__ = [
     "digits",
     "fashion_mnist",
     "flowers102",
+    "load_dataset",
     "mnist",
     "svhn",
 ]

@@ -55,9 +55,6 @@ class ImageSplits:
     test_y: torch.Tensor
     classes: tuple[str, ...]
     source: str = ""
-    # How the dataset is usually augmented (augment=base reads these through the config).
-    crop_padding: int = 4
-    hflip: bool = True
     mean: tuple[float, ...] = field(default=())
     std: tuple[float, ...] = field(default=())
 
@@ -81,6 +78,28 @@ class ImageSplits:
             f"{len(self.test_x)} test, {self.shape} images, {self.num_classes} classes"
             + (f" ({self.source})" if self.source else "")
         )
+
+
+# Keys of a dataset config that other nodes read (augment=base pads and flips by them, the
+# TaylorGLO invariant needs the class count), not arguments of the loader.
+CONFIG_KEYS = ("crop_padding", "hflip", "num_classes")
+
+
+def load_dataset(node: Any) -> ImageSplits:
+    """The dataset a ``dataset`` config node names; its ``num_classes`` must match the data's."""
+    from omegaconf import OmegaConf
+
+    from lossevo.config import build
+
+    loader = OmegaConf.masked_copy(node, [k for k in node if k not in CONFIG_KEYS])
+    data: ImageSplits = build(loader, "dataset")
+    expected = node.get("num_classes")
+    if expected is not None and int(expected) != data.num_classes:
+        raise LossevoError(
+            f"dataset.num_classes={expected}, but {data.name} has {data.num_classes} classes; "
+            f"set dataset.num_classes={data.num_classes}"
+        )
+    return data
 
 
 def holdout(
@@ -222,7 +241,7 @@ SOURCES: dict[str, Source] = {
 
 def _idx_splits(
     name: str, folder: Path, classes: tuple[str, ...], val_size: int, split_seed: int,
-    train_size: int | None, crop_padding: int, hflip: bool,
+    train_size: int | None,
 ) -> ImageSplits:  # fmt: skip
     arrays = {key: read_idx(_find(folder, stem)) for key, stem in _IDX_FILES.items()}  # type: ignore[arg-type]
     x = torch.from_numpy(arrays["train_x"].copy()).unsqueeze(1)
@@ -238,8 +257,6 @@ def _idx_splits(
         test_y=torch.from_numpy(arrays["test_y"].astype(np.int64)),
         classes=classes,
         source=str(folder),
-        crop_padding=crop_padding,
-        hflip=hflip,
     )
 
 
@@ -250,14 +267,10 @@ def fashion_mnist(
     val_size: int = 5000,
     split_seed: int = 0,
     train_size: int | None = None,
-    crop_padding: int = 4,
-    hflip: bool = True,
 ) -> ImageSplits:
     """Fashion-MNIST (70k real 28x28 grey images, 10 classes)."""
     folder = locate(SOURCES["fashion_mnist"], root, download)
-    return _idx_splits(
-        "fashion_mnist", folder, FASHION_MNIST_CLASSES, val_size, split_seed, train_size, crop_padding, hflip
-    )
+    return _idx_splits("fashion_mnist", folder, FASHION_MNIST_CLASSES, val_size, split_seed, train_size)
 
 
 @lru_cache(maxsize=4)
@@ -267,13 +280,11 @@ def mnist(
     val_size: int = 5000,
     split_seed: int = 0,
     train_size: int | None = None,
-    crop_padding: int = 2,
-    hflip: bool = False,
 ) -> ImageSplits:
     """MNIST (70k 28x28 handwritten digits; GLO's dataset)."""
     folder = locate(SOURCES["mnist"], root, download)
     classes = tuple(str(i) for i in range(10))
-    return _idx_splits("mnist", folder, classes, val_size, split_seed, train_size, crop_padding, hflip)
+    return _idx_splits("mnist", folder, classes, val_size, split_seed, train_size)
 
 
 # --------------------------------------------------------------------------- CIFAR
@@ -317,7 +328,7 @@ def _decode(names: list) -> tuple[str, ...]:
 
 def _cifar(
     name: str, folder: Path, train_files: list[str], label_key: bytes, classes: tuple[str, ...],
-    val_size: int, split_seed: int, train_size: int | None, crop_padding: int, hflip: bool,
+    val_size: int, split_seed: int, train_size: int | None,
 ) -> ImageSplits:  # fmt: skip
     batches = [(_unpickle(folder / f), folder / f) for f in train_files]
     x = torch.cat([_cifar_images(b, p) for b, p in batches])
@@ -336,8 +347,6 @@ def _cifar(
         test_y=torch.tensor(test[label_key], dtype=torch.int64),
         classes=classes,
         source=str(folder),
-        crop_padding=crop_padding,
-        hflip=hflip,
     )
 
 
@@ -348,16 +357,12 @@ def cifar10(
     val_size: int = 5000,
     split_seed: int = 0,
     train_size: int | None = None,
-    crop_padding: int = 4,
-    hflip: bool = True,
 ) -> ImageSplits:
     """CIFAR-10 (60k 32x32 colour images, 10 classes); 5,000 training images held out, as the papers."""
     folder = locate(SOURCES["cifar10"], root, download)
     classes = _decode(_unpickle(folder / "batches.meta")[b"label_names"])
     files = [f"data_batch_{i}" for i in range(1, 6)]
-    return _cifar(
-        "cifar10", folder, files, b"labels", classes, val_size, split_seed, train_size, crop_padding, hflip
-    )
+    return _cifar("cifar10", folder, files, b"labels", classes, val_size, split_seed, train_size)
 
 
 @lru_cache(maxsize=4)
@@ -367,8 +372,6 @@ def cifar100(
     val_size: int = 5000,
     split_seed: int = 0,
     train_size: int | None = None,
-    crop_padding: int = 4,
-    hflip: bool = True,
 ) -> ImageSplits:
     """CIFAR-100 (60k 32x32 colour images, 100 fine classes)."""
     folder = locate(SOURCES["cifar100"], root, download)
@@ -382,8 +385,6 @@ def cifar100(
         val_size,
         split_seed,
         train_size,
-        crop_padding,
-        hflip,
     )
 
 
@@ -421,8 +422,6 @@ def svhn(
     val_size: int = 5000,
     split_seed: int = 0,
     train_size: int | None = None,
-    crop_padding: int = 4,
-    hflip: bool = False,
 ) -> ImageSplits:
     """SVHN (cropped digits, 32x32 colour; train and test splits)."""
     folder = locate(SOURCES["svhn"], root, download)
@@ -439,8 +438,6 @@ def svhn(
         test_y=test_y,
         classes=tuple(str(i) for i in range(10)),
         source=str(folder),
-        crop_padding=crop_padding,
-        hflip=hflip,
     )
 
 
@@ -450,8 +447,6 @@ def digits(
     val_size: int = 300,
     test_size: int = 300,
     split_seed: int = 0,
-    crop_padding: int = 1,
-    hflip: bool = False,
 ) -> ImageSplits:
     """scikit-learn's digits: 1,797 real 8x8 grey images, shipped with scikit-learn (tiny, for tests)."""
     from sklearn.datasets import load_digits
@@ -476,6 +471,4 @@ def digits(
         test_y=y[test],
         classes=tuple(str(i) for i in range(10)),
         source="sklearn.datasets.load_digits",
-        crop_padding=crop_padding,
-        hflip=hflip,
     )

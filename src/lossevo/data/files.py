@@ -91,8 +91,6 @@ def _splits(
     test: list[Item],
     val_size: int,
     split_seed: int,
-    crop_padding: int,
-    hflip: bool,
 ) -> ImageSplits:
     if not train or not test:
         raise LossevoError(f"{name} under {folder} has no images in its train or test split")
@@ -113,8 +111,6 @@ def _splits(
         test_y=test_y,
         classes=classes,
         source=str(folder),
-        crop_padding=crop_padding,
-        hflip=hflip,
     )
 
 
@@ -150,8 +146,6 @@ def flowers102(
     image_size: int = 128,
     val_size: int = 1020,
     split_seed: int = 0,
-    crop_padding: int = 8,
-    hflip: bool = True,
 ) -> ImageSplits:
     """Oxford Flowers-102 with its official train (1,020) / validation (1,020) / test (6,149) split."""
     folder = locate(FLOWERS, root, download)
@@ -172,8 +166,6 @@ def flowers102(
         items("tstid"),
         val_size,
         split_seed,
-        crop_padding,
-        hflip,
     )
 
 
@@ -202,8 +194,6 @@ def caltech101(
     val_size: int = 915,
     test_size: int = 1829,
     split_seed: int = 0,
-    crop_padding: int = 8,
-    hflip: bool = True,
 ) -> ImageSplits:
     """Caltech-101 (101 classes; no official split: seeded test and validation holdouts)."""
     folder = locate(CALTECH, root, download)
@@ -226,8 +216,6 @@ def caltech101(
         test,
         val_size,
         split_seed,
-        crop_padding,
-        hflip,
     )
 
 
@@ -261,8 +249,6 @@ def cars196(
     image_size: int = 128,
     val_size: int = 814,
     split_seed: int = 0,
-    crop_padding: int = 8,
-    hflip: bool = True,
 ) -> ImageSplits:
     """Stanford Cars (196 classes; official train / test split, seeded validation holdout)."""
     folder = locate(CARS, root, download)
@@ -279,6 +265,4 @@ def cars196(
         test,
         val_size,
         split_seed,
-        crop_padding,
-        hflip,
     )

@@ -1,6 +1,6 @@
 """Genomes: the individuals of the search spaces, and how to read them from files."""
 
-from lossevo.genome.base import Genome, genome_from_dict, register_space
+from lossevo.genome.base import Genome, SearchSpace, genome_from_dict, register_space
 from lossevo.genome.files import load_genome_file, save_genome_file
 from lossevo.genome.graph import GraphGenome, GraphSpace, Node, graph
 from lossevo.genome.taylor import TaylorGenome, TaylorSpace
@@ -11,6 +11,7 @@ __all__ = [
     "GraphGenome",
     "GraphSpace",
     "Node",
+    "SearchSpace",
     "TaylorGenome",
     "TaylorSpace",
     "TreeGenome",

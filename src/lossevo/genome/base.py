@@ -12,8 +12,9 @@ import hashlib
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
+import numpy as np
 import sympy as sp
 import torch
 
@@ -107,6 +108,20 @@ class Genome(ABC):
 
 
 _SPACES: dict[str, type[Genome]] = {}
+
+
+@runtime_checkable
+class SearchSpace(Protocol):
+    """What every search space offers a strategy (``GraphSpace``, ``TreeSpace``, ``TaylorSpace``):
+    random genomes and mutations of a genome. Tree spaces add crossover and GP's mutations."""
+
+    def random(self, rng: np.random.Generator) -> Genome:
+        """A random genome (not yet checked for integrity)."""
+        ...
+
+    def mutate(self, genome: Genome, rng: np.random.Generator) -> Genome:
+        """A mutated copy of ``genome``."""
+        ...
 
 
 def register_space(cls: type[Genome]) -> type[Genome]:

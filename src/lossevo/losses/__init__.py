@@ -24,6 +24,11 @@ def genome_loss(
     return GenomeLoss(genome, reduction=reduction, name=name)
 
 
+def genome_loss_config(name: str, genome: dict[str, Any]) -> dict[str, Any]:
+    """The config node of a genome's loss (what ``loss=`` holds for a candidate or ``best_k.yaml``)."""
+    return {"_target_": "lossevo.losses.genome_loss", "name": name, "genome": genome}
+
+
 def load_loss_file(path: str | Path, reduction: str = "mean") -> GenomeLoss:
     """A loss from a genome file (JSON or YAML)."""
     return GenomeLoss(load_genome_file(path), reduction=reduction, name=Path(path).stem)
@@ -45,6 +50,7 @@ __all__ = [
     "Loss",
     "available_losses",
     "genome_loss",
+    "genome_loss_config",
     "get_loss",
     "load_loss_file",
     "register_loss",

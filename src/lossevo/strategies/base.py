@@ -34,6 +34,11 @@ class Strategy(ABC):
     def tell(self, candidate_id: int, fitness: float | None) -> None:
         """Report the fitness of an asked candidate (``None``: it failed)."""
 
+    def promoted(self, candidate_id: int, rung: int, fitness: float | None) -> None:  # noqa: B027 - optional hook
+        """A told candidate's result at a longer training budget (fidelity rung ``rung`` >= 1;
+        ``None``: it failed there). Strategies that keep ranking a living population use it;
+        generational ones closed that generation when it was told and keep its rung-0 ranking."""
+
     @abstractmethod
     def state_dict(self) -> dict[str, Any]:
         """JSON-safe state, RNG included."""

@@ -46,6 +46,10 @@ class GenerationalStrategy(Strategy):
     def phase(self) -> str:
         return f"g{self.generation_index}"
 
+    def stalled(self) -> Exception:
+        """The error raised when 10,000 generations in a row had nothing to train."""
+        return RuntimeError("10,000 generations passed without a candidate to train")
+
     # ------------------------------------------------------------------ ask / tell
     def ask(self) -> Proposal | None:
         for _ in range(10_000):
@@ -73,7 +77,7 @@ class GenerationalStrategy(Strategy):
             if self.pending:
                 return None
             self._close()
-        raise RuntimeError("10,000 generations passed without a candidate to train")
+        raise self.stalled()
 
     def tell(self, candidate_id: int, fitness: float | None) -> None:
         i = self.pending.pop(candidate_id)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from lossevo.errors import LossevoError
-from lossevo.genome.base import Genome, genome_from_dict
+from lossevo.genome.base import Genome, SearchSpace, genome_from_dict
 from lossevo.genome.tree import TreeSpace
 from lossevo.integrity import IntegrityChecker
 from lossevo.strategies.generational import GenerationalStrategy
@@ -23,7 +23,7 @@ from lossevo.strategies.generational import GenerationalStrategy
 class GeneticProgramming(GenerationalStrategy):
     def __init__(
         self,
-        space: Any,
+        space: SearchSpace,
         seed: int = 0,
         population: int = 16,
         crossover: float = 0.7,

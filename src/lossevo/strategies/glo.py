@@ -17,16 +17,16 @@ from typing import Any
 import numpy as np
 
 from lossevo.errors import LossevoError
-from lossevo.genome.base import Genome, genome_from_dict
+from lossevo.genome.base import Genome, SearchSpace, genome_from_dict
 from lossevo.genome.tree import TreeGenome, TreeSpace
+from lossevo.strategies import cma_es
 from lossevo.strategies.generational import GenerationalStrategy
-from lossevo.strategies.taylorglo import new_cma, pack, unpack
 
 
 class GLO(GenerationalStrategy):
     def __init__(
         self,
-        space: Any,
+        space: SearchSpace,
         seed: int = 0,
         population: int = 80,
         elites: int = 6,
@@ -90,7 +90,7 @@ class GLO(GenerationalStrategy):
         if self.es is None:
             n = len(tree.coefficients())
             popsize = self.cma_population or 4 + int(3 * np.log(n))
-            self.es = new_cma(
+            self.es = cma_es.new_cma(
                 np.asarray(tree.coefficients(), dtype=float), self.cma_sigma, popsize, self.seed
             )
             self.cma_tree = tree
@@ -112,7 +112,7 @@ class GLO(GenerationalStrategy):
             **self._base_state(),
             "population": [[g.to_dict(), f] for g, f in self.population],
             "best": None if self.best is None else [self.best[0].to_dict(), self.best[1]],
-            "es": None if self.es is None else pack(self.es),
+            "es": None if self.es is None else cma_es.save(self.es),
             "cma_tree": self.cma_tree.to_dict() if self.es is not None else None,
         }
 
@@ -124,7 +124,7 @@ class GLO(GenerationalStrategy):
             if state["best"] is None
             else (genome_from_dict(state["best"][0], validate=False), state["best"][1])
         )
-        self.es = None if state["es"] is None else unpack(state["es"])
+        self.es = None if state["es"] is None else cma_es.load(state["es"])
         if state["cma_tree"] is not None:
             self.cma_tree = genome_from_dict(state["cma_tree"], validate=False)
 

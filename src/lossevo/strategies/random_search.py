@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from lossevo.errors import LossevoError
-from lossevo.genome.base import genome_from_dict
+from lossevo.genome.base import SearchSpace, genome_from_dict
 from lossevo.integrity import IntegrityChecker, NoveltyArchive
 from lossevo.strategies.base import Proposal, Strategy, restore_rng, rng_state
 
@@ -19,7 +19,7 @@ from lossevo.strategies.base import Proposal, Strategy, restore_rng, rng_state
 class RandomSearch(Strategy):
     def __init__(
         self,
-        space: Any,
+        space: SearchSpace,
         seed: int = 0,
         max_random_tries: int = 100_000,
         integrity: dict[str, Any] | None = None,

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from lossevo.errors import LossevoError
-from lossevo.genome.base import Genome, genome_from_dict
+from lossevo.genome.base import Genome, SearchSpace, genome_from_dict
 from lossevo.integrity import IntegrityChecker, NoveltyArchive
 from lossevo.strategies.base import Proposal, Strategy, restore_rng, rng_state
 
@@ -27,14 +27,20 @@ from lossevo.strategies.base import Proposal, Strategy, restore_rng, rng_state
 class Member:
     id: int
     genome: Genome
-    fitness: float
+    fitness: float  # the result at ``rung``
+    rung: int = 0  # the highest fidelity rung it trained at (driver.py: promotions)
+
+    @property
+    def rank(self) -> tuple[int, float]:
+        """What tournaments compare: a result at a longer budget outranks any shorter one."""
+        return self.rung, self.fitness
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "genome": self.genome.to_dict(), "fitness": self.fitness}
+        return {"id": self.id, "genome": self.genome.to_dict(), "fitness": self.fitness, "rung": self.rung}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Member:
-        return cls(data["id"], genome_from_dict(data["genome"]), data["fitness"])
+        return cls(data["id"], genome_from_dict(data["genome"]), data["fitness"], data.get("rung", 0))
 
 
 @dataclass
@@ -65,7 +71,7 @@ class RegularizedEvolution(Strategy):
 
     def __init__(
         self,
-        space: Any,
+        space: SearchSpace,
         seed: int = 0,
         initial_population: int = 1000,
         population_size: int = 100,
@@ -110,13 +116,13 @@ class RegularizedEvolution(Strategy):
         # Every initial candidate failed so far: keep drawing random ones until one trains.
         return not self.outstanding and not self.initial_done
 
-    def _ask_random(self) -> Proposal:
+    def _ask_random(self, phase: str = "initial") -> Proposal:
         for _ in range(self.max_random_tries):
             genome = self.space.random(self.rng)
             result = self.checker.check(genome, self.archive)
             if result.ok:
                 genome = genome.with_sign(result.sign)
-                return self._propose(genome, Outstanding(genome, "initial"), result.phenotype)
+                return self._propose(genome, Outstanding(genome, phase), result.phenotype)
             self.stats["integrity_rejections"] += 1
         raise LossevoError(
             f"no random genome passed the integrity check in {self.max_random_tries} tries; "
@@ -124,6 +130,8 @@ class RegularizedEvolution(Strategy):
         )
 
     def _ask_child(self) -> Proposal:
+        if not self.population and not self.redo_queue:
+            return self._ask_random("evolve")  # every member failed at a longer budget: reseed
         for _ in range(self.max_tournaments):
             if self.redo_queue:
                 parent, redos_left = self.redo_queue.pop(0)
@@ -149,7 +157,7 @@ class RegularizedEvolution(Strategy):
         best = self.population[int(draws[0])]
         for i in draws[1:]:
             member = self.population[int(i)]
-            if member.fitness > best.fitness:
+            if member.rank > best.rank:
                 best = member
         return best
 
@@ -181,11 +189,24 @@ class RegularizedEvolution(Strategy):
         if self.phase == "initial":
             self._maybe_form_population()
 
+    def promoted(self, candidate_id: int, rung: int, fitness: float | None) -> None:
+        """A member's result at a longer budget replaces its rung-0 one in tournaments; a member
+        that fails there leaves the population (it cannot be trusted to train)."""
+        for members in (self.population, self.initial_done):
+            for member in members:
+                if member.id == candidate_id:
+                    if fitness is None:
+                        members.remove(member)
+                        self.archive.remove(member.id)
+                    elif rung > member.rung:
+                        member.rung, member.fitness = rung, float(fitness)
+                    return
+
     def _maybe_form_population(self) -> None:
         initial_outstanding = any(p.phase == "initial" for p in self.outstanding.values())
         if self.initial_asked < self.initial_population or initial_outstanding or not self.initial_done:
             return
-        ranked = sorted(self.initial_done, key=lambda m: (-m.fitness, m.id))
+        ranked = sorted(self.initial_done, key=lambda m: (-m.rung, -m.fitness, m.id))
         keep = {m.id for m in ranked[: self.population_size]}
         self.population = [m for m in self.initial_done if m.id in keep]  # by age
         for member in self.initial_done:

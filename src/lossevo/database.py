@@ -1,0 +1,160 @@
+"""The SQLite base of every run database: a search's journal and a study's cells.
+
+One connection per process in WAL mode (readers never block the writer), a schema version checked
+on open, a ``meta`` table of JSON values, and :meth:`Database.transaction` (``BEGIN IMMEDIATE``: all
+writes inside commit together or not at all). A run that owns its folder takes
+:meth:`Database.lock`, an advisory ``flock`` the kernel releases when the process dies, so a second
+process on the same folder is refused with one line while a killed one never leaves it stuck.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+from lossevo.errors import LossevoError
+from lossevo.results import Status, StopReason
+
+R = TypeVar("R", bound="RecordedTraining")
+_META = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+
+
+class Database:
+    """Subclasses set ``FILENAME`` (in a run folder), ``KIND`` (for messages), ``SCHEMA`` (``CREATE
+    ... IF NOT EXISTS`` statements) and ``SCHEMA_VERSION``."""
+
+    FILENAME: ClassVar[str]
+    KIND: ClassVar[str]
+    SCHEMA: ClassVar[str]
+    SCHEMA_VERSION: ClassVar[int]
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if self.path.is_dir():  # a run folder
+            self.path = self.path / self.FILENAME
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock_file: Any = None
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            with self.transaction() as db:
+                for statement in [_META, *self.SCHEMA.split(";")]:
+                    if statement.strip():
+                        db.execute(statement)
+                found = self.get_meta("schema_version")
+                if found is None:
+                    self.set_meta("schema_version", self.SCHEMA_VERSION)
+                elif found != self.SCHEMA_VERSION:
+                    raise LossevoError(
+                        f"{self.path} is a lossevo {self.KIND} of schema {found}; this lossevo reads "
+                        f"schema {self.SCHEMA_VERSION}: open it with the lossevo version that wrote it, "
+                        "or start a new run in another folder"
+                    )
+        except sqlite3.DatabaseError as err:
+            raise LossevoError(f"{self.path} is not a readable lossevo {self.KIND} ({err})") from None
+
+    # ------------------------------------------------------------------ life cycle
+    def close(self) -> None:
+        self._db.close()
+        if self._lock_file is not None:
+            self._lock_file.close()  # closing the descriptor releases the flock
+            self._lock_file = None
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def lock(self) -> None:
+        """Own this run folder until :meth:`close` (or the process's death)."""
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        handle = open(lock_path, "a+")  # noqa: SIM115 - held open for the lock's lifetime
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "another process"
+            handle.close()
+            raise LossevoError(
+                f"{self.path.parent} is in use by {owner}; wait for it to finish (or stop it) "
+                "before running again in this folder"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()}")
+        handle.flush()
+        self._lock_file = handle
+
+    # ------------------------------------------------------------------ writes
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """All writes inside commit together or not at all (nested blocks join the outer one)."""
+        if self._db.in_transaction:
+            yield self._db
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def query(self, sql: str, parameters: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        return self._db.execute(sql, parameters).fetchall()
+
+    # ------------------------------------------------------------------ meta
+    def get_meta(self, key: str) -> Any:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else json.loads(row["value"])
+
+    def set_meta(self, key: str, value: Any) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, json.dumps(value, sort_keys=True)),
+            )
+
+
+@dataclass
+class RecordedTraining:
+    """The columns every recorded training (or evaluation) shares; subclasses add their keys.
+    ``from_row`` builds any of them from its table's row."""
+
+    JSON_COLUMNS: ClassVar[tuple[str, ...]] = ()
+
+    status: Status
+    fitness: float | None
+    stop_reason: StopReason | None
+    detail: str | None
+    steps: int | None
+    seconds: float | None
+
+    @classmethod
+    def from_row(cls: type[R], row: sqlite3.Row) -> R:
+        return cls(**row_values(row, cls.JSON_COLUMNS))
+
+
+def row_values(row: sqlite3.Row, json_columns: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A row as the keyword arguments of its typed dataclass: JSON columns decoded, ``status`` and
+    ``stop_reason`` as enums."""
+    data = dict(row)
+    for column in json_columns:
+        data[column] = json.loads(data[column]) if data[column] else None
+    if "status" in data:
+        data["status"] = Status(data["status"])
+    if data.get("stop_reason") is not None:
+        data["stop_reason"] = StopReason(data["stop_reason"])
+    return data
