@@ -230,7 +230,7 @@ def test_other_settings_in_the_same_folder_lose_nothing(reference_run: Path) -> 
     _assert_one_clear_error(
         result,
         "holds a search with other settings "
-        "(search.fidelity.rungs: [60, 240] -> [61, 244]; surrogate.steps: 60 -> 61)",
+        "(search.fidelity.rungs: [60, 180] -> [61, 183]; surrogate.steps: 60 -> 61)",
     )
     assert journal_rows(reference_run, "*") == before
 

@@ -208,7 +208,7 @@ def test_mutation_rates_and_rules() -> None:
         if old_arity != new_arity:
             kinds["arity"] += 1
             if new_arity == 2:
-                assert new.inputs[0] == old.inputs[0]
+                assert old.inputs[0] in new.inputs, "the unary node's input is kept, first or second"
             else:
                 assert new.inputs[0] in old.inputs
         elif old.op != new.op:
@@ -256,3 +256,21 @@ def test_random_genomes_round_trip_and_compile(seed: int) -> None:
         else:
             with pytest.raises(GenomeError):
                 genome.validate()
+
+
+def test_a_unary_node_made_binary_gains_its_input_first_or_second() -> None:
+    import numpy as np
+
+    from lossevo.genome import GraphSpace, graph
+
+    space = GraphSpace(p_change_op=0.0, p_swap_arity=1.0)  # every mutation swaps arity
+    parent = graph([("ln", ["yhat"]), ("neg", ["y"]), ("neg", ["y"]), ("neg", ["y"])], ("mul", ["h0", "h1"]))
+    rng = np.random.default_rng(0)
+    first = second = 0
+    for _ in range(1000):
+        child = space.mutate(parent, rng)
+        for before, after in zip((*parent.hidden, parent.root), (*child.hidden, child.root), strict=True):
+            if len(before.inputs) == 1 and len(after.inputs) == 2 and after.inputs[0] != after.inputs[1]:
+                first += after.inputs[1] == before.inputs[0]  # the new input went first
+                second += after.inputs[0] == before.inputs[0]
+    assert first + second > 400 and 0.42 < first / (first + second) < 0.58, (first, second)

@@ -178,3 +178,13 @@ def test_cached_verdicts_give_the_same_decisions_as_a_fresh_checker() -> None:
             archive_a.add(100 + i, a.phenotype)
             archive_b.add(100 + i, b.phenotype)
     assert len(cached._verdicts) < 400  # repeats were served from the cache
+
+
+def test_a_symmetric_top_flat_at_float32_resolution_is_at_half_and_rejected() -> None:
+    # Σ_c [softplus(σ(ŷ)) − y]: its maximum is exactly at p = 0.5, flat over ~20 points in float32;
+    # the authors' check rejects it (the optimum is within 1% of 0.5).
+    top = graph(
+        [("sigmoid", ["yhat"]), ("softplus", ["h0"]), ("neg", ["y"]), ("neg", ["y"])], ("sub", ["h1", "y"])
+    )
+    result = CHECK.check(top)
+    assert not result.ok and result.reason == "shape: optimum at p=0.500, within 0.01 of 0.5"

@@ -186,6 +186,41 @@ def test_losses_compute_in_float32_under_autocast() -> None:
     assert value.dtype == torch.float32
 
 
+@pytest.mark.parametrize("name", sorted(NUMPY))
+def test_every_loss_keeps_float64_as_cross_entropy_does(name: str) -> None:
+    torch.manual_seed(1)
+    logits = torch.randn(6, 4, dtype=torch.float64, requires_grad=True)
+    labels = torch.randint(0, 4, (6,))
+    value = get_loss(name, **OPTIONS.get(name, {}))(logits, labels)
+    assert value.dtype == torch.float64, "float64 logits give a float64 loss"
+    (grad,) = torch.autograd.grad(value, logits)
+    assert grad.dtype == torch.float64 and torch.isfinite(grad).all()
+    half = get_loss(name, **OPTIONS.get(name, {}))(logits.detach().half(), labels)
+    assert half.dtype == torch.float32, "half precision is upcast"
+
+
+@pytest.mark.parametrize("name", sorted(NUMPY))
+def test_label_smoothing_applies_to_every_loss(name: str) -> None:
+    torch.manual_seed(2)
+    logits = torch.randn(6, 4)
+    labels = torch.randint(0, 4, (6,))
+    smoothed = 0.9 * torch.nn.functional.one_hot(labels, 4).float() + 0.1 / 4
+    loss = get_loss(name, label_smoothing=0.1, **OPTIONS.get(name, {}))
+    plain = get_loss(name, **OPTIONS.get(name, {}))
+    assert torch.allclose(loss(logits, labels), plain(logits, smoothed), atol=1e-6), "as the authors' Loss"
+    assert "label smoothing 0.1" in loss.equation
+    with pytest.raises(LossevoError, match=r"label_smoothing must be in \[0, 1\]"):
+        get_loss(name, label_smoothing=1.5, **OPTIONS.get(name, {}))
+
+
+def test_label_smoothing_from_configs_for_named_and_found_losses(tmp_path: Path) -> None:
+    genome_file = tmp_path / "g.yaml"
+    genome_file.write_text(__import__("yaml").safe_dump(GENOMES["bessel"].to_dict()))
+    for overrides in (["loss=a2"], ["loss=file", f"loss.path={genome_file}"], ["loss=neuroloss1"]):
+        cfg = compose_config("train", [*overrides, "loss.label_smoothing=0.1"])
+        assert instantiate(cfg.loss).label_smoothing == 0.1
+
+
 def test_genome_built_losses_are_genomes() -> None:
     for name in GENOMES:
         loss = get_loss(name)

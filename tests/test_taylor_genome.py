@@ -81,3 +81,11 @@ def test_space_draws_around_zero() -> None:
     assert abs(draws.mean()) < 0.05 and draws.std() == pytest.approx(1.2, rel=0.05)
     child = TaylorSpace().mutate(taylor(LAMBDA), rng)
     assert child.params != tuple(LAMBDA)
+
+
+def test_a_vector_in_the_authors_order_is_reordered() -> None:
+    from lossevo.genome.taylor import from_authors_vector
+
+    # Theirs: [θ0 … θ5, centre_y, centre_yhat]; lossevo's λ: [centre_y, centre_yhat, θ0 … θ5].
+    genome = from_authors_vector([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8])
+    assert genome.params == (0.7, 0.8, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6)

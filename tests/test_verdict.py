@@ -129,3 +129,29 @@ def test_a_search_ends_with_its_verdict(tmp_path: Path) -> None:
     assert again.returncode == 0 and "validation trainings" not in again.stdout + again.stderr
     sentence = (tmp_path / "verdict.md").read_text().splitlines()[2].strip("*")
     assert " ".join(sentence.split()) in " ".join(again.stdout.split())
+
+
+@pytest.mark.slow
+def test_validate_py_gives_an_earlier_search_its_verdict(tmp_path: Path) -> None:
+    import sqlite3
+
+    from .conftest import TINY, run_script
+
+    search = [*TINY, "search=random", "search.budget=4", "surrogate.steps=30", "validate.runs=0"]
+    result = run_script("evolve.py", *search, f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0 and not (tmp_path / "verdict.md").exists(), result.stderr[-2000:]
+    with sqlite3.connect(tmp_path / "journal.sqlite") as db:
+        before = db.execute("SELECT * FROM rungs ORDER BY candidate_id, rung").fetchall()
+    result = run_script(
+        "validate.py", f"run={tmp_path}", "runs=2", "top_k=1", f"hydra.run.dir={tmp_path / 'v'}"
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "verdict: " in result.stdout and (tmp_path / "verdict.md").is_file()
+    with sqlite3.connect(tmp_path / "journal.sqlite") as db:
+        assert db.execute("SELECT * FROM rungs ORDER BY candidate_id, rung").fetchall() == before, (
+            "no retraining"
+        )
+        runs = db.execute("SELECT loss, COUNT(*) FROM validation GROUP BY loss ORDER BY loss").fetchall()
+    assert len(runs) == 2 and all(n == 2 for _, n in runs) and runs[-1][0] == "cross_entropy"
+    missing = run_script("validate.py", f"run={tmp_path / 'nothing'}", f"hydra.run.dir={tmp_path / 'w'}")
+    assert missing.returncode == 2 and "holds no journal.sqlite" in missing.stderr

@@ -9,8 +9,10 @@ anything already journalled stays in the journal.
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
+import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -24,11 +26,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from lossevo.composer import ConfigComposer
+from lossevo.database import storage_problem
 from lossevo.errors import LossevoError
 from lossevo.progress import SearchProgress
 
 log = logging.getLogger("lossevo")
 F = TypeVar("F", bound=Callable[..., Any])
+_STORAGE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
 
 
 def user_errors(func: F) -> F:
@@ -36,6 +40,7 @@ def user_errors(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        logging.raiseExceptions = False  # a log file on a full disk must not print tracebacks
         try:
             return func(*args, **kwargs)
         except LossevoError as err:
@@ -44,6 +49,14 @@ def user_errors(func: F) -> F:
         except OmegaConfBaseException as err:
             message = str(err).splitlines()[0]
             print(f"error: bad configuration: {message}", file=sys.stderr)
+            sys.exit(2)
+        except (sqlite3.OperationalError, OSError) as err:
+            # A full disk or a read-only folder: nothing recorded is lost (every write is a
+            # transaction), so the same command resumes once the disk can be written again.
+            if isinstance(err, OSError) and err.errno not in _STORAGE_ERRNOS:
+                raise
+            where = getattr(err, "filename", None) or "the run folder"
+            print(f"error: {storage_problem(Path(where), err)}", file=sys.stderr)
             sys.exit(2)
 
     return wrapper  # type: ignore[return-value]
@@ -130,9 +143,10 @@ def print_outcome(outcome: Any, console: Console) -> None:
             v = validated[row.id]
             cells += [_mean_std(v.mean, v.std), "-" if v.p_value is None else f"{v.p_value:.3g}"]
         table.add_row(*cells, escape(row.equation))
-    ref = outcome.reference
+    ref = outcome.top_reference
     if ref is not None:
-        cells = ["ref", escape(ref.name), "failed" if ref.fitness is None else f"{ref.fitness:.4f} (0)"]
+        shown = "failed" if ref.fitness is None else f"{ref.fitness:.4f} ({ref.rung})"
+        cells = ["ref", escape(ref.name), shown]
         if verdict is not None:
             cells += [_mean_std(verdict.reference.mean, verdict.reference.std), ""]
         table.add_row(*cells, escape(ref.equation), style="bold")

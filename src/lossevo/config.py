@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import InstantiationException
+from hydra.experimental.callback import Callback
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -76,3 +79,19 @@ def without_hydra(cfg: DictConfig) -> DictConfig:
 def plain(cfg: DictConfig) -> dict[str, Any]:
     """The resolved config as plain data (for W&B and the journal)."""
     return OmegaConf.to_container(without_hydra(cfg), resolve=True)  # type: ignore[return-value]
+
+
+class RunFolderCheck(Callback):
+    """Before Hydra writes its logs and configs: a run folder that cannot be written (read-only,
+    or on a full disk) stops the run with one line instead of Hydra's traceback."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        folder = Path(str(config.hydra.run.dir)).absolute()
+        existing = next(p for p in (folder, *folder.parents) if p.exists())
+        try:
+            tempfile.TemporaryFile(dir=existing).close()
+        except OSError as err:
+            from lossevo.database import storage_problem
+
+            print(f"error: {storage_problem(folder, err)}", file=sys.stderr)
+            sys.exit(2)

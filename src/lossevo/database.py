@@ -9,6 +9,7 @@ process on the same folder is refused with one line while a killed one never lea
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -41,18 +42,23 @@ class Database:
             self.path = self.path / self.FILENAME
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock_file: Any = None
+        self.created = False  # this open created the database (no schema was there)
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
             self._db.row_factory = sqlite3.Row
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
+            damage = [r[0] for r in self._db.execute("PRAGMA quick_check").fetchall() if r[0] != "ok"]
+            if damage:
+                raise LossevoError(self._damaged(damage[0]))
             with self.transaction() as db:
                 for statement in [_META, *self.SCHEMA.split(";")]:
                     if statement.strip():
                         db.execute(statement)
                 found = self.get_meta("schema_version")
                 if found is None:
+                    self.created = True
                     self.set_meta("schema_version", self.SCHEMA_VERSION)
                 elif found != self.SCHEMA_VERSION:
                     raise LossevoError(
@@ -60,8 +66,18 @@ class Database:
                         f"schema {self.SCHEMA_VERSION}: open it with the lossevo version that wrote it, "
                         "or start a new run in another folder"
                     )
+        except sqlite3.OperationalError as err:
+            raise LossevoError(storage_problem(self.path, err)) from None
         except sqlite3.DatabaseError as err:
+            if "malformed" in str(err):
+                raise LossevoError(self._damaged(str(err))) from None
             raise LossevoError(f"{self.path} is not a readable lossevo {self.KIND} ({err})") from None
+
+    def _damaged(self, what: str) -> str:
+        return (
+            f"{self.path} is damaged ({what}); restore it from a copy, or save what it holds with "
+            f"`sqlite3 {self.path} .recover > recovered.sql`"
+        )
 
     # ------------------------------------------------------------------ life cycle
     def close(self) -> None:
@@ -145,6 +161,19 @@ class RecordedTraining:
     @classmethod
     def from_row(cls: type[R], row: sqlite3.Row) -> R:
         return cls(**row_values(row, cls.JSON_COLUMNS))
+
+
+def storage_problem(path: Path, err: BaseException) -> str:
+    """One line for a database or file that cannot be written: what, why, and what to do."""
+    text = str(err).lower()
+    code = getattr(err, "errno", None)
+    if "readonly" in text or "read-only" in text or code in (errno.EROFS, errno.EACCES, errno.EPERM):
+        why = "it is read-only; make the folder and its files writable"
+    elif "disk is full" in text or code in (errno.ENOSPC, errno.EDQUOT):
+        why = "the disk is full; free some space"
+    else:
+        why = f"{text}; check the folder"
+    return f"{path} could not be written ({why}), then run the same command again to resume"
 
 
 def row_values(row: sqlite3.Row, json_columns: tuple[str, ...] = ()) -> dict[str, Any]:

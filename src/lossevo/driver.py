@@ -85,7 +85,8 @@ class SearchOutcome:
     promotions: int
     best: list[CandidateRow]  # the written losses, best first (by the verdict when there is one)
     finalists: list[Finalist]  # the same, with the highest rung each reached and its result there
-    reference: ReferenceRow | None
+    reference: ReferenceRow | None  # the reference loss at rung 0 (the candidates' first comparison)
+    top_reference: ReferenceRow | None  # and at the highest rung it trained at
     loss_configs: list[Path]
     verdict: Verdict | None = None
     files: dict[str, Path] | None = None
@@ -119,11 +120,19 @@ class Driver:
         prescreen = cfg.search.get("prescreen") or []
         self.prescreen = shlex.split(prescreen) if isinstance(prescreen, str) else [str(o) for o in prescreen]
         self.reference_name = str(cfg.loss.get("name") or "reference")
+        # Label smoothing is a training setting, as in the authors' code: the user's
+        # `loss.label_smoothing` applies to every candidate as to the reference.
+        self.label_smoothing = float(cfg.loss.get("label_smoothing") or 0.0)
         self.strategy = build_strategy(cfg)  # a bad search config fails before the folder is touched
         run_dir.mkdir(parents=True, exist_ok=True)
         self.journal = Journal(run_dir)
         try:
             self.journal.lock()
+            if self.journal.created and any((run_dir / "candidates").glob("*")):
+                raise LossevoError(
+                    f"{run_dir} holds candidate folders but its journal is new or empty: the journal was "
+                    "lost; restore journal.sqlite, or start a new search in another folder"
+                )
             check_identity(self.journal, identity(cfg, FREE_KEYS), "search", fresh=self._nothing_recorded())
             state = self.journal.strategy_state()
             if state is not None:
@@ -135,6 +144,8 @@ class Driver:
         if progress is not None:
             for row in self.journal.candidates(FINISHED):
                 progress.add(row.fitness)
+            reference = self.journal.reference(self.reference_name)
+            progress.reference = None if reference is None else reference.fitness
         self.tracker = Tracker(
             cfg.get("logger"),
             run_dir,
@@ -266,7 +277,7 @@ class Driver:
         runs = self._runs(rung)
         extras = self._extras(rung, self._prescreened(row.phase, rung))
         seeds = training_seeds(row.seed if rung == 0 else rung_seed(self.seed, rung), len(extras), runs)
-        loss = genome_loss_config(f"candidate_{row.id}", row.genome)
+        loss = genome_loss_config(f"candidate_{row.id}", row.genome, self.label_smoothing)
         info = {"id": row.id, "parent": row.parent_id, "phase": row.phase, "dir": str(folder), "rung": rung}
         configs = []
         for i, seed in enumerate(seeds):
@@ -386,7 +397,10 @@ class Driver:
         seeds = validation_seeds(self.seed, len(extras), runs)
         queue: deque[Task] = deque()
         for f in [*chosen, reference]:
-            loss = self._reference_loss() if f.genome is None else genome_loss_config(f.name, f.genome)
+            if f.genome is None:
+                loss = self._reference_loss()
+            else:
+                loss = genome_loss_config(f.name, f.genome, self.label_smoothing)
             for run in range(runs):
                 if (f.name, run) in done:
                     continue
@@ -445,7 +459,7 @@ class Driver:
             chosen = finalists(self.journal, k)
             notes = [f"rung {f.rung} fitness {f.rung_fitness:.4f}" for f in chosen]
         best = [self.journal.candidate(f.candidate_id) for f in chosen]  # type: ignore[arg-type]
-        paths = write_loss_configs(best, self.run_dir / "conf" / "loss", notes)
+        paths = write_loss_configs(best, self.run_dir / "conf" / "loss", notes, self.label_smoothing)
         files: dict[str, Path] = {}
         if verdict is not None:
             files = verdict.write(self.run_dir)
@@ -475,6 +489,11 @@ class Driver:
             best=best,
             finalists=chosen,
             reference=self.journal.reference(self.reference_name),
+            top_reference=max(
+                (r for r in self.journal.references() if r.name == self.reference_name),
+                key=lambda r: r.rung,
+                default=None,
+            ),
             loss_configs=paths,
             verdict=verdict,
             files=files,
@@ -484,15 +503,18 @@ class Driver:
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
-def write_loss_configs(best: Sequence[CandidateRow], folder: Path, notes: Sequence[str] = ()) -> list[Path]:
-    """Write the best genomes as loss configs ``best_<rank>.yaml`` that ``train.py`` accepts."""
+def write_loss_configs(
+    best: Sequence[CandidateRow], folder: Path, notes: Sequence[str] = (), label_smoothing: float = 0.0
+) -> list[Path]:
+    """Write the best genomes as loss configs ``best_<rank>.yaml`` that ``train.py`` accepts (with the
+    label smoothing they were searched with, so they train as evaluated)."""
     folder.mkdir(parents=True, exist_ok=True)
     for stale in folder.glob("best_*.yaml"):  # a resumed search may now rank fewer or others
         stale.unlink()
     paths = []
     for rank, row in enumerate(best, start=1):
         genome = genome_from_dict(row.genome)
-        node = genome_loss_config(f"best_{rank}", genome.to_dict())
+        node = genome_loss_config(f"best_{rank}", genome.to_dict(), label_smoothing)
         note = notes[rank - 1] if rank - 1 < len(notes) else f"fitness {row.fitness:.4f}"
         header = f"# Rank {rank} of the search: candidate {row.id}, {note}\n# {row.equation}\n"
         path = folder / f"best_{rank}.yaml"

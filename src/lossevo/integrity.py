@@ -291,10 +291,14 @@ class IntegrityChecker:
         if len(changes) == 0:
             # Monotone: a loss that increases towards the right answer is flipped.
             return (-1 if int(moving[0]) > 0 else 1), None
-        # One interior extremum: find it on the original index axis.
+        # One interior extremum: the point between the last step of the first monotone piece and
+        # the first step of the second, or the middle of the flat run between them (a symmetric
+        # top is flat at float32 resolution over many points; its first non-flat step after the
+        # turn is not where the optimum is).
         nonzero_index = torch.nonzero(steps).flatten()
-        turn = int(nonzero_index[int(changes[0]) + 1])
-        optimum = float(self._p[turn])
+        last_up = int(nonzero_index[int(changes[0])])
+        first_down = int(nonzero_index[int(changes[0]) + 1])
+        optimum = float((self._p[last_up + 1] + self._p[first_down]) / 2)
         if abs(optimum - 0.5) <= self.optimum_guard:
             return f"shape: optimum at p={optimum:.3f}, within {self.optimum_guard} of 0.5"
         is_maximum = int(moving[0]) > 0

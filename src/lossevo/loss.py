@@ -6,7 +6,12 @@ class indices ``[B]`` or class probabilities ``[B, C]`` (soft targets from mixup
 values. Subclasses implement :meth:`Loss.per_sample`, which receives the targets, the softmax
 outputs and the logits, and keeps its authors' reduction over classes; a loss that depends on
 the training progress reads ``self.progress`` (0 at the first step, 1 at the last), which the
-training loop sets before each step. Losses always compute in float32, also under autocast.
+training loop sets before each step.
+
+Like ``torch.nn.CrossEntropyLoss``, every loss takes ``label_smoothing`` (targets mixed with the
+uniform distribution before the loss sees them, as the authors' ``Loss(label_smoothing=...)`` does
+for any graph) and computes in the precision it is given: half precision (fp16/bf16, e.g. under
+autocast) is upcast to float32, float64 stays float64.
 """
 
 from __future__ import annotations
@@ -17,27 +22,45 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lossevo.errors import LossevoError
 from lossevo.genome.base import Genome
 
 _REDUCTIONS = ("mean", "sum", "none")
 
 
-def targets_as_probabilities(target: torch.Tensor, num_classes: int) -> torch.Tensor:
+def targets_as_probabilities(
+    target: torch.Tensor, num_classes: int, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
     """Class indices ``[B]`` become one-hot rows; probability rows ``[B, C]`` pass through."""
     if target.is_floating_point():
-        return target.float()
-    return F.one_hot(target.long(), num_classes).float()
+        return target.to(dtype)
+    return F.one_hot(target.long(), num_classes).to(dtype)
 
 
 class Loss(nn.Module):
     """Base class of every loss in lossevo (see the module docstring)."""
 
-    def __init__(self, reduction: str = "mean") -> None:
+    def __init__(self, reduction: str = "mean", label_smoothing: float = 0.0) -> None:
         super().__init__()
         if reduction not in _REDUCTIONS:
             raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
         self.reduction = reduction
+        self.label_smoothing = label_smoothing
         self.progress = 0.0
+
+    @property
+    def label_smoothing(self) -> float:
+        return self._label_smoothing
+
+    @label_smoothing.setter
+    def label_smoothing(self, value: float) -> None:
+        if not 0.0 <= float(value) <= 1.0:
+            raise LossevoError(f"label_smoothing must be in [0, 1], got {value}")
+        self._label_smoothing = float(value)
+
+    def smoothing_note(self) -> str:
+        """``, label smoothing 0.1`` when it applies (for equations), else nothing."""
+        return f", label smoothing {self.label_smoothing}" if self.label_smoothing else ""
 
     @abstractmethod
     def per_sample(self, y: torch.Tensor, yhat: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
@@ -51,8 +74,11 @@ class Loss(nn.Module):
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         logits, target = _flatten(input, target)
         with torch.autocast(device_type=logits.device.type, enabled=False):
-            logits = logits.float()
-            y = targets_as_probabilities(target, logits.shape[1])
+            if logits.dtype in (torch.float16, torch.bfloat16) or not logits.is_floating_point():
+                logits = logits.float()
+            y = targets_as_probabilities(target, logits.shape[1], logits.dtype)
+            if self.label_smoothing:
+                y = y * (1 - self.label_smoothing) + self.label_smoothing / y.shape[1]
             yhat = torch.softmax(logits, dim=1)
             values = self.per_sample(y, yhat, logits)
         if self.reduction == "mean":
@@ -62,7 +88,8 @@ class Loss(nn.Module):
         return values.reshape(_batch_shape(input))
 
     def extra_repr(self) -> str:
-        return f"reduction={self.reduction!r}"
+        smoothing = f", label_smoothing={self.label_smoothing}" if self.label_smoothing else ""
+        return f"reduction={self.reduction!r}{smoothing}"
 
 
 def _batch_shape(input: torch.Tensor) -> tuple[int, ...]:
@@ -92,8 +119,10 @@ def _flatten(input: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, t
 class GenomeLoss(Loss):
     """A loss compiled from a genome: ``sign * f(y, yhat)`` per sample, batch mean by default."""
 
-    def __init__(self, genome: Genome, reduction: str = "mean", name: str | None = None) -> None:
-        super().__init__(reduction)
+    def __init__(
+        self, genome: Genome, reduction: str = "mean", name: str | None = None, label_smoothing: float = 0.0
+    ) -> None:
+        super().__init__(reduction, label_smoothing)
         genome.validate()
         self.genome = genome
         self.name = name or f"{genome.space}:{genome.key()}"
@@ -104,7 +133,7 @@ class GenomeLoss(Loss):
 
     @property
     def equation(self) -> str:
-        return self.genome.equation()
+        return self.genome.equation() + self.smoothing_note()
 
     def extra_repr(self) -> str:
-        return f"{self.name}: {self.equation}, reduction={self.reduction!r}"
+        return f"{self.name}: {self.equation}, {super().extra_repr()}"

@@ -171,6 +171,11 @@ class Study:
         self.journal = StudyJournal(run_dir)
         try:
             self.journal.lock()
+            if self.journal.created and any((run_dir / "trainings").glob("*")):
+                raise LossevoError(
+                    f"{run_dir} holds trainings but its study.sqlite is new or empty: the study was lost; "
+                    "restore study.sqlite, or start a new study in another folder"
+                )
             fresh = not self.journal.done()
             check_identity(self.journal, identity(cfg, FREE_KEYS), "study", fresh=fresh)
             self._check_settings(fresh)
@@ -288,7 +293,11 @@ class Study:
     def _task(self, loss: StudyLoss, setting: str, run: int, seed: int) -> Task:
         folder = self.run_dir / "trainings" / setting / f"{loss.id:04d}_{run}"
         candidate = {"id": loss.id, "parent": None, "phase": setting, "dir": str(folder)}
-        config = self.composer.training(loss.loss, seed, self.settings[setting], candidate)
+        node = dict(loss.loss)
+        smoothing = float(self.cfg.loss.get("label_smoothing") or 0.0)
+        if smoothing:  # a training setting, as for a search: every loss of the study gets it
+            node["label_smoothing"] = smoothing
+        config = self.composer.training(node, seed, self.settings[setting], candidate)
         return Task((loss.id, setting, run, seed), [config], f"{loss.name}@{setting}")
 
     # ------------------------------------------------------------------ results

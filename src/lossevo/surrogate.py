@@ -82,7 +82,8 @@ class Surrogate:
         # Build one model now: a bad model config is the user's error, not a failing candidate.
         model = self.build_model()
         self.parameters = count_parameters(model)
-        log.info("model %s: %s parameters; %s", type(model).__name__, f"{self.parameters:,}", self.augment)
+        log.info("%s; model %s: %s parameters; %s; %s steps", self.data.summary(), type(model).__name__,
+                 f"{self.parameters:,}", self.augment, f"{s.steps:,}")  # fmt: skip
 
     def _device(self) -> torch.device:
         accelerator = self.trainer_settings.accelerator

@@ -124,8 +124,8 @@ def faithfulness(journal: Journal, losses: list[ValidatedLoss] | None = None) ->
         mean = Tau(float(np.mean(finite)) if finite else math.nan, p, len(multi))
         pairs = f" (mean of {len(taus)} pairs)" if len(taus) > 1 else ""
         out.append(Agreement(f"seed vs seed at rung {rung}{pairs}", mean))
-    if losses:
-        scored = [v for v in losses if v.values and v.finalist.rung_fitness is not None]
+    scored = [v for v in losses or [] if v.values and v.finalist.rung_fitness is not None]
+    if len(scored) > 1:
         out.append(agreement([v.finalist.rung_fitness for v in scored], [v.mean for v in scored],  # type: ignore[misc]
                              "rung reached vs validation (finalists)"))  # fmt: skip
     return out

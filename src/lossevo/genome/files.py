@@ -18,10 +18,20 @@ def load_genome_file(path: str | Path) -> Genome:
     The file holds either the genome mapping itself or a loss config with a ``genome`` key (as
     written by ``evolve.py`` under ``<run>/conf/loss/``).
     """
+    if not str(path).strip():
+        raise GenomeError("no genome file given (the path is empty): name a .json or .yaml genome file")
     path = Path(path)
+    if path.is_dir():
+        raise GenomeError(f"{str(path)!r} is a folder, not a genome file: name a .json or .yaml genome file")
     if not path.is_file():
         raise GenomeError(f"genome file {str(path)!r} does not exist")
-    text = path.read_text()
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError:
+        raise GenomeError(
+            f"{str(path)!r} is a binary file, not a genome file (JSON or YAML text, e.g. "
+            "<run>/conf/loss/best_1.yaml)"
+        ) from None
     try:
         data: Any = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as err:

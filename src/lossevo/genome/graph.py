@@ -227,7 +227,15 @@ class GraphSpace:
 
     The probabilities default to the authors' code: hidden nodes unary with 0.7, the root binary
     with 0.8; mutation changes a node's op (0.7), swaps its arity (0.15) or rewires an input
-    (0.15; a binary node swaps its two inputs with 0.2, else rewires one of them).
+    (0.15; a binary node swaps its two inputs with 0.2, else rewires one of them). A unary node
+    made binary keeps its input and gains a random one, first or second with equal chance (as the
+    authors' code), under a newly drawn binary op.
+
+    One difference from the authors' code, kept on purpose: a random root takes one hidden node
+    and, when binary, a second input drawn from the inputs *and* the hidden nodes (so about 40%
+    of random roots read ``y``, ``yhat``, 1 or -1 directly); their code gives both root inputs to
+    hidden nodes. REFERENCE §1 only asks that the root take at least one hidden node, and a root
+    that reads an input directly expresses common losses (``y * f(yhat)``) in fewer nodes.
     """
 
     name = "graph"
@@ -313,8 +321,10 @@ class GraphSpace:
             choices = [o for o in pool if o != node.op] or list(pool)
             new = Node(self._pick(rng, choices), node.inputs)
         elif r < self.p_change_op + self.p_swap_arity:
-            if arity == 1:
-                new = Node(self._pick(rng, self.binary_ops), (node.inputs[0], self._pick(rng, refs)))
+            if arity == 1:  # a binary op (the unary one has no binary form), the new input first or second
+                added = self._pick(rng, refs)
+                inputs = (node.inputs[0], added) if rng.random() < 0.5 else (added, node.inputs[0])
+                new = Node(self._pick(rng, self.binary_ops), inputs)
             else:
                 keep = node.inputs[int(rng.integers(2))]
                 new = Node(self._pick(rng, self.unary_ops), (keep,))

@@ -11,6 +11,10 @@ any training, that a loss is untrainable at the null epoch when both of its ineq
 The authors' code checks only the second (``untrainable(n, both=False)``). The two are in fact
 equivalent: subtracting ``c1 + ch/n + chh/n²`` from both sides of (6.44) gives (6.45); both are
 computed here anyway, as the theorem states them.
+
+Parameter order: lossevo follows Eq. 6.13 (λ0 the y-centre, λ1 the yhat-centre, λ2…λ7 the
+coefficients). The authors' code holds the CMA-ES vector as ``[θ0 … θ5, centre_y, centre_yhat]``;
+:func:`from_authors_vector` reorders one, so parameters copied from their code train the same loss.
 """
 
 from __future__ import annotations
@@ -137,6 +141,14 @@ def taylor(params: list[float] | tuple[float, ...] | np.ndarray, sign: int = 1) 
     genome = TaylorGenome(params=tuple(float(v) for v in params), sign=sign)
     genome.validate()
     return genome
+
+
+def from_authors_vector(vector: list[float] | tuple[float, ...] | np.ndarray) -> TaylorGenome:
+    """The genome of a parameter vector in the authors' order ``[θ0 … θ5, centre_y, centre_yhat]``."""
+    v = [float(x) for x in vector]
+    if len(v) != PARAMETERS:
+        raise GenomeError(f"the authors' TaylorGLO vector has {PARAMETERS} numbers, got {len(v)}")
+    return taylor([v[6], v[7], *v[:6]])
 
 
 class TaylorSpace:

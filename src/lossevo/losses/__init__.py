@@ -16,22 +16,29 @@ from lossevo.losses.registry import available_losses, get_loss, register_loss
 
 
 def genome_loss(
-    genome: Genome | dict[str, Any], name: str | None = None, reduction: str = "mean"
+    genome: Genome | dict[str, Any],
+    name: str | None = None,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
 ) -> GenomeLoss:
     """A loss from a genome or its plain-data form (as in ``<run>/conf/loss/best_1.yaml``)."""
     if not isinstance(genome, Genome):
         genome = genome_from_dict(_plain(genome))
-    return GenomeLoss(genome, reduction=reduction, name=name)
+    return GenomeLoss(genome, reduction=reduction, name=name, label_smoothing=label_smoothing)
 
 
-def genome_loss_config(name: str, genome: dict[str, Any]) -> dict[str, Any]:
+def genome_loss_config(name: str, genome: dict[str, Any], label_smoothing: float = 0.0) -> dict[str, Any]:
     """The config node of a genome's loss (what ``loss=`` holds for a candidate or ``best_k.yaml``)."""
-    return {"_target_": "lossevo.losses.genome_loss", "name": name, "genome": genome}
+    node = {"_target_": "lossevo.losses.genome_loss", "name": name, "genome": genome}
+    if label_smoothing:
+        node["label_smoothing"] = float(label_smoothing)
+    return node
 
 
-def load_loss_file(path: str | Path, reduction: str = "mean") -> GenomeLoss:
+def load_loss_file(path: str | Path, reduction: str = "mean", label_smoothing: float = 0.0) -> GenomeLoss:
     """A loss from a genome file (JSON or YAML)."""
-    return GenomeLoss(load_genome_file(path), reduction=reduction, name=Path(path).stem)
+    return GenomeLoss(load_genome_file(path), reduction=reduction, name=Path(path).stem,
+                      label_smoothing=label_smoothing)  # fmt: skip
 
 
 def _plain(data: Any) -> Any:

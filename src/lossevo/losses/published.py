@@ -124,20 +124,14 @@ class CrossEntropy(Loss):
     """
 
     def __init__(self, label_smoothing: float = 0.0, reduction: str = "mean") -> None:
-        super().__init__(reduction)
-        if not 0.0 <= label_smoothing <= 1.0:
-            raise LossevoError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
-        self.label_smoothing = label_smoothing
+        super().__init__(reduction, label_smoothing)  # the base class smooths the targets
 
     def per_sample(self, y: torch.Tensor, yhat: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-        if self.label_smoothing:
-            y = y * (1 - self.label_smoothing) + self.label_smoothing / y.shape[1]
         return -(y * F.log_softmax(logits, dim=1)).sum(dim=1)
 
     @property
     def equation(self) -> str:
-        smoothing = f", label smoothing {self.label_smoothing}" if self.label_smoothing else ""
-        return f"L = -Σ_c [y*log(yhat)]{smoothing}"
+        return "L = -Σ_c [y*log(yhat)]" + self.smoothing_note()
 
 
 class MSE(Loss):
@@ -149,7 +143,7 @@ class MSE(Loss):
 
     @property
     def equation(self) -> str:
-        return "L = (1/n) Σ_c [(yhat - y)**2]"
+        return "L = (1/n) Σ_c [(yhat - y)**2]" + self.smoothing_note()
 
 
 class Focal(Loss):
@@ -165,7 +159,7 @@ class Focal(Loss):
 
     @property
     def equation(self) -> str:
-        return f"L = -Σ_c [{self.alpha}*y*(1 - yhat)**{self.gamma}*log(yhat)]"
+        return f"L = -Σ_c [{self.alpha}*y*(1 - yhat)**{self.gamma}*log(yhat)]" + self.smoothing_note()
 
 
 class SymmetricCE(Loss):
@@ -184,7 +178,7 @@ class SymmetricCE(Loss):
 
     @property
     def equation(self) -> str:
-        return f"L = {self.alpha}*CE + {self.beta}*(-Σ_c [yhat*log(clamp(y, 1e-4))])"
+        return f"L = {self.alpha}*CE + {self.beta}*(-Σ_c [yhat*log(clamp(y, 1e-4))])" + self.smoothing_note()
 
 
 @register_loss("cross_entropy")

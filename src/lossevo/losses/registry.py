@@ -29,8 +29,9 @@ def available_losses() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def get_loss(name: str, **kwargs: Any) -> Loss:
-    """Build the named loss; unknown names and options give one clear error."""
+def get_loss(name: str, label_smoothing: float = 0.0, **kwargs: Any) -> Loss:
+    """Build the named loss; unknown names and options give one clear error. Every loss takes
+    ``label_smoothing`` (the base class applies it to the targets)."""
     if name not in _REGISTRY:
         close = difflib.get_close_matches(name, _REGISTRY, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
@@ -39,8 +40,10 @@ def get_loss(name: str, **kwargs: Any) -> Loss:
     params = inspect.signature(factory).parameters
     unknown = [k for k in kwargs if k not in params]
     if unknown:
-        options = ", ".join(p for p in params) or "none"
+        options = ", ".join([*params, "label_smoothing"])
         raise LossevoError(
             f"loss {name!r} has no option {', '.join(map(repr, unknown))} (options: {options})"
         )
-    return factory(**kwargs)
+    loss = factory(**kwargs)
+    loss.label_smoothing = label_smoothing
+    return loss

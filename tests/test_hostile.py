@@ -1,0 +1,147 @@
+"""Hostile use through the real CLI: damaged, lost or shared run folders, a full disk, a read-only
+folder, files that are not genomes. Each gets one clear line and a non-zero exit; nothing
+recorded is lost."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT, TINY, run_script, script_command, script_env
+
+pytestmark = pytest.mark.slow
+
+SEARCH = [*TINY, "search.budget=4", "search.initial_population=3", "search.population_size=2",
+          "search.tournament_size=2", "surrogate.steps=30", "validate.runs=0"]  # fmt: skip
+
+
+def one_clear_error(result: subprocess.CompletedProcess, message: str) -> None:
+    assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
+    assert "Traceback" not in result.stderr, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and message in errors[0], result.stderr[-2000:]
+
+
+def candidates(run_dir: Path) -> list[tuple]:
+    with sqlite3.connect(run_dir / "journal.sqlite") as db:
+        return db.execute("SELECT id, status, fitness FROM candidates ORDER BY id").fetchall()
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("finished")
+    result = run_script("evolve.py", *SEARCH, f"hydra.run.dir={run_dir}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return run_dir
+
+
+def copy_of(run_dir: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "run"
+    shutil.copytree(run_dir, target)
+    return target
+
+
+def test_lossevo_show_refuses_a_binary_file_and_a_journal(finished: Path, tmp_path: Path) -> None:
+    binary = tmp_path / "weights.bin"
+    binary.write_bytes(bytes(range(256)) * 8)
+    for path in (binary, finished / "journal.sqlite"):
+        result = subprocess.run([sys.executable, "-m", "lossevo", "show", str(path)], cwd=ROOT,
+                                env=script_env(), capture_output=True, text=True)  # fmt: skip
+        one_clear_error(result, "is a binary file, not a genome file")
+
+
+@pytest.mark.parametrize("what", ["candidates", "candidates_status"])
+def test_a_damaged_journal_is_refused_in_one_line(what: str, finished: Path, tmp_path: Path) -> None:
+    run_dir = copy_of(finished, tmp_path)
+    path = run_dir / "journal.sqlite"
+    with sqlite3.connect(path) as db:
+        page_size = db.execute("PRAGMA page_size").fetchone()[0]
+        (root,) = db.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", (what,)).fetchone()
+    data = bytearray(path.read_bytes())
+    start = (root - 1) * page_size
+    data[start : start + page_size] = b"\xa5" * page_size  # the table's (or index's) page, overwritten
+    path.write_bytes(bytes(data))
+    result = run_script("evolve.py", *SEARCH, f"hydra.run.dir={run_dir}")
+    one_clear_error(result, f"{path} is damaged")
+
+
+def test_a_lost_journal_does_not_start_a_new_search_over_the_old_one(finished: Path, tmp_path: Path) -> None:
+    run_dir = copy_of(finished, tmp_path)
+    (run_dir / "journal.sqlite").write_bytes(b"")  # truncated to 0 bytes
+    result = run_script("evolve.py", *SEARCH, f"hydra.run.dir={run_dir}")
+    one_clear_error(result, "holds candidate folders but its journal is new or empty")
+
+
+def test_a_second_process_on_a_running_search_is_refused(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    command = script_command("evolve.py", *SEARCH, "surrogate.steps=300", f"hydra.run.dir={run_dir}")
+    log = (tmp_path / "first.log").open("w")  # not a pipe: nobody reads it while the first one runs
+    first = subprocess.Popen(command, cwd=ROOT, env=script_env(), stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (run_dir / "journal.sqlite.lock").exists():
+        time.sleep(0.05)
+    time.sleep(0.5)
+    os.kill(first.pid, signal.SIGSTOP)  # holds its lock, however slow the second one starts
+    try:
+        second = run_script("evolve.py", *SEARCH, "surrogate.steps=300", f"hydra.run.dir={run_dir}")
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
+    one_clear_error(second, f"is in use by process {first.pid}")
+    assert first.wait(timeout=600) == 0, (tmp_path / "first.log").read_text()[-2000:]
+    log.close()
+    rows = candidates(run_dir)
+    assert [r[0] for r in rows] == [1, 2, 3, 4] and all(r[1] in ("done", "failed") for r in rows)
+
+
+def _in_own_mounts(script: str) -> subprocess.CompletedProcess:
+    """Run a shell script in a private mount namespace (a tmpfs, a read-only bind mount)."""
+    if shutil.which("unshare") is None:
+        pytest.skip("needs util-linux's unshare")
+    probe = subprocess.run(["unshare", "-m", "true"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip("mount namespaces are not available here")
+    return subprocess.run(["unshare", "-m", "sh", "-c", script], cwd=ROOT, env=script_env(),
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+
+
+def test_a_full_disk_is_one_line_and_what_was_recorded_stays(tmp_path: Path) -> None:
+    disk, saved = tmp_path / "disk", tmp_path / "saved"
+    disk.mkdir()
+    command = " ".join(script_command("evolve.py", *SEARCH, "search.budget=40", f"hydra.run.dir={disk}/run"))
+    result = _in_own_mounts(
+        f"mount -t tmpfs -o size=400k tmpfs {disk} && {command}; rc=$?; cp -r {disk}/run {saved}; exit $rc"
+    )
+    one_clear_error(result, "the disk is full; free some space")
+    rows = candidates(saved)
+    assert rows and all(r[1] in ("pending", "running", "done", "failed") for r in rows)
+    with sqlite3.connect(saved / "journal.sqlite") as db:
+        assert db.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+
+
+def test_a_read_only_run_folder_is_one_line(finished: Path, tmp_path: Path) -> None:
+    run_dir = copy_of(finished, tmp_path)
+    command = " ".join(script_command("evolve.py", *SEARCH, "search.budget=5", f"hydra.run.dir={run_dir}"))
+    result = _in_own_mounts(
+        f"mount --bind {run_dir} {run_dir} && mount -o remount,ro,bind {run_dir} && {command}"
+    )
+    one_clear_error(result, "it is read-only; make the folder and its files writable")
+    assert candidates(run_dir) == candidates(finished)
+
+
+@pytest.mark.parametrize(
+    ("path", "message"), [("", "the path is empty"), ("FOLDER", "is a folder, not a genome")]
+)
+def test_loss_path_that_is_empty_or_a_folder(path: str, message: str, tmp_path: Path) -> None:
+    path = str(tmp_path) if path == "FOLDER" else path
+    result = run_script(
+        "train.py", *TINY, "loss=file", f"loss.path={path}", f"hydra.run.dir={tmp_path / 'r'}"
+    )
+    one_clear_error(result, message)
