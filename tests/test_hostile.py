@@ -145,3 +145,42 @@ def test_loss_path_that_is_empty_or_a_folder(path: str, message: str, tmp_path: 
         "train.py", *TINY, "loss=file", f"loss.path={path}", f"hydra.run.dir={tmp_path / 'r'}"
     )
     one_clear_error(result, message)
+
+
+def test_loss_overrides_work_in_a_search_and_reach_every_candidate(tmp_path: Path) -> None:
+    import json
+
+    import yaml
+
+    from lossevo.losses.published import GENOMES
+
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(GENOMES["bessel"].to_dict()))
+    for name, extra in (
+        ("file", ["loss=file", f"loss.path={good}"]),
+        ("smoothing", ["loss.label_smoothing=0.1"]),
+    ):
+        run_dir = tmp_path / name
+        result = run_script("evolve.py", *SEARCH, "search.budget=2", "search.initial_population=2", *extra,
+                            f"hydra.run.dir={run_dir}")  # fmt: skip
+        assert result.returncode == 0, result.stderr[-3000:]
+        config = yaml.safe_load((run_dir / "candidates" / "000001" / "config.yaml").read_text())
+        assert config["loss"]["_target_"] == "lossevo.losses.genome_loss"
+        if name == "smoothing":  # a training setting: the candidates get it too, and best_1.yaml keeps it
+            assert config["loss"]["label_smoothing"] == 0.1
+            assert (
+                yaml.safe_load((run_dir / "conf" / "loss" / "best_1.yaml").read_text())["label_smoothing"]
+                == 0.1
+            )
+
+
+def test_a_study_or_elimination_resumed_with_other_settings_is_refused(tmp_path: Path) -> None:
+    study = [*TINY, "surrogate.steps=10", "surrogate.val_every=10", "losses.random=2", "settings=[base]"]
+    first = run_script("correlate.py", *study, f"hydra.run.dir={tmp_path / 'c'}")
+    assert first.returncode == 0, first.stderr[-3000:]
+    again = run_script("correlate.py", *study, "surrogate.steps=15", f"hydra.run.dir={tmp_path / 'c'}")
+    one_clear_error(again, "surrogate.steps: 10 -> 15")
+    renamed = run_script(
+        "correlate.py", *study, "settings=['base: augment=cutout']", f"hydra.run.dir={tmp_path / 'c'}"
+    )
+    one_clear_error(renamed, "base: 'augment=base' -> 'augment=cutout'")

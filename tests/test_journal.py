@@ -108,9 +108,10 @@ def test_rungs_promotions_and_validation_rows(tmp_path: Path) -> None:
         assert j.unfinished_promotions() == [] and j.strategy_state() == {"n": 5}
         with pytest.raises(sqlite3.IntegrityError):
             j.promote(1, 1)  # promoted once
-        j.add_validation("candidate_1", 1, 0, 77, result(0.91))
-        j.add_validation("cross_entropy", None, 0, 77, result(0.9))
-        assert [(v.loss, v.seed, v.fitness) for v in j.validations()] == [
+        j.add_validation("candidate_1", 1, 900, 0, 77, result(0.91))
+        j.add_validation("cross_entropy", None, 900, 0, 77, result(0.9))
+        j.add_validation("cross_entropy", None, 3600, 0, 77, result(0.95))  # a verdict at another budget
+        assert [(v.loss, v.seed, v.fitness) for v in j.validations(900)] == [
             ("candidate_1", 77, 0.91), ("cross_entropy", 77, 0.9)]  # fmt: skip
 
 

@@ -20,6 +20,7 @@ from lossevo.verdict import Finalist, Verdict, faithfulness, holm
 A = [0.874, 0.871, 0.877, 0.872, 0.876]  # a loss that is better
 B = [0.869, 0.866, 0.871, 0.868, 0.864]  # the reference
 C = [0.868, 0.870, 0.865, 0.869, 0.867]  # a loss that is not
+BUDGET = 4800  # the validation budget (steps) of these rows
 
 
 def done(value: float, per_run: list[float] | None = None) -> Fitness:
@@ -34,9 +35,9 @@ def journal_with(tmp_path: Path, losses: dict[int, list[float]], reference: list
                               latex="", seed=cid, phase="initial", parent_id=None, state=None)  # fmt: skip
         journal.finish_candidate(cid, done(0.5 + cid / 100), None)
         for run, v in enumerate(values):
-            journal.add_validation(f"candidate_{cid}", cid, run, 100 + run, done(v))
+            journal.add_validation(f"candidate_{cid}", cid, BUDGET, run, 100 + run, done(v))
     for run, v in enumerate(reference):
-        journal.add_validation("cross_entropy", None, run, 100 + run, done(v))
+        journal.add_validation("cross_entropy", None, BUDGET, run, 100 + run, done(v))
     return journal
 
 
@@ -44,7 +45,9 @@ def test_welch_and_holm_match_scipy(tmp_path: Path) -> None:
     journal = journal_with(tmp_path, {1: A, 2: C}, B)
     chosen = [Finalist(f"candidate_{i}", i, f"L{i}", None, 0, 0.5) for i in (2, 1)]
     reference = Finalist("cross_entropy", None, "CE", None, None, None)
-    verdict = Verdict.from_journal(journal, reference, chosen, steps=4800, runs=5, alpha=0.05)
+    verdict = Verdict.from_journal(journal, reference, chosen, steps=BUDGET, runs=5, alpha=0.05)
+    elsewhere = Verdict.from_journal(journal, reference, chosen, steps=900, runs=5, alpha=0.05)
+    assert all(not v.values for v in [*elsewhere.losses, elsewhere.reference]), "rows of another budget"
     best, other = verdict.losses
     assert best.finalist.candidate_id == 1, "ordered by the validated mean"
     p_a = ttest_ind(A, B, equal_var=False, alternative="greater").pvalue
@@ -70,7 +73,7 @@ def test_no_winner_is_said_plainly(tmp_path: Path) -> None:
     journal = journal_with(tmp_path, {1: C}, B)
     chosen = [Finalist("candidate_1", 1, "L1", None, 1, 0.8)]
     verdict = Verdict.from_journal(journal, Finalist("cross_entropy", None, "CE", None, None, None), chosen,
-                                   steps=1200, runs=5, alpha=0.05)  # fmt: skip
+                                   steps=BUDGET, runs=5, alpha=0.05)  # fmt: skip
     assert not verdict.beats
     assert verdict.sentence().startswith("no loss found beats cross_entropy at this budget")
     journal.close()

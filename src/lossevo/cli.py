@@ -29,6 +29,7 @@ from lossevo.composer import ConfigComposer
 from lossevo.database import storage_problem
 from lossevo.errors import LossevoError
 from lossevo.progress import SearchProgress
+from lossevo.results import StopReason
 
 log = logging.getLogger("lossevo")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -107,7 +108,8 @@ def run_evolve(
     def report(row: Any, result: Any, rung: int) -> None:
         fitness = "failed" if result.fitness is None else f"{result.fitness:.4f}"
         where = f"rung {rung}" if rung else (f"parent {row.parent_id}" if row.parent_id else row.phase)
-        reason = "" if result.stop_reason == "completed" else f" [{result.stop_reason}: {result.detail}]"
+        done = result.stop_reason == StopReason.COMPLETED
+        reason = "" if done else f" [{result.stop_reason}: {result.detail}]"
         log.info("candidate %d (%s) %s in %.1fs%s  %s", row.id, where, fitness, result.seconds, reason,
                  row.equation)  # fmt: skip
         if not rung:
@@ -170,7 +172,7 @@ def _mean_std(mean: float, std: float) -> str:
 
 def run_validate(cfg: DictConfig) -> Any:
     """The verdict of an earlier search, in its folder: its own command line plus ``runs``/``top_k``/
-    ``alpha`` (trains only what its journal lacks; an unfinished search is resumed first)."""
+    ``alpha``/``steps`` (trains only what its journal lacks; an unfinished search is resumed first)."""
     import yaml
 
     from lossevo.config import compose_config
@@ -186,9 +188,8 @@ def run_validate(cfg: DictConfig) -> Any:
         )
     overrides = [str(o) for o in yaml.safe_load(saved.read_text()) or []]
     overrides += [str(o) for o in cfg.get("overrides") or []]
-    overrides += [
-        f"validate.{key}={cfg[key]}" for key in ("runs", "top_k", "alpha") if cfg.get(key) is not None
-    ]
+    given = ("runs", "top_k", "alpha", "steps")
+    overrides += [f"validate.{key}={cfg[key]}" for key in given if cfg.get(key) is not None]
     return run_evolve(compose_config("evolve", overrides), run_dir=folder, overrides=overrides)
 
 

@@ -55,7 +55,7 @@ log = logging.getLogger("lossevo")
 # Keys of the search node the driver reads itself (not strategy arguments).
 DRIVER_SEARCH_KEYS = ("budget", "prescreen", "fidelity")
 # Keys that may change when a search is resumed: how much is trained and where, never how.
-FREE_KEYS = ("search.budget", "top_k", "driver", "validate.runs", "validate.top_k", "validate.alpha")
+FREE_KEYS = ("search.budget", "top_k", "driver", "validate")  # the verdict keeps rows per budget
 
 
 def build_strategy(cfg: DictConfig) -> Strategy:
@@ -392,7 +392,7 @@ class Driver:
         if runs < 1:
             return None
         Verdict.save_plan(self.journal, reference, chosen, steps, runs, self.validate.alpha)
-        done = {(r.loss, r.run) for r in self.journal.validations()}
+        done = {(r.loss, r.run) for r in self.journal.validations(steps)}
         extras = [[*setting, f"surrogate.steps={steps}"] for setting in self.objective.settings]
         seeds = validation_seeds(self.seed, len(extras), runs)
         queue: deque[Task] = deque()
@@ -406,7 +406,7 @@ class Driver:
                     continue
                 configs = [self.composer.training(loss, seeds[s * runs + run], extra)
                            for s, extra in enumerate(extras)]  # fmt: skip
-                key = ("validation", f.name, f.candidate_id, run, seeds[run])
+                key = ("validation", f.name, f.candidate_id, steps, run, seeds[run])
                 queue.append(Task(key, configs, f"validation of {f.name} (run {run + 1})", None,
                                   self.objective.labels(), 1))  # fmt: skip
         if queue:
@@ -417,10 +417,10 @@ class Driver:
             return self._submitted(queue.popleft()) if queue else None
 
         def on_result(task: Task, result: Fitness) -> None:
-            _, name, candidate_id, run, seed = task.key
+            _, name, candidate_id, budget, run, seed = task.key
             if self._retried(task, result, queue):
                 return
-            self.journal.add_validation(name, candidate_id, run, seed, result)
+            self.journal.add_validation(name, candidate_id, budget, run, seed, result)
             log.info(
                 "%s: %s", task.name, _fmt(result.fitness) if result.ok else f"failed ({result.stop_reason})"
             )

@@ -88,6 +88,7 @@ CREATE TABLE IF NOT EXISTS reference (
 CREATE TABLE IF NOT EXISTS validation (
     loss         TEXT NOT NULL,
     candidate_id INTEGER REFERENCES candidates(id),
+    budget       INTEGER NOT NULL,
     run          INTEGER NOT NULL,
     seed         INTEGER NOT NULL,
     status       TEXT NOT NULL {_STATUS},
@@ -97,7 +98,7 @@ CREATE TABLE IF NOT EXISTS validation (
     steps        INTEGER,
     seconds      REAL,
     finished_at  REAL NOT NULL,
-    PRIMARY KEY (loss, run)
+    PRIMARY KEY (loss, budget, run)
 );
 CREATE TABLE IF NOT EXISTS strategy_state (
     id         INTEGER PRIMARY KEY CHECK (id = 1),
@@ -174,6 +175,7 @@ class ReferenceRow(RecordedTraining):
 class ValidationRow(RecordedTraining):
     loss: str  # candidate_<id> or the reference loss's name
     candidate_id: int | None
+    budget: int  # the steps it was trained for (a verdict's budget)
     run: int
     seed: int
     finished_at: float
@@ -370,18 +372,24 @@ class Journal(Database):
 
     # ------------------------------------------------------------------ validation
     def add_validation(
-        self, loss: str, candidate_id: int | None, run: int, seed: int, result: Fitness
+        self, loss: str, candidate_id: int | None, budget: int, run: int, seed: int, result: Fitness
     ) -> None:
+        """One validation training of ``loss`` at ``budget`` steps (a verdict at another budget
+        keeps its own rows)."""
         with self.transaction() as db:
             db.execute(
-                "INSERT OR REPLACE INTO validation (loss, candidate_id, run, seed, status, fitness, "
-                "stop_reason, detail, steps, seconds, finished_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (loss, candidate_id, run, seed, result.status.value, result.fitness,
+                "INSERT OR REPLACE INTO validation (loss, candidate_id, budget, run, seed, status, fitness, "
+                "stop_reason, detail, steps, seconds, finished_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (loss, candidate_id, budget, run, seed, result.status.value, result.fitness,
                  result.stop_reason.value, result.detail, result.steps, result.seconds, time.time()),
             )  # fmt: skip
 
-    def validations(self) -> list[ValidationRow]:
-        return [ValidationRow.from_row(r) for r in self.query("SELECT * FROM validation ORDER BY loss, run")]
+    def validations(self, budget: int | None = None) -> list[ValidationRow]:
+        if budget is None:
+            rows = self.query("SELECT * FROM validation ORDER BY budget, loss, run")
+        else:
+            rows = self.query("SELECT * FROM validation WHERE budget = ? ORDER BY loss, run", (budget,))
+        return [ValidationRow.from_row(r) for r in rows]
 
 
 def _values(status: Status | tuple[Status, ...]) -> tuple[str, ...]:

@@ -161,7 +161,7 @@ class Verdict:
         runs: int,
         alpha: float,
     ) -> Verdict:
-        rows = journal.validations()
+        rows = journal.validations(steps)
 
         def validated(f: Finalist) -> ValidatedLoss:
             mine = [r for r in rows if r.loss == f.name and r.run < runs]
@@ -275,6 +275,8 @@ class Verdict:
                "| between | τ | p | losses |", "|---|---|---|---|"]  # fmt: skip
         for a in self.taus:
             md.append(f"| {a.label} | {_cell(_num(a.tau.tau), 3)} | {_cell(_num(a.tau.p), 3)} | {a.tau.n} |")
+        if not self.taus:
+            md.append("| (nothing to compare: one rung and one run per candidate) | | | |")
         md.append("")
         md.append("τ between two seeds of one rung is the noise ceiling: no cheaper ranking can beat it.")
         md_path = folder / "verdict.md"
