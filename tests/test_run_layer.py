@@ -109,3 +109,29 @@ def test_identity_refusal_shows_the_differing_values(tmp_path: Path) -> None:
         assert "executor" not in str(err.value), "where it runs is not part of what it measures"
         check_identity(journal, identity(second), "search", fresh=True)  # nothing trained yet: replaced
         assert journal.get_meta("identity")["trainer.precision"] == "bf16-mixed"
+
+
+def test_a_kill_does_not_use_up_a_candidates_retry(tmp_path: Path) -> None:
+    """The retry budget counts evaluations started by this process, not the journal's attempts
+    (which a killed run raised for the candidate it was training)."""
+    from collections import deque
+
+    from lossevo.driver import Driver
+
+    overrides = [*TINY, "search.budget=2", "driver.retries=1"]
+    cfg = compose_config("evolve", overrides)
+    driver = Driver(cfg, tmp_path, ConfigComposer(cfg, "evolve", overrides))
+    try:
+        proposal = driver.strategy.ask()
+        driver._record(proposal)
+        for _ in range(3):  # three runs killed while this candidate trained
+            driver.journal.mark_running(proposal.id)
+        assert driver.journal.candidate(proposal.id).attempts == 3
+        task = driver._submitted(driver._candidate_task(driver.journal.candidate(proposal.id), 0))
+        broken, queue = Fitness.failure(StopReason.ERROR, "CUDA error"), deque()
+        assert driver._retried(task, broken, queue) and list(queue) == [task], "its one retry is still there"
+        driver._submitted(queue.popleft())
+        assert not driver._retried(task, broken, queue), "and only one"
+    finally:
+        driver.journal.close()
+        driver.tracker.finish()
