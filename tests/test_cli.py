@@ -133,13 +133,14 @@ def test_rerun_resumes_without_rerunning_anything(reference_run: Path, tmp_path:
 def test_sigkill_at_any_moment_resumes_to_the_same_journal(reference_run: Path, tmp_path: Path) -> None:
     run_dir = tmp_path / "killed"
     kills = 0
+    log = tmp_path / "output.log"
     for threshold in (0, 3, 7):  # during the reference loss, then twice mid-search
         proc = subprocess.Popen(
             script_command("evolve.py", *SEARCH, f"hydra.run.dir={run_dir}"),
             cwd=ROOT,
             env=script_env(),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
         )
         deadline = time.time() + 120
         while time.time() < deadline and proc.poll() is None:
@@ -151,7 +152,10 @@ def test_sigkill_at_any_moment_resumes_to_the_same_journal(reference_run: Path, 
                 break
             time.sleep(0.05)
         proc.wait()
-    assert kills == 3
+        assert kills == [0, 3, 7].index(threshold) + 1, (
+            f"not killed at {threshold} finished (exit {proc.returncode}, {finished(run_dir)} finished):\n"
+            + log.read_text()[-3000:]
+        )
     assert finished(run_dir) < 10
     result = evolve(run_dir)
     assert result.returncode == 0, result.stderr[-3000:]

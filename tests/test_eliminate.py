@@ -40,8 +40,10 @@ def test_each_stage_trains_only_the_survivors_and_resumes(tmp_path: Path) -> Non
     assert [len(r.entrants) for r in results] == [5, 3, 2]
     for earlier, later in itertools.pairwise(results):
         assert later.entrants == earlier.survivors
-        ranked = sorted(earlier.entrants, key=lambda s: -earlier.scores[s.id])
-        assert {s.id for s in later.entrants} <= {s.id for s in ranked[: earlier.stage.keep]}
+        cut = sorted((earlier.scores[s.id] for s in earlier.entrants), reverse=True)[earlier.stage.keep - 1]
+        assert all(earlier.scores[s.id] >= cut for s in later.entrants), (
+            "the best `keep` go on (ties either way)"
+        )
     db = sqlite3.connect(tmp_path / "study.sqlite")
     counts = dict(db.execute("SELECT setting, COUNT(*) FROM results GROUP BY setting").fetchall())
     assert counts == {"a": 5, "b": 3, "c": 4}  # the last stage trains its two losses twice

@@ -25,10 +25,10 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from lossevo.config import compose_config, without_hydra
 
 # The keys a training sets; everything else comes from the setting.
-TRAINING_KEYS = ("seed", "loss", "candidate")
+TRAINING_KEYS = ("seed", "data_seed", "loss", "candidate")
 _PROBES = (
-    ({"_target_": "probe.a", "name": "probe_a"}, 1, {"id": 1, "parent": None, "phase": "a", "dir": "a"}),
-    ({"_target_": "probe.b", "name": "probe_b"}, 2, {"id": 2, "parent": 1, "phase": "b", "dir": "b"}),
+    ({"_target_": "probe.a", "name": "probe_a"}, 1, {"id": 1, "parent": None, "phase": "a", "dir": "a"}, 3),
+    ({"_target_": "probe.b", "name": "probe_b"}, 2, {"id": 2, "parent": 1, "phase": "b", "dir": "b"}, 4),
 )
 
 
@@ -57,13 +57,17 @@ class ConfigComposer:
         seed: int,
         extra: Sequence[str] = (),
         candidate: dict[str, Any] | None = None,
+        data_seed: int | None = None,
     ) -> dict[str, Any]:
-        """One training's complete config, resolved, as plain data."""
+        """One training's complete config, resolved, as plain data. ``seed`` initialises the model,
+        ``data_seed`` (``None``: the seed) orders and augments the batches."""
         resolved = self._resolved_setting(extra)
         if resolved is None:
-            return self.resolve(loss, seed, extra, candidate)
+            return self.resolve(loss, seed, extra, candidate, data_seed)
         config = copy.deepcopy(resolved)
-        config.update(seed=seed, loss=copy.deepcopy(loss), candidate=copy.deepcopy(candidate))
+        config.update(
+            seed=seed, data_seed=data_seed, loss=copy.deepcopy(loss), candidate=copy.deepcopy(candidate)
+        )
         return config
 
     def resolve(
@@ -72,11 +76,13 @@ class ConfigComposer:
         seed: int,
         extra: Sequence[str] = (),
         candidate: dict[str, Any] | None = None,
+        data_seed: int | None = None,
     ) -> dict[str, Any]:
         """The slow path: the setting with the training's values set, resolved as a whole."""
         config = copy.deepcopy(self.setting(extra))
         with open_dict(config):
             config.seed = seed
+            config.data_seed = data_seed
             config.loss = OmegaConf.create(loss)
             config.candidate = None if candidate is None else OmegaConf.create(candidate)
         return OmegaConf.to_container(config, resolve=True)  # type: ignore[return-value]
@@ -85,7 +91,7 @@ class ConfigComposer:
         key = tuple(extra)
         if key not in self._resolved:
             a, b = (
-                {k: v for k, v in self.resolve(*probe[:2], key, probe[2]).items() if k not in TRAINING_KEYS}
+                {k: v for k, v in self.resolve(*probe[:2], key, *probe[2:]).items() if k not in TRAINING_KEYS}
                 for probe in _PROBES
             )
             self._resolved[key] = a if a == b else None

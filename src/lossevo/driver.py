@@ -46,7 +46,7 @@ from lossevo.progress import SearchProgress
 from lossevo.results import FINISHED, Fitness, Status, StopReason
 from lossevo.settings import DriverSettings, FidelitySettings, ValidateSettings, validated
 from lossevo.strategies.base import Proposal, Strategy
-from lossevo.tasks import Task
+from lossevo.tasks import Task, group_size
 from lossevo.tracking import Tracker
 from lossevo.verdict import Finalist, Verdict, finalists, validation_seeds
 
@@ -117,6 +117,7 @@ class Driver:
             validated(fidelity, FidelitySettings, "search.fidelity"), int(cfg.surrogate.steps)
         )
         self.validate: ValidateSettings = validated(cfg.get("validate"), ValidateSettings, "validate")
+        self.group = group_size(cfg)  # candidates per evaluation (surrogate.population)
         prescreen = cfg.search.get("prescreen") or []
         self.prescreen = shlex.split(prescreen) if isinstance(prescreen, str) else [str(o) for o in prescreen]
         self.reference_name = str(cfg.loss.get("name") or "reference")
@@ -172,7 +173,7 @@ class Driver:
             for promotion in self.journal.unfinished_promotions():
                 self._ready.append(self._candidate_task(self.journal.candidate(promotion.candidate_id),
                                                         promotion.rung))  # fmt: skip
-            run_tasks(executor, self._next_task, self._on_result)
+            run_tasks(executor, self._next_task, self._on_result, self.group)
             if self.journal.count() < self.budget:
                 raise RuntimeError("the strategy waits for results, but no evaluation is outstanding")
             verdict = self._verdict(executor)
@@ -210,7 +211,8 @@ class Driver:
     def _submitted(self, task: Task) -> Task:
         self._tries[task.key] = self._tries.get(task.key, 0) + 1
         if task.key[0] == "candidate":
-            self.journal.mark_running(task.key[1], task.key[2])
+            first = task.configs[0]
+            self.journal.mark_running(task.key[1], task.key[2], first["seed"], first.get("data_seed"))
         return task
 
     def _retried(self, task: Task, result: Fitness, queue: deque[Task]) -> bool:
@@ -277,11 +279,12 @@ class Driver:
         runs = self._runs(rung)
         extras = self._extras(rung, self._prescreened(row.phase, rung))
         seeds = training_seeds(row.seed if rung == 0 else rung_seed(self.seed, rung), len(extras), runs)
+        data_seeds = self._data_seeds(rung, len(extras), runs)
         loss = genome_loss_config(f"candidate_{row.id}", row.genome, self.label_smoothing)
         info = {"id": row.id, "parent": row.parent_id, "phase": row.phase, "dir": str(folder), "rung": rung}
         configs = []
         for i, seed in enumerate(seeds):
-            config = self.composer.training(loss, seed, extras[i // runs], info)
+            config = self.composer.training(loss, seed, extras[i // runs], info, data_seeds[i])
             # Each candidate's folder holds its complete configs: `train.py --config-path <folder>
             # --config-name config` retrains exactly this candidate (config_<i>: further trainings).
             name = "config.yaml" if i == 0 else f"config_{i}.yaml"
@@ -289,6 +292,12 @@ class Driver:
             configs.append(config)
         name = f"candidate {row.id}" + (f" at rung {rung}" if rung else "")
         return Task(("candidate", row.id, rung), configs, name, str(folder), self.objective.labels(), runs)
+
+    def _data_seeds(self, rung: int, settings: int, runs: int) -> list[int]:
+        """The batch order and augmentation of a rung's trainings, the same for every loss: at
+        rung 0 each candidate keeps its own init seed but all see the same batches (common random
+        numbers for the ranking, and what lets candidates train together in one pass)."""
+        return training_seeds(rung_seed(self.seed, rung), settings, runs)
 
     def _candidate_result(self, task: Task, result: Fitness) -> None:
         _, candidate_id, rung = task.key
@@ -337,7 +346,10 @@ class Driver:
             extras = self._extras(rung, prescreened)
             runs = self._runs(rung)
             seeds = training_seeds(seed, len(extras), runs)
-            configs = [self.composer.training(loss, s, extras[i // runs]) for i, s in enumerate(seeds)]
+            data = self._data_seeds(rung, len(extras), runs)
+            configs = [
+                self.composer.training(loss, s, extras[i // runs], None, data[i]) for i, s in enumerate(seeds)
+            ]
             key = ("reference", name, rung, seed)
             label = f"reference {name}" + (f" at rung {rung}" if rung else "")
             self._references.append(Task(key, configs, label, None, self.objective.labels(), runs))
@@ -360,7 +372,7 @@ class Driver:
                 )
             result = self.objective.score(result, result.parts)  # the reference scores 0.5 against itself
         equation = str(getattr(build(self.cfg.loss, "loss"), "equation", name))
-        self.journal.add_reference(name, rung, equation, seed, result)
+        self.journal.add_reference(name, rung, equation, seed, result, task.configs[0].get("data_seed"))
         self._outstanding_references.discard(task.key)
         if rung == 0 and name == self.reference_name and self.progress is not None:
             self.progress.reference = result.fitness
@@ -396,12 +408,17 @@ class Driver:
         extras = [[*setting, f"surrogate.steps={steps}"] for setting in self.objective.settings]
         seeds = validation_seeds(self.seed, len(extras), runs)
         queue: deque[Task] = deque()
-        for f in [*chosen, reference]:
-            if f.genome is None:
-                loss = self._reference_loss()
-            else:
-                loss = genome_loss_config(f.name, f.genome, self.label_smoothing)
-            for run in range(runs):
+        losses = [
+            (
+                f,
+                self._reference_loss()
+                if f.genome is None
+                else genome_loss_config(f.name, f.genome, self.label_smoothing),
+            )
+            for f in [*chosen, reference]
+        ]
+        for run in range(runs):  # run-major: the losses of one run share its seeds (one pass)
+            for f, loss in losses:
                 if (f.name, run) in done:
                     continue
                 configs = [self.composer.training(loss, seeds[s * runs + run], extra)
@@ -425,7 +442,7 @@ class Driver:
                 "%s: %s", task.name, _fmt(result.fitness) if result.ok else f"failed ({result.stop_reason})"
             )
 
-        run_tasks(executor, next_task, on_result)
+        run_tasks(executor, next_task, on_result, self.group)
         return Verdict.from_journal(self.journal, reference, chosen, steps, runs, self.validate.alpha)
 
     # ------------------------------------------------------------------ tracking and results

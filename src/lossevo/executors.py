@@ -1,12 +1,13 @@
 """Where evaluations run: in process, in local worker processes, or on Ray; and the one loop that
 keeps an executor full.
 
-An executor takes :class:`~lossevo.tasks.Task` s (plain data, so they travel to any process or
-machine) and hands back ``(task, Fitness)`` as evaluations finish. :func:`run_tasks` is the only
+An executor takes groups of :class:`~lossevo.tasks.Task` s (plain data, so they travel to any
+process or machine; a group trains as one population where it can, ``surrogate.population``) and
+hands back ``(task, Fitness)`` as evaluations finish. :func:`run_tasks` is the only
 scheduling loop in lossevo: the search driver, correlation studies, eliminations and the verdict
 all feed it tasks through a callback and take each result through another, so none of them knows
-where evaluations ran. A worker that dies takes its task with it: the executor reports that task
-as failed with stop reason ``worker`` and the caller may retry it.
+where evaluations ran. A worker that dies takes its group with it: the executor reports those
+tasks as failed with stop reason ``worker`` and the caller may retry them.
 """
 
 from __future__ import annotations
@@ -19,23 +20,29 @@ from typing import Any
 
 from lossevo.errors import LossevoError
 from lossevo.results import Fitness, StopReason
-from lossevo.tasks import Task, evaluate
+from lossevo.tasks import Task, evaluate_group
 
 log = logging.getLogger(__name__)
 
 
 def run_tasks(
-    executor: Executor, next_task: Callable[[], Task | None], on_result: Callable[[Task, Fitness], None]
+    executor: Executor,
+    next_task: Callable[[], Task | None],
+    on_result: Callable[[Task, Fitness], None],
+    group: int = 1,
 ) -> None:
-    """Keep ``executor`` full: submit ``next_task()`` while it has room (``None``: nothing to start
-    now) and hand every result to ``on_result`` as it arrives, which may make new tasks ready.
-    Returns when nothing is outstanding and ``next_task()`` has nothing more."""
+    """Keep ``executor`` full: submit groups of up to ``group`` tasks from ``next_task()`` while it
+    has room (``None``: nothing to start now) and hand every result to ``on_result`` as it
+    arrives, which may make new tasks ready. Returns when nothing is outstanding and
+    ``next_task()`` has nothing more."""
     while True:
         while executor.busy < executor.capacity:
-            task = next_task()
-            if task is None:
+            tasks: list[Task] = []
+            while len(tasks) < group and (task := next_task()) is not None:
+                tasks.append(task)
+            if not tasks:
                 break
-            executor.submit(task)
+            executor.submit(tasks)
         if not executor.busy:
             return
         for task, result in executor.wait():
@@ -43,11 +50,12 @@ def run_tasks(
 
 
 class Executor:
-    """Runs tasks; :meth:`wait` yields at least one finished ``(task, Fitness)``."""
+    """Runs groups of tasks (``busy`` counts groups); :meth:`wait` yields at least one finished
+    ``(task, Fitness)``."""
 
     capacity = 1
 
-    def submit(self, task: Task) -> None:
+    def submit(self, tasks: list[Task]) -> None:
         raise NotImplementedError
 
     def wait(self) -> Iterator[tuple[Task, Fitness]]:
@@ -65,18 +73,18 @@ class InlineExecutor(Executor):
     """Evaluates in the driver's process, one task at a time (the reproducible default)."""
 
     def __init__(self) -> None:
-        self._tasks: list[Task] = []
+        self._groups: list[list[Task]] = []
 
-    def submit(self, task: Task) -> None:
-        self._tasks.append(task)
+    def submit(self, tasks: list[Task]) -> None:
+        self._groups.append(tasks)
 
     @property
     def busy(self) -> int:
-        return len(self._tasks)
+        return len(self._groups)
 
     def wait(self) -> Iterator[tuple[Task, Fitness]]:
-        task = self._tasks.pop(0)
-        yield task, evaluate(task)
+        tasks = self._groups.pop(0)
+        yield from zip(tasks, evaluate_group(tasks), strict=True)
 
 
 def _worker_setup(threads: int, devices: Any) -> None:
@@ -131,10 +139,10 @@ class LocalExecutor(Executor):
             self.capacity, mp_context=context, initializer=_worker_setup, initargs=(threads, devices)
         )
         self._pool = self._make()
-        self._futures: dict[Any, Task] = {}
+        self._futures: dict[Any, list[Task]] = {}
 
-    def submit(self, task: Task) -> None:
-        self._futures[self._pool.submit(evaluate, task)] = task
+    def submit(self, tasks: list[Task]) -> None:
+        self._futures[self._pool.submit(evaluate_group, tasks)] = tasks
 
     @property
     def busy(self) -> int:
@@ -148,16 +156,17 @@ class LocalExecutor(Executor):
         finished: list[tuple[Task, Fitness]] = []
         broken = False
         for future in done:
-            task = self._futures.pop(future)
+            tasks = self._futures.pop(future)
             try:
-                finished.append((task, future.result()))
+                finished.extend(zip(tasks, future.result(), strict=True))
             except BrokenExecutor as err:
                 broken = True
-                finished.append((task, _worker_failure(err)))
+                finished.extend((task, _worker_failure(err)) for task in tasks)
         if broken:  # a dead worker breaks the whole pool: every task in it is lost; start afresh
-            for future, task in list(self._futures.items()):
+            for future, tasks in list(self._futures.items()):
                 self._futures.pop(future)
-                finished.append((task, _worker_failure(RuntimeError("the worker pool broke"))))
+                lost = _worker_failure(RuntimeError("the worker pool broke"))
+                finished.extend((task, lost) for task in tasks)
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = self._make()
         yield from finished
@@ -186,10 +195,10 @@ class RayExecutor(Executor):
         self.capacity = workers
         self._remote = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(_ray_evaluate)
         self._threads = threads
-        self._refs: dict[Any, Task] = {}
+        self._refs: dict[Any, list[Task]] = {}
 
-    def submit(self, task: Task) -> None:
-        self._refs[self._remote.remote(task, self._threads)] = task
+    def submit(self, tasks: list[Task]) -> None:
+        self._refs[self._remote.remote(tasks, self._threads)] = tasks
 
     @property
     def busy(self) -> int:
@@ -198,11 +207,12 @@ class RayExecutor(Executor):
     def wait(self) -> Iterator[tuple[Task, Fitness]]:
         ready, _ = self._ray.wait(list(self._refs), num_returns=1)
         for ref in ready:
-            task = self._refs.pop(ref)
+            tasks = self._refs.pop(ref)
             try:
-                yield task, self._ray.get(ref)
+                results = self._ray.get(ref)
             except Exception as err:  # the worker died (killed, OOM) or Ray lost the task
-                yield task, _worker_failure(err)
+                results = [_worker_failure(err)] * len(tasks)
+            yield from zip(tasks, results, strict=True)
 
     def close(self) -> None:
         for ref in self._refs:
@@ -210,11 +220,11 @@ class RayExecutor(Executor):
         self._refs.clear()
 
 
-def _ray_evaluate(task: Task, threads: int) -> Fitness:
+def _ray_evaluate(tasks: list[Task], threads: int) -> list[Fitness]:
     import torch
 
     torch.set_num_threads(threads)
-    return evaluate(task)
+    return evaluate_group(tasks)
 
 
 def _worker_failure(err: BaseException) -> Fitness:

@@ -15,9 +15,11 @@ would follow a schedule no final training uses, and its accuracy would not be th
 at that budget, which is what the next rung (and the verdict) measures. The cost is the short
 run's steps again, a fraction ``rungs[r] / rungs[r + 1]`` of the promotion.
 
-Seeds: rung 0 keeps each candidate's own training seed (one rung is exactly the single-fidelity
-search); at rung r >= 1 every candidate *and* the reference loss train with the same seeds, so
-a rung compares losses on identical initialisations, batch orders and augmentations.
+Seeds: at rung 0 each candidate initialises its model from its own seed and every loss (the
+reference too) sees the rung's batch order and augmentation (``rung_seed(run, 0)``); at rung
+r >= 1 every candidate *and* the reference loss train with the same seeds, so a rung compares
+losses on identical initialisations, batch orders and augmentations. Shared batches are common
+random numbers for the ranking, and what lets a population of candidates train in one pass.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ def training_seeds(base: int, settings: int, runs: int) -> list[int]:
 
 
 def rung_seed(run_seed: int, rung: int) -> int:
-    """The base training seed every loss shares at rung ``rung`` >= 1."""
+    """The base seed every loss shares at ``rung``: batches at rung 0, batches and init above."""
     return int(np.random.SeedSequence([run_seed, 0xF1DE, rung]).generate_state(1)[0])
 
 

@@ -24,6 +24,8 @@ ALWAYS_FREE = (
     "executor",
     "candidate",
     "trainer.threads",
+    # How many candidates train together in one pass: a member trains as it would alone.
+    "surrogate.population",
     "dataset.root",
     "dataset.download",
 )

@@ -61,6 +61,8 @@ CREATE TABLE IF NOT EXISTS rungs (
     detail       TEXT,
     steps        INTEGER,
     seconds      REAL,
+    seed         INTEGER,
+    data_seed    INTEGER,
     attempts     INTEGER NOT NULL DEFAULT 0,
     created_at   REAL NOT NULL,
     finished_at  REAL,
@@ -72,6 +74,7 @@ CREATE TABLE IF NOT EXISTS reference (
     rung        INTEGER NOT NULL,
     equation    TEXT NOT NULL,
     seed        INTEGER NOT NULL,
+    data_seed   INTEGER,
     status      TEXT NOT NULL {_STATUS},
     fitness     REAL,
     mean        REAL,
@@ -151,6 +154,8 @@ class RungRow(RecordedTraining):
     attempts: int
     created_at: float
     finished_at: float | None
+    seed: int | None = None  # model init of its first training (set when it starts)
+    data_seed: int | None = None  # batch order and augmentation of its first training
 
 
 @dataclass
@@ -169,6 +174,7 @@ class ReferenceRow(RecordedTraining):
     runs: list[float] | None
     parts: list[float] | None
     finished_at: float
+    data_seed: int | None = None  # batches (None: the seed)
 
 
 @dataclass
@@ -244,12 +250,17 @@ class Journal(Database):
             self._save_state(db, state)
             return candidate_id
 
-    def mark_running(self, candidate_id: int, rung: int = 0) -> None:
+    def mark_running(
+        self, candidate_id: int, rung: int = 0, seed: int | None = None, data_seed: int | None = None
+    ) -> None:
+        """A rung's training handed to an executor, with the seeds of its model init and its
+        batches (first training; further ones derive from them): enough to retrain it alone."""
         with self.transaction() as db:
             db.execute(
-                "UPDATE rungs SET status = 'running', attempts = attempts + 1 "
+                "UPDATE rungs SET status = 'running', attempts = attempts + 1, "
+                "seed = COALESCE(?, seed), data_seed = COALESCE(?, data_seed) "
                 "WHERE candidate_id = ? AND rung = ?",
-                (candidate_id, rung),
+                (seed, data_seed, candidate_id, rung),
             )
             if rung == 0:
                 db.execute(
@@ -346,15 +357,17 @@ class Journal(Database):
         return [RungRow.from_row(r) for r in rows]
 
     # ------------------------------------------------------------------ reference loss
-    def add_reference(self, name: str, rung: int, equation: str, seed: int, result: Fitness) -> None:
+    def add_reference(
+        self, name: str, rung: int, equation: str, seed: int, result: Fitness, data_seed: int | None = None
+    ) -> None:
         runs = result.per_run or ([result.fitness] if result.fitness is not None else [])
         mean = sum(runs) / len(runs) if result.ok and runs else None
         with self.transaction() as db:
             db.execute(
-                "INSERT OR REPLACE INTO reference (name, rung, equation, seed, status, fitness, mean, std, "
-                "runs, parts, stop_reason, detail, steps, seconds, finished_at) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (name, rung, equation, seed, result.status.value, result.fitness, mean,
+                "INSERT OR REPLACE INTO reference (name, rung, equation, seed, data_seed, status, fitness, "
+                "mean, std, runs, parts, stop_reason, detail, steps, seconds, finished_at) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (name, rung, equation, seed, data_seed, result.status.value, result.fitness, mean,
                  _std(runs) if result.ok else None, json.dumps(runs), json.dumps(result.parts),
                  result.stop_reason.value, result.detail, result.steps, result.seconds, time.time()),
             )  # fmt: skip

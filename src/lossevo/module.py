@@ -39,6 +39,7 @@ class ClassifierModule(pl.LightningModule):
         std: tuple[float, ...],
         seed: int,
         channels_last: bool = False,
+        data_seed: int | None = None,
     ) -> None:
         super().__init__()
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
@@ -49,6 +50,7 @@ class ClassifierModule(pl.LightningModule):
         self._schedule = schedule
         self.augment = augment
         self.seed = seed
+        self.data_seed = seed if data_seed is None else data_seed
         self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
         self.best_val_acc: float | None = None
@@ -76,7 +78,7 @@ class ClassifierModule(pl.LightningModule):
     # ------------------------------------------------------------------ training
     def on_fit_start(self) -> None:
         steps = self.trainer.max_steps
-        self._rng = AugmentRNG(self.seed + 7, self.device)  # mixing; per-image augmentation has its own
+        self._rng = AugmentRNG(self.data_seed + 7, self.device)  # mixing; per-image augmentation has its own
         self._dropout: float | None = None
         self._step_acc = torch.zeros(max(steps, 1), device=self.device)
         self._nonfinite = torch.zeros((), dtype=torch.bool, device=self.device)
@@ -159,9 +161,18 @@ class ClassifierModule(pl.LightningModule):
 
     # ------------------------------------------------------------------ optimisation
     def configure_optimizers(self) -> Any:
-        optimizer = self._optimizer(self.model.parameters())
-        if self._schedule is None:
-            return optimizer
-        factor = self._schedule(self.trainer.max_steps)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return optimisation(self.model.parameters(), self._optimizer, self._schedule, self.trainer.max_steps)
+
+
+def optimisation(
+    parameters: Any,
+    optimizer: Callable[..., torch.optim.Optimizer],
+    schedule: Callable[[int], Callable[[int], float]] | None,
+    steps: int,
+) -> Any:
+    """Lightning's ``configure_optimizers`` answer: the optimiser, stepped by the schedule every step."""
+    built = optimizer(parameters)
+    if schedule is None:
+        return built
+    scheduler = torch.optim.lr_scheduler.LambdaLR(built, schedule(steps))
+    return {"optimizer": built, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

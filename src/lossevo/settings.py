@@ -47,6 +47,9 @@ class SurrogateSettings:
     check_every: int = 25
     # Batches augmented together (per-image ops); amortises the fixed cost of each tensor op.
     augment_chunk: int = 16
+    # Candidates trained together in one pass (population.py): an int, or "auto" (1 on a CPU, a
+    # measured size on a GPU).
+    population: Any = 1
 
 
 @dataclass

@@ -3,7 +3,8 @@
 The losses are N random valid losses from a space, a search's candidates, or named losses; a
 setting is a name and a set of Hydra overrides on the study's config (``augment=mixup``,
 ``model=resnet9 surrogate.steps=2000``...). Every (loss, setting, run) cell is one training with
-seed ``SeedSequence([seed, loss, run])`` (the same for every setting: a paired design), written to
+init seed ``SeedSequence([seed, loss, run])`` and the data seed of its run, shared by every loss
+(the same for every setting: a paired design), written to
 ``study.sqlite`` in the run folder as it finishes, so re-running the same command resumes and
 only trains the cells that are missing. Trainings run through the search's executors.
 """
@@ -29,7 +30,7 @@ from lossevo.executors import executor_from, run_tasks
 from lossevo.identity import check_identity, identity
 from lossevo.losses import genome_loss_config
 from lossevo.results import Fitness, Status, StopReason
-from lossevo.tasks import Task
+from lossevo.tasks import Task, group_size
 
 log = logging.getLogger("lossevo")
 
@@ -151,6 +152,11 @@ def cell_seed(seed: int, loss_id: int, run: int) -> int:
     return int(np.random.SeedSequence([seed, 0x57D, loss_id, run]).generate_state(1)[0])
 
 
+def cell_data_seed(seed: int, run: int) -> int:
+    """Batch order and augmentation of a study's ``run``: every loss sees the same batches."""
+    return int(np.random.SeedSequence([seed, 0xDA7A, run]).generate_state(1)[0])
+
+
 class Study:
     """Draws or loads the losses, trains every missing cell, and gives the accuracy matrix."""
 
@@ -256,6 +262,8 @@ class Study:
         """Train the given (loss, setting, run) cells that are not in the journal yet."""
         done = self.journal.done()
         todo = [c for c in cells if (c[0].id, c[1], c[2]) not in done]
+        order = list(self.settings)  # one setting's run r for every loss in a row: they share batches
+        todo.sort(key=lambda c: (order.index(c[1]), c[2]))
         log.info("study: %d of %d trainings to go", len(todo), len(cells))
         if progress is not None:
             wanted = {(c[0].id, c[1], c[2]) for c in cells}
@@ -286,7 +294,7 @@ class Study:
 
         executor = executor_from(self.cfg)
         try:
-            run_tasks(executor, next_task, on_result)
+            run_tasks(executor, next_task, on_result, group_size(self.cfg))
         finally:
             executor.close()
 
@@ -297,7 +305,8 @@ class Study:
         smoothing = float(self.cfg.loss.get("label_smoothing") or 0.0)
         if smoothing:  # a training setting, as for a search: every loss of the study gets it
             node["label_smoothing"] = smoothing
-        config = self.composer.training(node, seed, self.settings[setting], candidate)
+        data_seed = cell_data_seed(int(self.cfg.seed), run)
+        config = self.composer.training(node, seed, self.settings[setting], candidate, data_seed)
         return Task((loss.id, setting, run, seed), [config], f"{loss.name}@{setting}")
 
     # ------------------------------------------------------------------ results

@@ -25,6 +25,7 @@ from lossevo.data import AugmentedBatches, ImageSplits, OrderedBatches, Shuffled
 from lossevo.errors import LossevoError
 from lossevo.models import count_parameters, load_checkpoint
 from lossevo.module import ClassifierModule
+from lossevo.population import PopulationModule, measure_population, stacking_problem
 from lossevo.results import Fitness, Status, StopReason
 from lossevo.settings import SurrogateSettings, TrainerSettings, validated
 
@@ -44,11 +45,18 @@ def quiet_lightning() -> None:
 
 @dataclass
 class Job:
-    """One training of one loss: ``loss`` and the seed of model init, data order, augmentation."""
+    """One training of one loss: ``loss``, the ``seed`` of the model's init and the ``data_seed`` of
+    batch order and augmentation (``None``: the seed). Trainings that share a data seed see the
+    same batches, so they can train together in one pass (:mod:`lossevo.population`)."""
 
     loss: nn.Module
     seed: int
     name: str = ""
+    data_seed: int | None = None
+
+    @property
+    def data(self) -> int:
+        return self.seed if self.data_seed is None else self.data_seed
 
 
 class Surrogate:
@@ -101,10 +109,9 @@ class Surrogate:
         checkpoint = self.cfg.model.get("checkpoint")
         return load_checkpoint(model, checkpoint) if checkpoint else model
 
-    def module(self, loss: nn.Module, seed: int) -> ClassifierModule:
-        pl.seed_everything(seed, workers=False, verbose=False)
+    def module(self, loss: nn.Module, seed: int, data_seed: int | None = None) -> ClassifierModule:
         return ClassifierModule(
-            model=self.build_model(),
+            model=self.seeded_model(seed),
             loss=loss,
             settings=self.settings,
             optimizer=self.optimizer,
@@ -114,15 +121,28 @@ class Surrogate:
             std=self.data.std,
             seed=seed,
             channels_last=self.trainer_settings.channels_last,
+            data_seed=data_seed,
         )
 
-    def trainer(self, logger: Any = False, root_dir: str | None = None) -> pl.Trainer:
+    def seeded_model(self, seed: int) -> nn.Module:
+        """A fresh model initialised from ``seed`` (every global RNG seeded, as Lightning does)."""
+        pl.seed_everything(seed, workers=False, verbose=False)
+        return self.build_model()
+
+    def batches(self, data_seed: int) -> AugmentedBatches:
+        """The training batches of one data seed: order and augmentation."""
+        shuffled = ShuffledBatches(self._train_x, self._train_y, self.settings.batch_size, data_seed)
+        return AugmentedBatches(shuffled, self.augment, data_seed, self.settings.augment_chunk)
+
+    def trainer(
+        self, logger: Any = False, root_dir: str | None = None, steps: int | None = None
+    ) -> pl.Trainer:
         t = self.trainer_settings
         return pl.Trainer(
             accelerator="gpu" if self.device.type == "cuda" else "cpu",
             devices=t.devices,
             precision=t.precision,
-            max_steps=self.settings.steps,
+            max_steps=self.settings.steps if steps is None else steps,
             val_check_interval=self.settings.val_every,
             check_val_every_n_epoch=None,
             num_sanity_val_steps=0,
@@ -142,11 +162,9 @@ class Surrogate:
         start = time.perf_counter()
         module: ClassifierModule | None = None
         try:
-            module = self.module(job.loss, job.seed)
+            module = self.module(job.loss, job.seed, job.data)
             trainer = self.trainer(logger=logger, root_dir=root_dir)
-            shuffled = ShuffledBatches(self._train_x, self._train_y, self.settings.batch_size, job.seed)
-            batches = AugmentedBatches(shuffled, self.augment, job.seed, self.settings.augment_chunk)
-            trainer.fit(module, train_dataloaders=batches, val_dataloaders=self._val)
+            trainer.fit(module, train_dataloaders=self.batches(job.data), val_dataloaders=self._val)
             validated_last = module.history and module.history[-1][0] == trainer.global_step
             if module.stop_reason != StopReason.NONFINITE and not validated_last:
                 trainer.validate(module, dataloaders=self._val, verbose=False)
@@ -173,3 +191,83 @@ class Surrogate:
             history=list(module.history),
             test_acc=module.test_acc,
         )
+
+    # ------------------------------------------------------------------ populations
+    def stacking_problem(self) -> str | None:
+        """Why this recipe's candidates cannot train together in one pass (``None``: they can);
+        checked once."""
+        if not hasattr(self, "_stacking_problem"):
+            sample = self._train_x[:2].float().div(255)
+            self._stacking_problem = stacking_problem(
+                lambda: self.build_model().to(self.device),
+                sample,
+                self.optimizer,
+                self.trainer_settings.precision,
+            )
+            if self._stacking_problem:
+                log.warning("these candidates train one at a time: %s", self._stacking_problem)
+        return self._stacking_problem
+
+    def population_size(self) -> int:
+        """``surrogate.population`` as a number: ``auto`` is 1 on a CPU (stacking gains little
+        there) and, on a GPU, the size with the most member-steps per second, measured once."""
+        size = self.settings.population
+        if size != "auto":
+            return max(1, int(size))
+        if self.device.type != "cuda" or self.stacking_problem():
+            return 1
+        if not hasattr(self, "_measured_population"):
+            self._measured_population = measure_population(self._time_population)
+            log.info("surrogate.population=auto: %d candidates per pass", self._measured_population)
+        return self._measured_population
+
+    def _time_population(self, k: int, steps: int = 30) -> float:
+        from lossevo.losses import get_loss
+
+        jobs = [Job(get_loss("cross_entropy"), seed, "measure", data_seed=0) for seed in range(k)]
+        start = time.perf_counter()
+        self._population_pass(jobs, steps=steps)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - start
+
+    def train_population(self, jobs: list[Job], test: bool = False) -> list[Fitness]:
+        """Train ``jobs`` (one data seed) together in one pass, one Fitness each, as if each had
+        trained alone. A recipe that cannot be stacked, or a pass that fails as a whole, trains
+        them one at a time."""
+        if len(jobs) == 1 or self.stacking_problem():
+            return [self.train(job, test=test) for job in jobs]
+        if len({job.data for job in jobs}) != 1:
+            raise ValueError("a population's jobs must share one data seed")
+        start = time.perf_counter()
+        try:
+            module = self._population_pass(jobs)
+            if test:
+                module.test(self._test)
+        except Exception as err:  # never lose the members to a failing pass: train them alone
+            log.warning("a population of %d failed (%s: %s); training them one at a time", len(jobs),
+                        type(err).__name__, err)  # fmt: skip
+            log.debug("population failure:\n%s", traceback.format_exc())
+            if isinstance(err, torch.cuda.OutOfMemoryError):
+                torch.cuda.empty_cache()
+            return [self.train(job, test=test) for job in jobs]
+        seconds = time.perf_counter() - start
+        log.info("%d trainings in one pass (%.1f s)", len(jobs), seconds)
+        return module.results(seconds / len(jobs))
+
+    def _population_pass(self, jobs: list[Job], steps: int | None = None) -> PopulationModule:
+        module = PopulationModule(
+            models=[self.seeded_model(job.seed) for job in jobs],
+            losses=[job.loss for job in jobs],
+            settings=self.settings,
+            optimizer=self.optimizer,
+            schedule=self.schedule,
+            augment=self.augment,
+            mean=self.data.mean,
+            std=self.data.std,
+            data_seed=jobs[0].data,
+            val=self._val,
+        )
+        trainer = self.trainer(steps=steps)
+        trainer.fit(module, train_dataloaders=self.batches(jobs[0].data))
+        return module

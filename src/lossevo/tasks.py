@@ -38,12 +38,10 @@ _SURROGATES: dict[str, Any] = {}
 def surrogate_for(cfg: Any) -> Any:
     """The surrogate of a config's setting (dataset, augment, model, recipe, trainer), built once
     per process."""
-    from omegaconf import OmegaConf
 
     from lossevo.surrogate import Surrogate
 
-    node = OmegaConf.masked_copy(cfg, ["dataset", "augment", "model", "surrogate", "trainer"])
-    key = OmegaConf.to_yaml(node, resolve=True)
+    key = _setting_key(cfg)
     if key not in _SURROGATES:
         _SURROGATES[key] = Surrogate(cfg)
     return _SURROGATES[key]
@@ -51,36 +49,101 @@ def surrogate_for(cfg: Any) -> Any:
 
 def evaluate(task: Task) -> Fitness:
     """Train every config of ``task``; the first failing training fails the evaluation without the rest."""
-    from lossevo.objectives import combine_mean
-
-    if len(task.configs) != len(task.settings) * task.runs:
-        raise ValueError(
-            f"task {task.name}: {len(task.configs)} configs for {len(task.settings)} x {task.runs}"
-        )
-    results: list[Fitness] = []
-    for i, config in enumerate(task.configs):
-        root = task.root_dir
-        if root is not None and len(task.configs) > 1:
-            root = os.path.join(root, f"training_{i}")
-        results.append(train(config, task.name, root))
-        if not results[-1].ok:
-            break
-    if len(task.configs) == 1:
-        return results[0]
-    return combine_mean(results, task.settings, task.runs)
+    return evaluate_group([task])[0]
 
 
-def train(config: dict[str, Any], name: str, root_dir: str | None = None) -> Fitness:
-    """One training of one resolved config."""
+def evaluate_group(tasks: list[Task]) -> list[Fitness]:
+    """Train every config of every task, one Fitness per task. The i-th trainings of the tasks that
+    share a setting and a data seed train together, up to ``surrogate.population`` per pass
+    (:mod:`lossevo.population`); a task's first failing training ends it without the rest."""
     from omegaconf import OmegaConf
 
-    from lossevo.config import build
+    from lossevo.objectives import combine_mean
+
+    for task in tasks:
+        if len(task.configs) != len(task.settings) * task.runs:
+            raise ValueError(
+                f"task {task.name}: {len(task.configs)} configs for {len(task.settings)} x {task.runs}"
+            )
+    results: list[list[Fitness]] = [[] for _ in tasks]
+    for i in range(max(len(task.configs) for task in tasks)):
+        groups: dict[tuple[str, int], list[tuple[int, Any]]] = {}
+        for j, task in enumerate(tasks):
+            if i < len(task.configs) and all(r.ok for r in results[j]):
+                cfg = OmegaConf.create(task.configs[i])
+                data_seed = cfg.get("data_seed")
+                key = (_setting_key(cfg), int(cfg.seed if data_seed is None else data_seed))
+                groups.setdefault(key, []).append((j, cfg))
+        for members in groups.values():
+            surrogate = surrogate_for(members[0][1])
+            size = surrogate.population_size() if len(members) > 1 else 1
+            for start in range(0, len(members), size):
+                chunk = members[start : start + size]
+                for (j, _), result in zip(chunk, _train_together(surrogate, tasks, chunk, i), strict=True):
+                    results[j].append(result)
+    out = []
+    for task, trained in zip(tasks, results, strict=True):
+        out.append(trained[0] if len(task.configs) == 1 else combine_mean(trained, task.settings, task.runs))
+    return out
+
+
+def _train_together(surrogate: Any, tasks: list[Task], chunk: list[tuple[int, Any]], i: int) -> list[Fitness]:
+    """The i-th trainings of the chunk's tasks: alone for one, in one pass for several."""
     from lossevo.surrogate import Job
 
-    cfg = OmegaConf.create(config)
-    surrogate = surrogate_for(cfg)
+    jobs: list[Any] = []
+    for j, cfg in chunk:
+        try:
+            jobs.append(Job(_loss(cfg), int(cfg.seed), tasks[j].name, _data_seed(cfg)))
+        except LossevoError as err:  # a genome that cannot be built is a failed candidate
+            jobs.append(Fitness.failure(StopReason.ERROR, f"building the loss: {err}"))
+    ready = [job for job in jobs if not isinstance(job, Fitness)]
+    if len(ready) == 1:
+        j = chunk[jobs.index(ready[0])][0]
+        trained = [surrogate.train(ready[0], root_dir=_root(tasks[j], i))]
+    else:
+        trained = surrogate.train_population(ready) if ready else []
+    it = iter(trained)
+    return [job if isinstance(job, Fitness) else next(it) for job in jobs]
+
+
+def _setting_key(cfg: Any) -> str:
+    """Trainings with equal keys share a surrogate (dataset, augment, model, recipe, trainer)."""
+    from omegaconf import OmegaConf
+
+    node = OmegaConf.masked_copy(cfg, ["dataset", "augment", "model", "surrogate", "trainer"])
+    return OmegaConf.to_yaml(node, resolve=True)
+
+
+def _loss(cfg: Any) -> Any:
+    from lossevo.config import build
+
+    return build(cfg.loss, "loss")
+
+
+def _data_seed(cfg: Any) -> int | None:
+    value = cfg.get("data_seed")
+    return None if value is None else int(value)
+
+
+def _root(task: Task, i: int) -> str | None:
+    if task.root_dir is not None and len(task.configs) > 1:
+        return os.path.join(task.root_dir, f"training_{i}")
+    return task.root_dir
+
+
+def group_size(cfg: Any) -> int:
+    """How many tasks a caller hands to one evaluation: ``surrogate.population`` (``auto``: 1
+    without a GPU here, else up to 32, which the worker splits into passes of its measured size)."""
+    value = (cfg.get("surrogate") or {}).get("population", 1)
+    if value == "auto":
+        import torch
+
+        return 32 if torch.cuda.is_available() else 1
     try:
-        loss = build(cfg.loss, "loss")
-    except LossevoError as err:  # a genome that cannot be built is a failed candidate
-        return Fitness.failure(StopReason.ERROR, f"building the loss: {err}")
-    return surrogate.train(Job(loss, int(cfg.seed), name), root_dir=root_dir)
+        size = int(value)
+    except (TypeError, ValueError):
+        size = 0
+    if size < 1:
+        raise LossevoError(f"surrogate.population={value!r}: use a whole number >= 1 or auto")
+    return size

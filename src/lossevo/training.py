@@ -73,7 +73,8 @@ def train_loss(cfg: DictConfig, folder: Path, setting: str) -> TrainingOutcome:
     try:
         for seed in seeds:
             root = folder if len(seeds) == 1 else folder / f"seed_{seed}"
-            result = surrogate.train(Job(loss, seed, "train"), test=True, root_dir=str(root))
+            job = Job(loss, seed, "train", None if cfg.get("data_seed") is None else int(cfg.data_seed))
+            result = surrogate.train(job, test=True, root_dir=str(root))
             outcome.results.append(result)
             rows.append({"loss": name, "setting": setting, "seed": seed, "status": result.status.value,
                          "val_acc": result.fitness, "test_acc": result.test_acc, "steps": result.steps,

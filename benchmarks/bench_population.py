@@ -1,0 +1,108 @@
+"""Candidates per hour with K losses trained in one pass (surrogate.population=K) against today's
+one-at-a-time path, in the same run.
+
+For each surrogate (the ConvNet on Fashion-MNIST; ResNet9v2-small and ResNet9 on CIFAR-10-shaped
+data, written as random images in CIFAR-10's real pickled format) it trains K different losses
+(cross-entropy, focal, Baikal, NeuroLoss1 in turn) for ``--steps`` steps, once one at a time
+(``Surrogate.train`` per loss, the path a search takes with K = 1) and once as one population
+(``Surrogate.train_population``), and prints candidates per hour and the ratio. The first pass of
+each shape is a warm-up (not timed). On a GPU it also times the augmentation paper's surrogate
+(``experiment=augmentation_paper``: ResNet9v2, 40 x 500 steps) per candidate at the best K.
+
+    python benchmarks/bench_population.py [--sizes 1 4 8 16 32] [--steps 100] [--accelerator cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from lossevo.config import compose_config
+from lossevo.losses import get_loss
+from lossevo.surrogate import Job, Surrogate
+
+LOSSES = ("cross_entropy", "focal", "baikal", "neuroloss1")
+
+
+def jobs(k: int) -> list[Job]:
+    return [Job(get_loss(LOSSES[i % len(LOSSES)]), 1000 + i, f"member {i}", data_seed=0) for i in range(k)]
+
+
+def timed(fn) -> float:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    fn()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def surrogates(args: argparse.Namespace, cifar_root: Path) -> list[tuple[str, Surrogate]]:
+    common = [f"surrogate.steps={args.steps}", f"surrogate.val_every={args.steps}", "logger=none",
+              "surrogate.precheck.step=null", "surrogate.early_stop.step=null",
+              f"trainer.accelerator={args.accelerator}", f"trainer.precision={args.precision}"]  # fmt: skip
+    cifar = ["dataset=cifar10", f"dataset.root={cifar_root}", "dataset.download=false"]
+    chosen = {
+        "convnet / fashion_mnist": ["dataset=fashion_mnist", "model=convnet"],
+        "resnet9v2_small / cifar10-shaped": [*cifar, "model=resnet9v2_small"],
+        "resnet9 / cifar10-shaped": [*cifar, "model=resnet9"],
+    }
+    return [(name, Surrogate(compose_config("train", [*common, *o]))) for name, o in chosen.items()
+            if args.only is None or args.only in name]  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1, 4, 8, 16, 32])
+    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--accelerator", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--precision", default="bf16-mixed" if torch.cuda.is_available() else "32-true")
+    parser.add_argument("--only", default=None, help="only surrogates whose name contains this")
+    parser.add_argument("--cifar-images", type=int, default=10000, help="training images written")
+    args = parser.parse_args()
+    if args.accelerator == "cpu":
+        torch.set_num_threads(torch.get_num_threads())
+    from bench_gpu_resnet9 import write_cifar10  # the same CIFAR-10 folder writer
+
+    with tempfile.TemporaryDirectory() as folder:
+        write_cifar10(Path(folder), train=args.cifar_images, test=1000)
+        print(f"device: {args.accelerator}, precision {args.precision}, {args.steps} steps per candidate, "
+              f"{torch.get_num_threads()} threads")  # fmt: skip
+        for name, s in surrogates(args, Path(folder)):
+            s.train_population(jobs(2))  # warm-up: kernels, allocator, first-pass costs
+            one = timed(lambda: [s.train(j) for j in jobs(4)]) / 4  # seconds per candidate alone
+            print(f"\n{name}: one at a time {one:.2f} s per candidate, {3600 / one:,.0f} candidates/hour")
+            for k in args.sizes:
+                if k == 1:
+                    continue
+                try:
+                    seconds = timed(lambda k=k: s.train_population(jobs(k))) / k
+                except torch.cuda.OutOfMemoryError:
+                    print(f"  K={k:>2}: out of memory")
+                    break
+                print(f"  K={k:>2}: {seconds:.3f} s per candidate, {3600 / seconds:,.0f} candidates/hour, "
+                      f"ratio to one at a time {one / seconds:.2f}")  # fmt: skip
+        if args.accelerator != "cpu":
+            paper(args, Path(folder))
+
+
+def paper(args: argparse.Namespace, cifar_root: Path) -> None:
+    """Seconds per candidate at the augmentation paper's surrogate, alone and at K = 16."""
+    cfg = compose_config("evolve", ["experiment=augmentation_paper", f"dataset.root={cifar_root}",
+                                    "dataset.download=false", "logger=none"])  # fmt: skip
+    s = Surrogate(cfg)
+    one = timed(lambda: s.train(jobs(1)[0]))
+    k = 16
+    per = timed(lambda: s.train_population(jobs(k))) / k
+    print(f"\naugmentation paper surrogate ({s.settings.steps} steps): alone {one:.1f} s per candidate "
+          f"({3600 / one:,.0f}/GPU-hour); K={k}: {per:.1f} s ({3600 / per:,.0f}/GPU-hour); "
+          "Morgan & Hougen: ~20 per A100-hour")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

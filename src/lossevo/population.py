@@ -1,0 +1,351 @@
+"""Population training: up to K candidate losses trained in one pass over the same batches.
+
+A small surrogate leaves an accelerator mostly idle: nearly all of a step's time is fixed cost.
+Here K members, each with its own model (initialised from its own seed) and its own loss, train
+together: their parameters are stacked along a new first dimension (``torch.func``'s
+``stack_module_state``) and one ``functional_call`` under ``vmap`` runs the K models on a batch
+(for a convolution that is one grouped convolution, for a linear layer one batched matmul).
+Members share the data seed (batch order, augmentation, one mixed batch for mixup/CutMix).
+
+Members are independent. Adam, SGD and the other elementwise optimisers take on the stacked
+parameters exactly the step each member would take alone; BatchNorm's running statistics are
+stacked buffers, one slice per member. Each member keeps its own pre-check, early stop,
+non-finite check, validation history and stop reason. A member that stops (or whose loss raises)
+is frozen: its loss leaves the sum that is backpropagated and its parameters and buffers are put
+back after every later step, so it ends where it stopped and never touches the others. The pass
+ends when every member has. In float64 a member ends with the parameters and accuracy of its
+lone training (``tests/test_population.py``); models with dropout draw other masks than alone
+(``vmap(randomness="different")``). A member's Fitness means what a lone training's means; its
+``seconds`` is its share of the pass.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+from torch.func import functional_call, stack_module_state, vmap
+
+from lossevo.augment import AugmentRNG, Pipeline, set_dropout
+from lossevo.data import OrderedBatches
+from lossevo.loss import Loss
+from lossevo.module import optimisation
+from lossevo.results import Fitness, Status, StopReason
+from lossevo.settings import SurrogateSettings
+
+log = logging.getLogger(__name__)
+
+# Optimisers whose update is elementwise: one step on stacked parameters = K separate steps.
+ELEMENTWISE_OPTIMIZERS = (
+    "SGD",
+    "Adam",
+    "AdamW",
+    "Adamax",
+    "NAdam",
+    "RAdam",
+    "RMSprop",
+    "Adagrad",
+    "Adadelta",
+)
+
+
+@dataclass
+class Member:
+    """One member's record of the pass (what a lone ClassifierModule records)."""
+
+    best_val_acc: float | None = None
+    history: list[tuple[int, float]] = field(default_factory=list)
+    stop_reason: StopReason = StopReason.COMPLETED
+    stop_detail: str = ""
+    train_acc: float | None = None
+    test_acc: float | None = None
+    steps: int = 0
+    frozen: bool = False
+
+
+class PopulationModule(pl.LightningModule):
+    """Trains ``models[k]`` with ``losses[k]`` for every k in one pass over the batches."""
+
+    def __init__(
+        self,
+        models: Sequence[nn.Module],
+        losses: Sequence[nn.Module],
+        settings: SurrogateSettings,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        schedule: Callable[[int], Callable[[int], float]] | None,
+        augment: Pipeline,
+        mean: tuple[float, ...],
+        std: tuple[float, ...],
+        data_seed: int,
+        val: OrderedBatches,
+    ) -> None:
+        super().__init__()
+        params, buffers = stack_module_state(list(models))
+        # The architecture only (no storage); a plain attribute, so Lightning never moves it.
+        self._base = [copy.deepcopy(models[0]).to("meta")]
+        self._param_names = list(params)
+        self._buffer_names = list(buffers)
+        self.stacked = nn.ParameterList([nn.Parameter(params[n].detach()) for n in self._param_names])
+        for i, name in enumerate(self._buffer_names):
+            self.register_buffer(f"stacked_buffer_{i}", buffers[name])
+        self.losses = nn.ModuleList(losses)
+        self.settings = settings
+        self._optimizer = optimizer
+        self._schedule = schedule
+        self.augment = augment
+        self.data_seed = data_seed
+        self._val = val
+        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
+        self.members = [Member() for _ in models]
+        self._snapshots: dict[int, list[torch.Tensor]] = {}
+
+    @property
+    def size(self) -> int:
+        return len(self.members)
+
+    def _stacked_buffers(self) -> list[torch.Tensor]:
+        return [getattr(self, f"stacked_buffer_{i}") for i in range(len(self._buffer_names))]
+
+    def member_state(self, k: int) -> dict[str, torch.Tensor]:
+        """Member ``k``'s parameters and buffers, named as in its model's ``state_dict``."""
+        tensors = [*self.stacked, *self._stacked_buffers()]
+        return {
+            n: t[k].detach().clone()
+            for n, t in zip([*self._param_names, *self._buffer_names], tensors, strict=True)
+        }
+
+    def _logits(self, x: torch.Tensor, members: list[int] | None = None) -> torch.Tensor:
+        """``[K, batch, classes]`` logits of every member (or of ``members``) on the same ``x``."""
+        params, buffers = list(self.stacked), self._stacked_buffers()
+        if members is not None:
+            index = torch.tensor(members, device=x.device)
+            params, buffers = [p[index] for p in params], [b[index] for b in buffers]
+        base = self._base[0]
+
+        def one(p: dict[str, torch.Tensor], b: dict[str, torch.Tensor], inputs: torch.Tensor) -> torch.Tensor:
+            return functional_call(base, (p, b), (inputs,))
+
+        named_p = dict(zip(self._param_names, params, strict=True))
+        named_b = dict(zip(self._buffer_names, buffers, strict=True))
+        return vmap(one, in_dims=(0, 0, None), randomness="different")(named_p, named_b, x)
+
+    def _normalise(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+    # ------------------------------------------------------------------ training
+    def on_fit_start(self) -> None:
+        steps = max(self.trainer.max_steps, 1)
+        self._rng = AugmentRNG(self.data_seed + 7, self.device)  # as a lone training's mixing RNG
+        self._dropout: float | None = None
+        self._step_acc = torch.zeros(self.size, steps, device=self.device)
+        self._nonfinite = torch.zeros(self.size, dtype=torch.bool, device=self.device)
+        self._base[0].train()
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor | None:
+        x, y = batch
+        dropout = self.augment.dropout_at(self.global_step)
+        if dropout is not None and dropout != self._dropout:
+            set_dropout(self._base[0], dropout)
+            self._dropout = dropout
+        x, y = self.augment.mix(x, y, self._rng)
+        logits = self._logits(self._normalise(x))
+        total: torch.Tensor | None = None
+        progress = self.global_step / max(1, self.trainer.max_steps - 1)
+        for k, member in enumerate(self.members):
+            if member.frozen:
+                continue
+            loss_fn = self.losses[k]
+            if isinstance(loss_fn, Loss):
+                loss_fn.progress = progress
+            try:
+                loss = loss_fn(logits[k], y)
+            except Exception as err:  # this member's loss is broken; the others go on
+                self._freeze(k, StopReason.ERROR, f"{type(err).__name__}: {err}")
+                continue
+            total = loss if total is None else total + loss
+            with torch.no_grad():
+                self._nonfinite[k] |= ~torch.isfinite(loss)
+        with torch.no_grad():
+            labels = y.argmax(dim=1) if y.is_floating_point() else y
+            step = min(self.global_step, self._step_acc.shape[1] - 1)
+            self._step_acc[:, step] = (logits.argmax(dim=2) == labels).float().mean(dim=1)
+        return total  # None when every member is frozen: Lightning skips the step
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        self._restore_frozen()
+        step = self.global_step
+        s = self.settings
+        active = [k for k, m in enumerate(self.members) if not m.frozen]
+        stopped: list[int] = []
+        if step % s.check_every == 0 or step == self.trainer.max_steps:
+            flags = self._nonfinite.tolist()
+            for k in active:
+                if flags[k]:
+                    self._freeze(k, StopReason.NONFINITE, f"non-finite loss by step {step}")
+                    stopped.append(k)
+        for rule, reason in ((s.precheck, StopReason.PRECHECK), (s.early_stop, StopReason.EARLY_STOP)):
+            if rule.step is None or step != rule.step:
+                continue
+            accs = self._running_train_acc(step)
+            for k in active:
+                if k not in stopped and accs[k] < rule.min_train_acc:
+                    detail = f"train accuracy {accs[k]:.3f} < {rule.min_train_acc} after {step} steps"
+                    self._freeze(k, reason, detail)
+                    stopped.append(k)
+        # A lone training validates every val_every steps, at its last step, and when it stops.
+        if step % s.val_every == 0 or step == self.trainer.max_steps:
+            self._validate(active)
+        elif stopped:
+            self._validate(stopped)
+        if all(m.frozen for m in self.members):
+            self.trainer.should_stop = True
+
+    def on_train_end(self) -> None:
+        accs = self._running_train_acc(self.global_step) if self.global_step else None
+        for k, member in enumerate(self.members):
+            if not member.frozen:
+                member.steps = self.global_step
+                member.train_acc = None if accs is None else accs[k]
+
+    def _running_train_acc(self, step: int) -> list[float]:
+        window = max(1, self.settings.train_acc_window)
+        return self._step_acc[:, max(0, step - window) : step].mean(dim=1).tolist()
+
+    def _freeze(self, k: int, reason: StopReason, detail: str) -> None:
+        member = self.members[k]
+        member.frozen, member.stop_reason, member.stop_detail = True, reason, detail
+        member.steps = self.global_step
+        if self.global_step:
+            member.train_acc = self._running_train_acc(self.global_step)[k]
+        self._snapshots[k] = [t[k].detach().clone() for t in [*self.stacked, *self._stacked_buffers()]]
+
+    def _restore_frozen(self) -> None:
+        """Frozen members keep the parameters and statistics they stopped with (the optimiser's
+        momentum and the batch statistics of later steps would otherwise move them)."""
+        if not self._snapshots:
+            return
+        with torch.no_grad():
+            tensors = [*self.stacked, *self._stacked_buffers()]
+            for k, saved in self._snapshots.items():
+                for tensor, value in zip(tensors, saved, strict=True):
+                    tensor[k].copy_(value)
+
+    # ------------------------------------------------------------------ evaluation
+    @torch.no_grad()
+    def accuracy(self, members: list[int], batches: OrderedBatches) -> list[float]:
+        """Accuracy of ``members`` on ``batches`` (uint8 images, resized and normalised as in training)."""
+        base = self._base[0]
+        was_training = base.training
+        base.eval()
+        correct = torch.zeros(len(members), dtype=torch.long, device=self.device)
+        seen = 0
+        with self.trainer.precision_plugin.val_step_context():
+            for x, y in batches:
+                x = x.float().div_(255) if not x.is_floating_point() else x
+                x = self.augment.resize(x, self.global_step)
+                logits = self._logits(self._normalise(x), members)
+                correct += (logits.argmax(dim=2) == y).sum(dim=1)
+                seen += len(y)
+        base.train(was_training)
+        return [c / max(1, seen) for c in correct.tolist()]
+
+    def _validate(self, members: list[int]) -> None:
+        if not members:
+            return
+        for k, acc in zip(members, self.accuracy(members, self._val), strict=True):
+            member = self.members[k]
+            member.history.append((self.global_step, acc))
+            if member.stop_reason != StopReason.NONFINITE:
+                member.best_val_acc = acc if member.best_val_acc is None else max(member.best_val_acc, acc)
+
+    def test(self, batches: OrderedBatches) -> None:
+        """Test accuracy of every member that did not turn non-finite."""
+        members = [
+            k
+            for k, m in enumerate(self.members)
+            if m.stop_reason not in (StopReason.NONFINITE, StopReason.ERROR)
+        ]
+        if members:
+            for k, acc in zip(members, self.accuracy(members, batches), strict=True):
+                self.members[k].test_acc = acc
+
+    # ------------------------------------------------------------------ optimisation
+    def configure_optimizers(self) -> Any:
+        # Elementwise optimisers on stacked parameters: each member's step is its lone step.
+        return optimisation(
+            self.stacked.parameters(), self._optimizer, self._schedule, self.trainer.max_steps
+        )
+
+    def results(self, seconds: float) -> list[Fitness]:
+        """One Fitness per member, as a lone training reports it (``seconds``: its share of the pass)."""
+        out = []
+        for m in self.members:
+            if m.stop_reason == StopReason.ERROR:
+                out.append(Fitness.failure(StopReason.ERROR, m.stop_detail, seconds=seconds, steps=m.steps))
+                continue
+            failed = m.stop_reason in (StopReason.NONFINITE, StopReason.PRECHECK) or m.best_val_acc is None
+            out.append(
+                Fitness(
+                    status=Status.FAILED if failed else Status.DONE,
+                    fitness=None if failed else m.best_val_acc,
+                    stop_reason=m.stop_reason,
+                    detail=m.stop_detail,
+                    steps=m.steps,
+                    seconds=seconds,
+                    train_acc=m.train_acc,
+                    history=list(m.history),
+                    test_acc=m.test_acc,
+                )
+            )
+        return out
+
+
+def stacking_problem(
+    make_model: Callable[[], nn.Module], sample: torch.Tensor, optimizer: Any, precision: str
+) -> str | None:
+    """Why this recipe cannot train as a population (``None``: it can): a model ``vmap`` cannot
+    run, an optimiser that is not elementwise, or fp16 loss scaling (one member's overflow would
+    skip every member's step)."""
+    name = getattr(getattr(optimizer, "func", optimizer), "__name__", type(optimizer).__name__)
+    if name not in ELEMENTWISE_OPTIMIZERS:
+        return f"the optimiser {name} is not known to update elementwise"
+    if str(precision).startswith("16"):
+        return "fp16 loss scaling is shared by all members (use bf16-mixed or 32-true)"
+    try:
+        models = [make_model(), make_model()]
+        params, buffers = stack_module_state(models)
+        base = copy.deepcopy(models[0]).to("meta")
+        base.train()
+        vmap(
+            lambda p, b, x: functional_call(base, (p, b), (x,)), in_dims=(0, 0, None), randomness="different"
+        )(params, buffers, sample)
+    except Exception as err:
+        return f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+    return None
+
+
+def measure_population(
+    train_steps: Callable[[int], float], sizes: Sequence[int] = (1, 2, 4, 8, 16, 32)
+) -> int:
+    """The population size with the most member-steps per second: ``train_steps(k)`` trains k
+    members for a few steps and returns its seconds. Stops growing once a doubling gains < 10%."""
+    best_k, best_rate = 1, 0.0
+    for k in sizes:
+        try:
+            seconds = train_steps(k)
+        except torch.cuda.OutOfMemoryError:
+            torch.cuda.empty_cache()
+            break
+        rate = k / max(seconds, 1e-9)
+        log.info("population %d: %.1f member-steps/s", k, rate)
+        if rate < best_rate * 1.1:
+            break
+        best_k, best_rate = k, rate
+    return best_k
