@@ -274,3 +274,26 @@ def test_auto_picks_the_size_with_the_most_member_steps_per_second() -> None:
     assert measure_population(runs_out_of_memory) == 8
     s = surrogate("model=convnet")
     assert s.population_size() == 1 and s._time_population(2, steps=3) > 0, "a real timing pass runs"
+
+
+def test_built_in_surrogates_stack_side_by_side_and_other_models_by_vmap() -> None:
+    from lossevo.models import ConvNet, ResNet9, ResNet9v2
+    from lossevo.models.stacked import ChannelStack, VmapStack, stack_models
+
+    x = torch.randn(4, 3, 32, 32)
+    builders = [lambda: ConvNet(3, 10), lambda: ResNet9(3, 10, width=4), lambda: ResNet9v2(3, 10, width=4)]
+    for make in builders:
+        stack = stack_models([make(), make(), make()], x)
+        assert isinstance(stack, ChannelStack) and stack(x).shape == (3, 4, 10)
+
+    class LayerNormed(nn.Module):  # LayerNorm mixes channels: side by side it would mix members
+        def __init__(self) -> None:
+            super().__init__()
+            self.body = nn.Sequential(
+                nn.Conv2d(3, 4, 3), nn.LayerNorm([4, 30, 30]), nn.Flatten(), nn.Linear(3600, 10)
+            )
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.body(x)
+
+    assert isinstance(stack_models([LayerNormed(), LayerNormed()], x), VmapStack)

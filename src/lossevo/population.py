@@ -2,26 +2,24 @@
 
 A small surrogate leaves an accelerator mostly idle: nearly all of a step's time is fixed cost.
 Here K members, each with its own model (initialised from its own seed) and its own loss, train
-together: their parameters are stacked along a new first dimension (``torch.func``'s
-``stack_module_state``) and one ``functional_call`` under ``vmap`` runs the K models on a batch
-(for a convolution that is one grouped convolution, for a linear layer one batched matmul).
-Members share the data seed (batch order, augmentation, one mixed batch for mixup/CutMix).
+together as one stacked model (:mod:`lossevo.models.stacked`: the members' channels side by side,
+HFTA-style, for the built-in surrogates; ``vmap`` over stacked parameters for other models), so a
+step's fixed cost is paid once per K members. Members share the data seed (batch order,
+augmentation, one mixed batch for mixup/CutMix).
 
 Members are independent. Adam, SGD and the other elementwise optimisers take on the stacked
-parameters exactly the step each member would take alone; BatchNorm's running statistics are
-stacked buffers, one slice per member. Each member keeps its own pre-check, early stop,
-non-finite check, validation history and stop reason. A member that stops (or whose loss raises)
-is frozen: its loss leaves the sum that is backpropagated and its parameters and buffers are put
-back after every later step, so it ends where it stopped and never touches the others. The pass
-ends when every member has. In float64 a member ends with the parameters and accuracy of its
-lone training (``tests/test_population.py``); models with dropout draw other masks than alone
-(``vmap(randomness="different")``). A member's Fitness means what a lone training's means; its
-``seconds`` is its share of the pass.
+parameters exactly the step each member would take alone; BatchNorm's statistics are per
+channel, so per member. Each member keeps its own pre-check, early stop, non-finite check,
+validation history and stop reason. A member that stops (or whose loss raises) is frozen: its
+loss leaves the sum that is backpropagated and its parameters and buffers are put back after
+every later step, so it ends where it stopped and never touches the others. The pass ends when
+every member has. In float64 a member ends with the parameters and accuracy of its lone training
+(``tests/test_population.py``); models with dropout draw other masks than alone. A member's
+Fitness means what a lone training's means; its ``seconds`` is its share of the pass.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -30,11 +28,11 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from torch import nn
-from torch.func import functional_call, stack_module_state, vmap
 
-from lossevo.augment import AugmentRNG, Pipeline, set_dropout
+from lossevo.augment import AugmentRNG, Pipeline
 from lossevo.data import OrderedBatches
 from lossevo.loss import Loss
+from lossevo.models.stacked import Stack, stack_models
 from lossevo.module import optimisation
 from lossevo.results import Fitness, Status, StopReason
 from lossevo.settings import SurrogateSettings
@@ -74,7 +72,7 @@ class PopulationModule(pl.LightningModule):
 
     def __init__(
         self,
-        models: Sequence[nn.Module],
+        stack: Stack,
         losses: Sequence[nn.Module],
         settings: SurrogateSettings,
         optimizer: Callable[..., torch.optim.Optimizer],
@@ -86,14 +84,7 @@ class PopulationModule(pl.LightningModule):
         val: OrderedBatches,
     ) -> None:
         super().__init__()
-        params, buffers = stack_module_state(list(models))
-        # The architecture only (no storage); a plain attribute, so Lightning never moves it.
-        self._base = [copy.deepcopy(models[0]).to("meta")]
-        self._param_names = list(params)
-        self._buffer_names = list(buffers)
-        self.stacked = nn.ParameterList([nn.Parameter(params[n].detach()) for n in self._param_names])
-        for i, name in enumerate(self._buffer_names):
-            self.register_buffer(f"stacked_buffer_{i}", buffers[name])
+        self.stack = stack
         self.losses = nn.ModuleList(losses)
         self.settings = settings
         self._optimizer = optimizer
@@ -103,38 +94,19 @@ class PopulationModule(pl.LightningModule):
         self._val = val
         self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
-        self.members = [Member() for _ in models]
-        self._snapshots: dict[int, list[torch.Tensor]] = {}
+        self.members = [Member() for _ in range(stack.size)]
+        self._snapshots: dict[int, dict[str, torch.Tensor]] = {}
 
     @property
     def size(self) -> int:
         return len(self.members)
 
-    def _stacked_buffers(self) -> list[torch.Tensor]:
-        return [getattr(self, f"stacked_buffer_{i}") for i in range(len(self._buffer_names))]
-
     def member_state(self, k: int) -> dict[str, torch.Tensor]:
-        """Member ``k``'s parameters and buffers, named as in its model's ``state_dict``."""
-        tensors = [*self.stacked, *self._stacked_buffers()]
-        return {
-            n: t[k].detach().clone()
-            for n, t in zip([*self._param_names, *self._buffer_names], tensors, strict=True)
-        }
-
-    def _logits(self, x: torch.Tensor, members: list[int] | None = None) -> torch.Tensor:
-        """``[K, batch, classes]`` logits of every member (or of ``members``) on the same ``x``."""
-        params, buffers = list(self.stacked), self._stacked_buffers()
-        if members is not None:
-            index = torch.tensor(members, device=x.device)
-            params, buffers = [p[index] for p in params], [b[index] for b in buffers]
-        base = self._base[0]
-
-        def one(p: dict[str, torch.Tensor], b: dict[str, torch.Tensor], inputs: torch.Tensor) -> torch.Tensor:
-            return functional_call(base, (p, b), (inputs,))
-
-        named_p = dict(zip(self._param_names, params, strict=True))
-        named_b = dict(zip(self._buffer_names, buffers, strict=True))
-        return vmap(one, in_dims=(0, 0, None), randomness="different")(named_p, named_b, x)
+        """Member ``k``'s parameters and buffers, named as in its model's ``state_dict`` (a frozen
+        member's as it stopped, counters shared by the stack included)."""
+        if k in self._snapshots:
+            return {n: t.clone() for n, t in self._snapshots[k].items()}
+        return {n: t[k].detach().clone() for n, t in self.stack.member_tensors().items()}
 
     def _normalise(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.std
@@ -146,16 +118,16 @@ class PopulationModule(pl.LightningModule):
         self._dropout: float | None = None
         self._step_acc = torch.zeros(self.size, steps, device=self.device)
         self._nonfinite = torch.zeros(self.size, dtype=torch.bool, device=self.device)
-        self._base[0].train()
+        self.stack.train()
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor | None:
         x, y = batch
         dropout = self.augment.dropout_at(self.global_step)
         if dropout is not None and dropout != self._dropout:
-            set_dropout(self._base[0], dropout)
+            self.stack.set_dropout(dropout)
             self._dropout = dropout
         x, y = self.augment.mix(x, y, self._rng)
-        logits = self._logits(self._normalise(x))
+        logits = self.stack(self._normalise(x))  # [K, batch, classes]
         total: torch.Tensor | None = None
         progress = self.global_step / max(1, self.trainer.max_steps - 1)
         for k, member in enumerate(self.members):
@@ -224,7 +196,7 @@ class PopulationModule(pl.LightningModule):
         member.steps = self.global_step
         if self.global_step:
             member.train_acc = self._running_train_acc(self.global_step)[k]
-        self._snapshots[k] = [t[k].detach().clone() for t in [*self.stacked, *self._stacked_buffers()]]
+        self._snapshots[k] = self.member_state(k)
 
     def _restore_frozen(self) -> None:
         """Frozen members keep the parameters and statistics they stopped with (the optimiser's
@@ -232,28 +204,28 @@ class PopulationModule(pl.LightningModule):
         if not self._snapshots:
             return
         with torch.no_grad():
-            tensors = [*self.stacked, *self._stacked_buffers()]
+            tensors = self.stack.member_tensors()
             for k, saved in self._snapshots.items():
-                for tensor, value in zip(tensors, saved, strict=True):
-                    tensor[k].copy_(value)
+                for name, tensor in tensors.items():
+                    if tensor.stride(0):  # not a counter shared by all members
+                        tensor[k].copy_(saved[name])
 
     # ------------------------------------------------------------------ evaluation
     @torch.no_grad()
     def accuracy(self, members: list[int], batches: OrderedBatches) -> list[float]:
         """Accuracy of ``members`` on ``batches`` (uint8 images, resized and normalised as in training)."""
-        base = self._base[0]
-        was_training = base.training
-        base.eval()
+        was_training = self.stack.training
+        self.stack.eval()
         correct = torch.zeros(len(members), dtype=torch.long, device=self.device)
         seen = 0
         with self.trainer.precision_plugin.val_step_context():
             for x, y in batches:
                 x = x.float().div_(255) if not x.is_floating_point() else x
                 x = self.augment.resize(x, self.global_step)
-                logits = self._logits(self._normalise(x), members)
+                logits = self.stack(self._normalise(x))[members]
                 correct += (logits.argmax(dim=2) == y).sum(dim=1)
                 seen += len(y)
-        base.train(was_training)
+        self.stack.train(was_training)
         return [c / max(1, seen) for c in correct.tolist()]
 
     def _validate(self, members: list[int]) -> None:
@@ -279,9 +251,7 @@ class PopulationModule(pl.LightningModule):
     # ------------------------------------------------------------------ optimisation
     def configure_optimizers(self) -> Any:
         # Elementwise optimisers on stacked parameters: each member's step is its lone step.
-        return optimisation(
-            self.stacked.parameters(), self._optimizer, self._schedule, self.trainer.max_steps
-        )
+        return optimisation(self.stack.parameters(), self._optimizer, self._schedule, self.trainer.max_steps)
 
     def results(self, seconds: float) -> list[Fitness]:
         """One Fitness per member, as a lone training reports it (``seconds``: its share of the pass)."""
@@ -319,15 +289,9 @@ def stacking_problem(
     if str(precision).startswith("16"):
         return "fp16 loss scaling is shared by all members (use bf16-mixed or 32-true)"
     try:
-        models = [make_model(), make_model()]
-        params, buffers = stack_module_state(models)
-        base = copy.deepcopy(models[0]).to("meta")
-        base.train()
-        vmap(
-            lambda p, b, x: functional_call(base, (p, b), (x,)), in_dims=(0, 0, None), randomness="different"
-        )(params, buffers, sample)
-    except Exception as err:
-        return f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+        stack_models([make_model(), make_model()], sample)
+    except TypeError as err:
+        return str(err)
     return None
 
 

@@ -24,6 +24,7 @@ from lossevo.config import build
 from lossevo.data import AugmentedBatches, ImageSplits, OrderedBatches, ShuffledBatches, load_dataset
 from lossevo.errors import LossevoError
 from lossevo.models import count_parameters, load_checkpoint
+from lossevo.models.stacked import stack_models
 from lossevo.module import ClassifierModule
 from lossevo.population import PopulationModule, measure_population, stacking_problem
 from lossevo.results import Fitness, Status, StopReason
@@ -193,11 +194,17 @@ class Surrogate:
         )
 
     # ------------------------------------------------------------------ populations
+    def _sample(self) -> torch.Tensor:
+        """A few normalised training images: what a stack is checked on."""
+        mean = torch.tensor(self.data.mean, device=self.device).view(1, -1, 1, 1)
+        std = torch.tensor(self.data.std, device=self.device).view(1, -1, 1, 1)
+        return (self._train_x[:4].float().div(255) - mean) / std
+
     def stacking_problem(self) -> str | None:
         """Why this recipe's candidates cannot train together in one pass (``None``: they can);
         checked once."""
         if not hasattr(self, "_stacking_problem"):
-            sample = self._train_x[:2].float().div(255)
+            sample = self._sample()
             self._stacking_problem = stacking_problem(
                 lambda: self.build_model().to(self.device),
                 sample,
@@ -257,7 +264,7 @@ class Surrogate:
 
     def _population_pass(self, jobs: list[Job], steps: int | None = None) -> PopulationModule:
         module = PopulationModule(
-            models=[self.seeded_model(job.seed) for job in jobs],
+            stack=stack_models([self.seeded_model(job.seed).to(self.device) for job in jobs], self._sample()),
             losses=[job.loss for job in jobs],
             settings=self.settings,
             optimizer=self.optimizer,
