@@ -57,7 +57,9 @@ def surrogates(args: argparse.Namespace, cifar_root: Path) -> list[tuple[str, Su
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 4, 8, 16, 32])
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--accelerator", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -75,13 +77,13 @@ def main() -> None:
               f"{torch.get_num_threads()} threads")  # fmt: skip
         for name, s in surrogates(args, Path(folder)):
             s.train_population(jobs(2))  # warm-up: kernels, allocator, first-pass costs
-            one = timed(lambda: [s.train(j) for j in jobs(4)]) / 4  # seconds per candidate alone
+            one = timed(lambda s=s: [s.train(j) for j in jobs(4)]) / 4  # seconds per candidate alone
             print(f"\n{name}: one at a time {one:.2f} s per candidate, {3600 / one:,.0f} candidates/hour")
             for k in args.sizes:
                 if k == 1:
                     continue
                 try:
-                    seconds = timed(lambda k=k: s.train_population(jobs(k))) / k
+                    seconds = timed(lambda k=k, s=s: s.train_population(jobs(k))) / k
                 except torch.cuda.OutOfMemoryError:
                     print(f"  K={k:>2}: out of memory")
                     break
