@@ -32,7 +32,7 @@ from torch import nn
 from lossevo.augment import AugmentRNG, Pipeline
 from lossevo.data import OrderedBatches
 from lossevo.loss import Loss
-from lossevo.models.stacked import Stack, stack_models
+from lossevo.models.stacked import Stack, stack_kind
 from lossevo.module import optimisation
 from lossevo.results import Fitness, Status, StopReason
 from lossevo.settings import SurrogateSettings
@@ -289,7 +289,7 @@ def stacking_problem(
     if str(precision).startswith("16"):
         return "fp16 loss scaling is shared by all members (use bf16-mixed or 32-true)"
     try:
-        stack_models([make_model(), make_model()], sample)
+        stack_kind([make_model(), make_model()], sample)
     except TypeError as err:
         return str(err)
     return None

@@ -24,7 +24,7 @@ from lossevo.config import build
 from lossevo.data import AugmentedBatches, ImageSplits, OrderedBatches, ShuffledBatches, load_dataset
 from lossevo.errors import LossevoError
 from lossevo.models import count_parameters, load_checkpoint
-from lossevo.models.stacked import stack_models
+from lossevo.models.stacked import stack_kind
 from lossevo.module import ClassifierModule
 from lossevo.population import PopulationModule, measure_population, stacking_problem
 from lossevo.results import Fitness, Status, StopReason
@@ -213,6 +213,9 @@ class Surrogate:
             )
             if self._stacking_problem:
                 log.warning("these candidates train one at a time: %s", self._stacking_problem)
+            else:  # decided once per recipe, not per pass
+                models = [self.build_model().to(self.device) for _ in range(2)]
+                self._stack_kind = stack_kind(models, sample)
         return self._stacking_problem
 
     def population_size(self) -> int:
@@ -263,8 +266,11 @@ class Surrogate:
         return module.results(seconds / len(jobs))
 
     def _population_pass(self, jobs: list[Job], steps: int | None = None) -> PopulationModule:
+        problem = self.stacking_problem()
+        if problem:
+            raise TypeError(problem)
         module = PopulationModule(
-            stack=stack_models([self.seeded_model(job.seed).to(self.device) for job in jobs], self._sample()),
+            stack=self._stack_kind([self.seeded_model(job.seed).to(self.device) for job in jobs]),
             losses=[job.loss for job in jobs],
             settings=self.settings,
             optimizer=self.optimizer,

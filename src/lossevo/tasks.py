@@ -35,13 +35,12 @@ class Task:
 _SURROGATES: dict[str, Any] = {}
 
 
-def surrogate_for(cfg: Any) -> Any:
-    """The surrogate of a config's setting (dataset, augment, model, recipe, trainer), built once
-    per process."""
-
+def surrogate_for(cfg: Any, key: str | None = None) -> Any:
+    """The surrogate of a config's setting (dataset, augment, model, recipe, trainer; ``key``: its
+    :func:`_setting_key` when already known), built once per process."""
     from lossevo.surrogate import Surrogate
 
-    key = _setting_key(cfg)
+    key = key or _setting_key(cfg)
     if key not in _SURROGATES:
         _SURROGATES[key] = Surrogate(cfg)
     return _SURROGATES[key]
@@ -71,11 +70,11 @@ def evaluate_group(tasks: list[Task]) -> list[Fitness]:
         for j, task in enumerate(tasks):
             if i < len(task.configs) and all(r.ok for r in results[j]):
                 cfg = OmegaConf.create(task.configs[i])
-                data_seed = cfg.get("data_seed")
-                key = (_setting_key(cfg), int(cfg.seed if data_seed is None else data_seed))
+                data_seed = _data_seed(cfg)
+                key = (_setting_key(cfg), int(cfg.seed) if data_seed is None else data_seed)
                 groups.setdefault(key, []).append((j, cfg))
-        for members in groups.values():
-            surrogate = surrogate_for(members[0][1])
+        for (setting, _), members in groups.items():
+            surrogate = surrogate_for(members[0][1], setting)
             size = surrogate.population_size() if len(members) > 1 else 1
             for start in range(0, len(members), size):
                 chunk = members[start : start + size]

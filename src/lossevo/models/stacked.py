@@ -13,7 +13,7 @@ view (its slice is its own model's tensor, so a member can be frozen, read or co
 - :class:`VmapStack`: ``torch.func.stack_module_state`` + ``functional_call`` under ``vmap`` for
   any other model ``vmap`` can run (its batching rules move the member dimension between layers).
 
-:func:`stack_models` picks the first that reproduces the members' outputs.
+:func:`stack_kind` picks the first that reproduces the members' outputs.
 """
 
 from __future__ import annotations
@@ -165,8 +165,13 @@ class VmapStack(Stack):
 
 
 def stack_models(models: Sequence[nn.Module], sample: torch.Tensor) -> Stack:
-    """The fastest stack that reproduces the members' outputs on ``sample`` (train mode, as in a
-    step); a model neither can stack raises with the reason."""
+    """The fastest stack that reproduces the members' outputs on ``sample``."""
+    return stack_kind(models, sample)(models)
+
+
+def stack_kind(models: Sequence[nn.Module], sample: torch.Tensor) -> type[Stack]:
+    """The fastest kind of stack that reproduces these models' outputs on ``sample`` (train mode,
+    as in a step); a model neither can stack raises with the reason."""
     expected = torch.stack([copy.deepcopy(m).train()(sample) for m in models])
     problems = []
     for kind in (ChannelStack, VmapStack):
@@ -174,7 +179,7 @@ def stack_models(models: Sequence[nn.Module], sample: torch.Tensor) -> Stack:
             stack = kind([copy.deepcopy(m) for m in models])
             got = stack.train()(sample)
             if got.shape == expected.shape and torch.allclose(got, expected, rtol=1e-4, atol=1e-5):
-                return kind(models)
+                return kind
             problems.append(f"{kind.__name__} gives other outputs than the members")
         except Exception as err:
             problems.append(
