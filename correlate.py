@@ -2,20 +2,10 @@
 
 Trains the losses under every setting (resumable), then writes Kendall τ tables, clusters,
 scatter plots and a heatmap; with target=<setting>, recommends the cheapest surrogate whose
-ranking agrees with it. See conf/correlate.yaml.
+ranking agrees with it. See src/lossevo/conf/correlate.yaml.
 """
 
-import hydra
-from omegaconf import DictConfig
-
-from lossevo.cli import run_correlate, user_errors
-
-
-@hydra.main(config_path="conf", config_name="correlate", version_base="1.3")
-@user_errors
-def main(cfg: DictConfig) -> None:
-    run_correlate(cfg)
-
+from lossevo.commands import correlate
 
 if __name__ == "__main__":
-    main()
+    correlate()

@@ -42,7 +42,7 @@ def test_flowers102_official_split(tmp_path: Path, cache_dir: Path) -> None:
     assert (len(splits.train_x), len(splits.val_x), len(splits.test_x)) == (10, 5, 15)
     assert splits.shape == (3, 24, 24) and splits.train_x.dtype == torch.uint8
     assert splits.train_y.tolist() == [i % 3 for i in range(10)] and splits.num_classes == 3
-    assert list(cache_dir.glob("resized/flowers102-*-train-24.pt"))
+    assert list(cache_dir.glob("resized/flowers102-*-train-24-*.pt"))
     again = flowers102.__wrapped__(root=str(tmp_path), image_size=24)  # from the cache
     assert torch.equal(again.test_x, splits.test_x)
 

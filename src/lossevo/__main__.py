@@ -1,5 +1,7 @@
-"""``lossevo``: look at losses, and analyse results of final trainings.
+"""``lossevo``: run searches and trainings, look at losses, analyse results.
 
+lossevo evolve [key=value ...]   search (as python evolve.py; also lossevo-evolve); likewise
+lossevo train|validate|correlate|eliminate|report [key=value ...]   with Hydra's own flags
 lossevo list                     the named losses
 lossevo show neuroloss1          equation, LaTeX, key, source and integrity verdict
 lossevo show my_loss.json        the same for a genome file (JSON or YAML)
@@ -18,6 +20,9 @@ from pathlib import Path
 import yaml
 
 from lossevo.errors import LossevoError
+
+# Subcommands run by Hydra (lossevo.commands), each with its config of the same name.
+HYDRA_COMMANDS = ("evolve", "train", "validate", "correlate", "eliminate", "report")
 
 
 def _options(pairs: list[str]) -> dict:
@@ -90,10 +95,20 @@ def _results_command(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args_in = sys.argv[1:] if argv is None else argv
+    if args_in and args_in[0] in HYDRA_COMMANDS:
+        from lossevo.commands import ENTRIES
+
+        # Hydra reads sys.argv itself: hand it the arguments after the command.
+        sys.argv = [f"lossevo {args_in[0]}", *args_in[1:]]
+        ENTRIES[args_in[0]]()
+        return 0
     parser = argparse.ArgumentParser(
         prog="lossevo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     commands = parser.add_subparsers(dest="command", required=True)
+    for name in HYDRA_COMMANDS:
+        commands.add_parser(name, help=f"Hydra app, config {name}.yaml (lossevo {name} --help)")
     commands.add_parser("list", help="the named losses")
     show = commands.add_parser("show", help="a named loss or a genome file as an equation")
     show.add_argument("target", help="a loss name (see `lossevo list`) or a genome file")

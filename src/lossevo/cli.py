@@ -161,7 +161,7 @@ def print_outcome(outcome: Any, console: Console) -> None:
         console.print(f"written: {outcome.files['verdict']}, {outcome.files['validation']}", markup=False)
     if outcome.loss_configs:
         conf = outcome.loss_configs[0].parent.parent
-        console.print(f"train the best loss: python train.py --config-dir {conf} loss=best_1", markup=False)
+        console.print(f"train the best loss: lossevo train --config-dir {conf} loss=best_1", markup=False)
 
 
 def _mean_std(mean: float, std: float) -> str:

@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from lossevo.errors import LossevoError
 
 # The project's configs, for composing outside an entry script (tests, notebooks).
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+CONF_DIR = Path(__file__).resolve().parent / "conf"
 
 
 def short_dirname(overrides: str, limit: int = 100) -> str:

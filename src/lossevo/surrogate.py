@@ -106,7 +106,16 @@ class Surrogate:
 
     def build_model(self) -> nn.Module:
         node = OmegaConf.masked_copy(self.cfg.model, [k for k in self.cfg.model if k not in MODEL_KEYS])
-        model = build(node, "model", in_channels=self.data.shape[0], num_classes=self.data.num_classes)
+        try:
+            model = build(node, "model", in_channels=self.data.shape[0], num_classes=self.data.num_classes)
+        except LossevoError as err:
+            if "unexpected keyword" not in str(err) or str(node.get("_target_", "")).startswith("lossevo."):
+                raise
+            # model._target_=my.Net on a built-in model's config keeps that model's keys
+            raise LossevoError(
+                f"{err}. Your model receives in_channels, num_classes and every key of the model config; "
+                "start from an empty one: model=custom model._target_=..."
+            ) from None
         checkpoint = self.cfg.model.get("checkpoint")
         return load_checkpoint(model, checkpoint) if checkpoint else model
 

@@ -1,5 +1,6 @@
 """Datasets (in-memory uint8 tensors) and batch iterables."""
 
+from lossevo.data.arrays import tensors
 from lossevo.data.batches import AugmentedBatches, OrderedBatches, ShuffledBatches
 from lossevo.data.datasets import (
     ImageSplits,
@@ -12,6 +13,7 @@ from lossevo.data.datasets import (
     svhn,
 )
 from lossevo.data.files import caltech101, cars196, flowers102
+from lossevo.data.folders import image_folder
 
 __all__ = [
     "AugmentedBatches",
@@ -25,7 +27,9 @@ __all__ = [
     "digits",
     "fashion_mnist",
     "flowers102",
+    "image_folder",
     "load_dataset",
     "mnist",
     "svhn",
+    "tensors",
 ]

@@ -17,11 +17,13 @@ torchvision's:
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -40,6 +42,8 @@ from lossevo.errors import LossevoError
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # no network check at import
 
 Item = tuple[Path, int]
+T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def _resizer(size: int) -> Callable[[np.ndarray], np.ndarray]:
@@ -49,32 +53,73 @@ def _resizer(size: int) -> Callable[[np.ndarray], np.ndarray]:
     return lambda image: pipeline(image=image)["image"]
 
 
-def _decode(path: Path, resize: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+def _decode(path: Path, resize: Callable[[np.ndarray], np.ndarray], mode: str = "RGB") -> np.ndarray | None:
+    """One image as a resized uint8 array (``mode`` "RGB" or "L"); ``None`` if it cannot be read."""
     from PIL import Image
 
     try:
         with Image.open(path) as image:
-            array = np.asarray(image.convert("RGB"))
+            array = np.asarray(image.convert(mode))
     except Exception as err:
-        raise LossevoError(f"cannot read image {path} ({type(err).__name__}: {err})") from None
+        log.debug("cannot read %s: %s", path, err)
+        return None
     return resize(array)
 
 
-def load_images(items: Sequence[Item], size: int, cache_key: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Decode and resize every image once (threads), as uint8 ``[N, 3, size, size]``; cached."""
-    cache = default_cache_dir() / "resized" / f"{cache_key}-{size}.pt"
+def load_images(
+    items: Sequence[Item], size: int, cache_key: str, channels: int = 3, skip_unreadable: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Decode and resize every image once (threads, a progress bar on a terminal), as uint8
+    ``[N, channels, size, size]``; cached under ``cache_key``. An unreadable image is an error
+    naming it, or with ``skip_unreadable`` left out and counted in a warning."""
+    fingerprint = _fingerprint(items, channels, skip_unreadable)
+    cache = default_cache_dir() / "resized" / f"{cache_key}-{size}-{fingerprint}.pt"
     if cache.is_file():
         data = torch.load(cache, weights_only=True)
-        if len(data["y"]) == len(items):
-            return data["x"], data["y"]
+        return data["x"], data["y"]
     resize = _resizer(size)
+    mode = {1: "L", 3: "RGB"}[channels]
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        arrays = list(pool.map(lambda item: _decode(item[0], resize), items))
-    x = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
-    y = torch.tensor([label for _, label in items], dtype=torch.int64)
+        decoded = pool.map(lambda item: _decode(item[0], resize, mode), items)
+        arrays = list(track(decoded, total=len(items), description=f"decoding {len(items)} images"))
+    bad = [path for (path, _), array in zip(items, arrays, strict=True) if array is None]
+    if bad and not skip_unreadable:
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        raise LossevoError(
+            f"cannot read image {bad[0]}{more}: not an image or corrupt; remove it, or pass "
+            "dataset.skip_unreadable=true to leave unreadable images out"
+        )
+    if bad:
+        log.warning("left out %d unreadable images (first: %s)", len(bad), bad[0])
+    kept = [(array, label) for array, (_, label) in zip(arrays, items, strict=True) if array is not None]
+    if not kept:
+        raise LossevoError(f"none of the {len(items)} images could be read (first: {items[0][0]})")
+    x = torch.from_numpy(np.stack([a for a, _ in kept]))
+    x = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2)
+    y = torch.tensor([label for _, label in kept], dtype=torch.int64)
     cache.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"x": x, "y": y}, cache)
-    return x, y
+    torch.save({"x": x.contiguous(), "y": y}, cache)
+    return x.contiguous(), y
+
+
+def _fingerprint(items: Sequence[Item], channels: int, skip_unreadable: bool) -> str:
+    """A digest of the files (names, sizes, modification times) and how they are read: a cache
+    entry is used only for the very files it was made from."""
+    digest = hashlib.sha1(f"{channels}-{skip_unreadable}".encode())
+    for path, label in items:
+        stat = path.stat() if path.exists() else None
+        digest.update(f"{path}|{label}|{stat and stat.st_size}|{stat and stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:12]
+
+
+def track(items: Iterable[T], total: int, description: str) -> Iterator[T]:
+    """``items`` with a rich progress bar on a terminal (nothing elsewhere)."""
+    from rich.console import Console
+    from rich.progress import track as rich_track
+
+    console = Console(stderr=True)
+    return iter(rich_track(items, total=total, description=description, console=console,
+                           disable=not console.is_terminal, transient=True))  # fmt: skip
 
 
 def _key(folder: Path, name: str) -> str:

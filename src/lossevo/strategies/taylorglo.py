@@ -29,12 +29,17 @@ class TaylorGLO(GenerationalStrategy):
         sigma: float = 1.2,
         invariant: bool = True,
         invariant_both: bool = True,
-        classes: int = 10,
+        classes: int | None = 10,
     ) -> None:
         if not isinstance(space, TaylorSpace):
             raise LossevoError("search=taylorglo searches Taylor parameters: use space=taylor")
+        if classes is None and invariant:
+            raise LossevoError(
+                "search=taylorglo's invariant needs the class count: set dataset.num_classes=<n> "
+                "(or search.invariant=false)"
+            )
         super().__init__(seed, salt=0x7A1)
-        self.invariant, self.invariant_both, self.classes = invariant, invariant_both, int(classes)
+        self.invariant, self.invariant_both, self.classes = invariant, invariant_both, int(classes or 0)
         popsize = population or (40 if invariant else 20)
         self.es = cma_es.new_cma(np.zeros(PARAMETERS), sigma, popsize, seed)
         self.stats["invariant_rejections"] = 0

@@ -1,0 +1,1 @@
+"""lossevo's Hydra configs, shipped inside the package (search path ``pkg://lossevo.conf``)."""
