@@ -78,13 +78,17 @@ def kill_until_an_evaluation_fails(
     ("executor", "match"),
     [
         (["executor=local", "executor.workers=2"], "spawn_main"),
-        (["executor=ray", "executor.workers=2"], "ray::_ray_evaluate"),
+        (["executor=ray", "executor.workers=2"], "ray::evaluate_with_threads"),
+        (["executor=slurm", "executor.cluster=local", "executor.workers=2", "executor.cpus_per_task=1",
+          "executor.poll_s=0.2"], "submitit.core._submit"),
     ],
-    ids=["local", "ray"],
+    ids=["local", "ray", "slurm-local"],
 )
 def test_a_killed_worker_loses_nothing(executor: list[str], match: str, tmp_path: Path) -> None:
     if executor[0] == "executor=ray":
         pytest.importorskip("ray")
+    if executor[0] == "executor=slurm":
+        pytest.importorskip("submitit")
     run_dir = tmp_path / "run"
     proc = subprocess.Popen(
         script_command("evolve.py", *SEARCH, *executor, f"hydra.run.dir={run_dir}"),
@@ -115,3 +119,37 @@ def test_a_killed_worker_loses_nothing(executor: list[str], match: str, tmp_path
                 (status,) = db.execute("SELECT status FROM reference WHERE name = ? AND rung = ?",
                                        (name.split()[1], rung)).fetchone()  # fmt: skip
             assert status == "done", f"{name} ran again and finished"
+
+
+def test_slurm_settings_reach_the_sbatch_script(tmp_path: Path) -> None:
+    """executor=slurm's keys become the #SBATCH lines of every job (submitit writes the script)."""
+    pytest.importorskip("submitit")
+    from lossevo.config import compose_config
+    from lossevo.executors import sbatch_script, slurm_parameters
+
+    overrides = ["executor=slurm", "executor.partition=gpu", "executor.account=lab42",
+                 "executor.gpus_per_node=1",
+                 "executor.timeout_min=30", "executor.mem_gb=16", "executor.setup=[module load cuda]",
+                 "+executor.additional_parameters.mail_type=FAIL"]  # fmt: skip
+    cfg = compose_config("evolve", overrides)
+    node = cfg.executor
+    keys = ("partition", "account", "qos", "constraint", "timeout_min", "gpus_per_node", "cpus_per_task",
+            "mem_gb", "setup", "additional_parameters")  # fmt: skip
+    script = sbatch_script(tmp_path, slurm_parameters(*(node[k] for k in keys)))
+    for line in ("#SBATCH --partition=gpu", "#SBATCH --account=lab42", "#SBATCH --gpus-per-node=1",
+                 "#SBATCH --time=30", "#SBATCH --mem=16GB", "#SBATCH --cpus-per-task=4",
+                 "#SBATCH --mail-type=FAIL", "module load cuda"):  # fmt: skip
+        assert line in script, f"{line!r} in\n{script}"
+
+
+def test_slurm_without_sbatch_says_what_to_do(tmp_path: Path) -> None:
+    import shutil
+
+    if shutil.which("sbatch"):
+        pytest.skip("this machine has SLURM")
+    result = subprocess.run(
+        script_command("evolve.py", *SEARCH, "executor=slurm", f"hydra.run.dir={tmp_path}"),
+        cwd=ROOT, env=script_env(), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "no `sbatch` here" in result.stderr and "executor.cluster=local" in result.stderr

@@ -16,6 +16,7 @@ import logging
 import os
 import queue
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from lossevo.errors import LossevoError
@@ -193,7 +194,7 @@ class RayExecutor(Executor):
             else:
                 ray.init(num_cpus=max(1, int(workers * cpus)), include_dashboard=False, log_to_driver=False)
         self.capacity = workers
-        self._remote = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(_ray_evaluate)
+        self._remote = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(evaluate_with_threads)
         self._threads = threads
         self._refs: dict[Any, list[Task]] = {}
 
@@ -220,11 +221,111 @@ class RayExecutor(Executor):
         self._refs.clear()
 
 
-def _ray_evaluate(tasks: list[Task], threads: int) -> list[Fitness]:
+def evaluate_with_threads(tasks: list[Task], threads: int) -> list[Fitness]:
+    """A Ray task's or SLURM job's work: its group of tasks, with a torch thread limit."""
     import torch
 
     torch.set_num_threads(threads)
     return evaluate_group(tasks)
+
+
+class SlurmExecutor(Executor):
+    """Each group of tasks is one SLURM job, submitted and watched with submitit from the driver,
+    which stays the only writer of the journal. ``cluster="local"`` runs the same jobs as local
+    processes (submitit's local executor): to try a config, and in tests."""
+
+    def __init__(
+        self,
+        folder: str,
+        workers: int = 8,
+        partition: str | None = None,
+        account: str | None = None,
+        qos: str | None = None,
+        constraint: str | None = None,
+        timeout_min: int = 60,
+        gpus_per_node: int = 0,
+        cpus_per_task: int = 4,
+        mem_gb: float | None = None,
+        setup: list[str] | None = None,
+        additional_parameters: dict[str, Any] | None = None,
+        cluster: str = "slurm",
+        poll_s: float = 5.0,
+    ) -> None:
+        import shutil
+
+        try:
+            import submitit
+        except ImportError:
+            raise LossevoError("executor=slurm needs submitit: pip install 'lossevo[slurm]'") from None
+        self.capacity, self._threads, self._poll_s = int(workers), int(cpus_per_task), float(poll_s)
+        if cluster == "slurm":
+            if shutil.which("sbatch") is None:
+                raise LossevoError(
+                    "executor=slurm: no `sbatch` here; run the search where SLURM commands work (a login "
+                    "node), or try the config with local processes: executor.cluster=local"
+                )
+            params = slurm_parameters(partition, account, qos, constraint, timeout_min, gpus_per_node,
+                                      cpus_per_task, mem_gb, setup, additional_parameters)  # fmt: skip
+            self._executor: Any = submitit.SlurmExecutor(folder=folder)
+            script = sbatch_script(folder, params)
+            log.info("SLURM: up to %d jobs at once, each submitted as\n%s", workers, script)
+        elif cluster == "local":
+            params = {"timeout_min": timeout_min, "gpus_per_node": gpus_per_node,
+                      "cpus_per_task": cpus_per_task}  # fmt: skip
+            self._executor = submitit.LocalExecutor(folder=folder)
+        else:
+            raise LossevoError(f"executor.cluster must be slurm or local, got {cluster}")
+        self._executor.update_parameters(**params)
+        self._jobs: dict[Any, list[Task]] = {}
+
+    def submit(self, tasks: list[Task]) -> None:
+        self._jobs[self._executor.submit(evaluate_with_threads, tasks, self._threads)] = tasks
+
+    @property
+    def busy(self) -> int:
+        return len(self._jobs)
+
+    def wait(self) -> Iterator[tuple[Task, Fitness]]:
+        import time
+
+        while not (done := [job for job in self._jobs if job.done()]):
+            time.sleep(self._poll_s)
+        for job in done:
+            tasks = self._jobs.pop(job)
+            try:
+                results = job.result()
+            except Exception as err:  # killed, pre-empted, out of time or memory: retried by the caller
+                lost = _worker_failure(RuntimeError(f"SLURM job {job.job_id}: {err}"))
+                results = [lost] * len(tasks)
+            yield from zip(tasks, results, strict=True)
+
+    def close(self) -> None:
+        for job in self._jobs:
+            job.cancel(check=False)
+        self._jobs.clear()
+
+
+def slurm_parameters(
+    partition: str | None, account: str | None, qos: str | None, constraint: str | None, timeout_min: int,
+    gpus_per_node: int, cpus_per_task: int, mem_gb: float | None, setup: list[str] | None,
+    additional_parameters: dict[str, Any] | None,
+) -> dict[str, Any]:  # fmt: skip
+    """``executor=slurm``'s keys as submitit's SLURM parameters (the sbatch options)."""
+    params: dict[str, Any] = {
+        "job_name": "lossevo", "partition": partition, "account": account, "qos": qos,
+        "constraint": constraint, "time": int(timeout_min), "gpus_per_node": int(gpus_per_node) or None,
+        "cpus_per_task": int(cpus_per_task), "mem": f"{mem_gb}GB" if mem_gb else None,
+        "setup": list(setup or []) or None,
+        "additional_parameters": dict(additional_parameters or {}) or None,
+    }  # fmt: skip
+    return {k: v for k, v in params.items() if v is not None}
+
+
+def sbatch_script(folder: str | Path, params: dict[str, Any]) -> str:
+    """The sbatch script submitit writes for a job with ``params`` (logged when a search starts)."""
+    from submitit.slurm.slurm import _make_sbatch_string
+
+    return _make_sbatch_string(command="python -m submitit.core._submit ...", folder=folder, **params)
 
 
 def _worker_failure(err: BaseException) -> Fitness:
@@ -235,7 +336,7 @@ def _worker_failure(err: BaseException) -> Fitness:
 
 
 def executor_from(cfg: Any) -> Executor:
-    """The executor a run's config names (``executor=inline|local|ray``); inline when it names none."""
+    """The executor a run's config names (``executor=inline|local|ray|slurm``); inline when it names none."""
     from lossevo.config import build
 
     return build(cfg.get("executor") or {"_target_": "lossevo.executors.InlineExecutor"}, "executor")
