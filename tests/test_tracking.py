@@ -74,3 +74,18 @@ def test_wandb_sweep_files_compose_as_hydra_command_lines() -> None:
             cfg = compose_config(entry, [f"{k}={v}" for k, v in point])
             assert cfg is not None
         assert sweep["metric"]["name"] in ("best_fitness", "test_acc")
+
+
+def test_a_self_hosted_server_with_a_key_counts_as_online(no_wandb_env, monkeypatch, tmp_path: Path) -> None:
+    """`wandb login --host https://wandb.lab.org` writes the key under that host in ~/.netrc."""
+    netrc = tmp_path / "home" / ".netrc"
+    netrc.parent.mkdir(parents=True, exist_ok=True)
+    netrc.write_text("machine wandb.lab.org\n  login user\n  password " + "k" * 40 + "\n")
+    monkeypatch.setenv("WANDB_BASE_URL", "https://wandb.lab.org")
+    assert resolve_mode("auto") == "online"
+    monkeypatch.setenv("WANDB_BASE_URL", "https://other.example.com")
+    assert resolve_mode("auto") == "offline"  # a key for another server is no key for this one
+    monkeypatch.delenv("WANDB_BASE_URL")
+    assert resolve_mode("auto") == "offline"
+    netrc.write_text("machine api.wandb.ai login user password " + "k" * 40 + "\n")
+    assert resolve_mode("auto") == "online"

@@ -9,6 +9,8 @@ lossevo show taylorglo --param params=[0,0,-1,0,0,0,0,0]
 lossevo stats outputs/train       mean ± std per loss × setting, best marked, Welch p vs cross_entropy
 lossevo ttest runs/a runs/b       Welch's t-test between two result sets
 lossevo collate outputs/train -o all.csv
+lossevo dashboard outputs/evolve/...   a W&B workspace for a search or study (online: saved, URL printed;
+                                 offline: its definition written to <folder>/dashboard.json)
 """
 
 from __future__ import annotations
@@ -129,8 +131,21 @@ def main(argv: list[str] | None = None) -> int:
     collate = commands.add_parser("collate", help="gather results.csv files into one CSV")
     collate.add_argument("paths", nargs="+", help="results.csv files or folders holding them")
     collate.add_argument("-o", "--output", default="collated.csv")
+    dashboard = commands.add_parser("dashboard", help="a W&B workspace for a search or study, or a W&B group")
+    dashboard.add_argument("target", help="a search or study run folder, or a W&B group name")
+    dashboard.add_argument("--project", help="W&B project (default: the run's logger.project)")
+    dashboard.add_argument("--entity", help="W&B entity (default: the run's logger.entity, or yours)")
+    dashboard.add_argument("--offline", action="store_true", help="write the definition only")
+    dashboard.add_argument("-o", "--output", help="where the definition goes offline")
     args = parser.parse_args(argv)
     try:
+        if args.command == "dashboard":
+            from lossevo.dashboard import publish, target_from
+
+            target = target_from(args.target, args.project, args.entity)
+            where = publish(target, Path(args.output) if args.output else None, args.offline)
+            print(f"W&B workspace for group {target.group}: {where}")
+            return 0
         if args.command in ("stats", "ttest", "collate"):
             return _results_command(args)
         if args.command == "list":

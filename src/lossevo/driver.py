@@ -451,6 +451,7 @@ class Driver:
             self.tracker.log({f"rung{rung}/candidate": row.id, f"rung{rung}/fitness": result.fitness})
             return
         best = self.journal.best(1)
+        reference = self.journal.reference(self.reference_name)
         data = {
             "candidate/id": row.id,
             "candidate/fitness": result.fitness,
@@ -460,6 +461,7 @@ class Driver:
             "candidate/seconds": result.seconds,
             "search/evaluated": self.journal.count(FINISHED),
             "search/best_fitness": best[0].fitness if best else None,
+            "search/reference_fitness": None if reference is None else reference.fitness,
         }
         self.tracker.log(data, step=row.id)
 

@@ -19,11 +19,16 @@ log = logging.getLogger(__name__)
 
 
 def _has_api_key() -> bool:
+    """A key in the environment, or ``wandb login``'s entry in ~/.netrc for the server W&B talks
+    to: ``WANDB_BASE_URL``'s host (a self-hosted server) or the public one."""
+    from urllib.parse import urlparse
+
     if os.environ.get("WANDB_API_KEY"):
         return True
+    host = urlparse(os.environ.get("WANDB_BASE_URL") or "https://api.wandb.ai").hostname or "api.wandb.ai"
     netrc = Path(os.environ.get("NETRC", Path.home() / ".netrc"))
     try:
-        return "api.wandb.ai" in netrc.read_text()
+        return f"machine {host}" in " ".join(netrc.read_text().split())
     except OSError:
         return False
 
