@@ -74,3 +74,25 @@ def test_augmentation_grid(tmp_path: Path) -> None:
     )
     [path] = run_report(cfg, run_dir=tmp_path)
     assert path.name == "augmentations.png" and path.read_bytes().startswith(PNG)
+
+
+def test_a_spike_clips_the_raw_phenotype_axis_and_ordinary_curves_do_not() -> None:
+    p, ce, _ = plots.phenotype(get_loss("cross_entropy"))
+    _, mse, _ = plots.phenotype(get_loss("mse"))
+    assert plots.clipped_limits([ce, mse]) is None  # -ln p's own steep end is no spike
+    spike = np.where(p < 0.003, 5e6, 1 - p)  # one candidate at 5e6 near p = 0
+    low, high = plots.clipped_limits([ce, mse, spike])
+    assert low < 0 and ce[len(ce) // 10] < high < 20, "the other curves fill the clipped axis"
+
+
+def test_heatmap_numbers_are_white_on_dark_cells_and_black_on_light_ones() -> None:
+    import matplotlib.pyplot as plt
+
+    values = np.array([[1.0, 0.05], [-0.95, np.nan]])
+    fig, ax = plt.subplots()
+    image = ax.imshow(values, vmin=-1, vmax=1, cmap="RdBu_r")
+    texts = plots.annotate_cells(ax, image, values)
+    plt.close(fig)
+    assert [(t.get_text(), t.get_color()) for t in texts] == [
+        ("1.00", "white"), ("0.05", "black"), ("-0.95", "white")
+    ]  # fmt: skip

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -49,14 +50,39 @@ def surface(loss: Loss, points: int = 60) -> tuple[np.ndarray, np.ndarray, np.nd
     return t.numpy(), p.numpy(), values.numpy()
 
 
+def clipped_limits(curves: list[np.ndarray], spread: float = 10.0) -> tuple[float, float] | None:
+    """y-limits for raw phenotypes where a spike would flatten every other curve: the 1st-99th
+    percentile range of all values, padded, when the full range is over ``spread`` times wider;
+    ``None`` when every value fits."""
+    values = np.concatenate([c[np.isfinite(c)] for c in curves]) if curves else np.array([])
+    if values.size == 0:
+        return None
+    low, high = np.percentile(values, [1, 99])
+    span = max(high - low, 1e-12)
+    if values.max() - values.min() <= spread * span:
+        return None
+    pad = 0.1 * span
+    return float(low - pad), float(high + pad)
+
+
 def plot_phenotypes(losses: Mapping[str, Loss], path: Path) -> Path:
-    """Raw and min-max normalised binary phenotypes of several losses, side by side."""
+    """Raw and min-max normalised binary phenotypes of several losses, side by side; the raw
+    axis is clipped (and says so) when one loss's spike would flatten the others."""
     fig, (raw_ax, norm_ax) = plt.subplots(1, 2, figsize=(12, 4.5))
+    curves = []
     for name, loss in losses.items():
         p, values, _ = phenotype(loss)
+        curves.append(values)
         raw_ax.plot(p, values, label=name)
         norm_ax.plot(p, normalise(torch.from_numpy(values)).numpy(), label=name)
-    raw_ax.set_title("binary phenotype")
+    limits = clipped_limits(curves)
+    if limits is None:
+        raw_ax.set_title("binary phenotype")
+    else:
+        raw_ax.set_ylim(*limits)
+        peak = max(float(np.nanmax(np.where(np.isfinite(c), c, np.nan))) for c in curves)
+        low, high = limits
+        raw_ax.set_title(f"binary phenotype (y clipped to [{low:.3g}, {high:.3g}]; peak {peak:.3g})")
     norm_ax.set_title("normalised")
     for ax in (raw_ax, norm_ax):
         ax.set_xlabel("probability of the true class")
@@ -93,6 +119,18 @@ def plot_surface(name: str, loss: Loss, path: Path) -> Path:
     ax.set_zlabel("loss")
     ax.set_title(f"{name}: L(y, ŷ) of a 2-class sample")
     return _save(fig, path)
+
+
+def annotate_cells(ax: plt.Axes, image: Any, values: np.ndarray, fmt: str = "{:.2f}") -> list[Any]:
+    """Write each finite value on its heatmap cell, white on dark colours and black on light ones."""
+    texts = []
+    for (i, j), value in np.ndenumerate(values):
+        if not np.isfinite(value):
+            continue
+        r, g, b, _ = image.cmap(image.norm(value))
+        colour = "white" if 0.299 * r + 0.587 * g + 0.114 * b < 0.5 else "black"
+        texts.append(ax.text(j, i, fmt.format(value), ha="center", va="center", fontsize=8, color=colour))
+    return texts
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:

@@ -123,15 +123,14 @@ def plot_heatmap(names: list[str], full: list[list[Tau]], path: Path, title: str
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from lossevo.plots import annotate_cells
+
     values = np.array([[t.tau for t in row] for row in full])
     fig, ax = plt.subplots(figsize=(1.2 * len(names) + 2, 1.0 * len(names) + 1.5))
     image = ax.imshow(values, vmin=-1, vmax=1, cmap="RdBu_r")
     ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
     ax.set_yticks(range(len(names)), names)
-    for i in range(len(names)):
-        for j in range(len(names)):
-            if np.isfinite(values[i, j]):
-                ax.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize=8)
+    annotate_cells(ax, image, values)
     fig.colorbar(image, ax=ax, label="Kendall τ")
     ax.set_title(title)
     return _save(fig, path)
