@@ -111,6 +111,13 @@ def test_identity_refusal_shows_the_differing_values(tmp_path: Path) -> None:
         assert journal.get_meta("identity")["trainer.precision"] == "bf16-mixed"
 
 
+def test_a_builtin_datasets_folder_is_free_and_a_users_image_folder_is_not() -> None:
+    moved = [compose_config("evolve", [*TINY, "dataset=cifar10", f"dataset.root=/data/{d}"]) for d in "ab"]
+    assert identity(moved[0]) == identity(moved[1]), "CIFAR-10 is CIFAR-10 wherever it lies"
+    mine = [compose_config("evolve", [*TINY, "dataset=image_folder", f"dataset.root=/d/{d}"]) for d in "ab"]
+    assert identity(mine[0])["dataset.root"] == "/d/a" and identity(mine[0]) != identity(mine[1])
+
+
 def test_a_kill_does_not_use_up_a_candidates_retry(tmp_path: Path) -> None:
     """The retry budget counts evaluations started by this process, not the journal's attempts
     (which a killed run raised for the candidate it was training)."""

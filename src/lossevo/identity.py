@@ -26,14 +26,16 @@ ALWAYS_FREE = (
     "trainer.threads",
     # How many candidates train together in one pass: a member trains as it would alone.
     "surrogate.population",
-    "dataset.root",
-    "dataset.download",
 )
+# A built-in dataset is the same images wherever it lies; a user's image folder is its content.
+DATA_LOCATION = ("dataset.root", "dataset.download")
+USER_FOLDERS = ("lossevo.data.image_folder",)
 
 
 def identity(cfg: DictConfig, free: Iterable[str] = ()) -> dict[str, Any]:
     """``cfg`` resolved, as flat ``dotted.key -> value``, without the ``free`` keys (and below them)."""
-    skip = (*ALWAYS_FREE, *free)
+    location = () if OmegaConf.select(cfg, "dataset._target_") in USER_FOLDERS else DATA_LOCATION
+    skip = (*ALWAYS_FREE, *location, *free)
     flat: dict[str, Any] = {}
 
     def walk(node: Any, prefix: str) -> None:

@@ -77,6 +77,8 @@ def load_images(
     if cache.is_file():
         data = torch.load(cache, weights_only=True)
         return data["x"], data["y"]
+    log.info("decoding %d images (%s) to %dx%d once; cached in %s", len(items), cache_key, size, size,
+             cache.parent)  # fmt: skip
     resize = _resizer(size)
     mode = {1: "L", 3: "RGB"}[channels]
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
