@@ -8,6 +8,7 @@ import re
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -305,3 +306,16 @@ def test_killing_the_driver_kills_its_local_workers(tmp_path: Path) -> None:
         time.sleep(0.2)
     alive = [pid for pid in workers if Path(f"/proc/{pid}").exists()]
     assert not alive, f"worker processes outlived their driver: {alive}"
+
+
+def test_lossevo_commands_compose_the_packaged_configs_from_any_folder(tmp_path: Path) -> None:
+    """`lossevo evolve ...` (as `python evolve.py`): the configs come from inside the package."""
+    def lossevo(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "lossevo", *args], cwd=tmp_path, env=script_env(),
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+
+    result = lossevo("evolve", "--cfg", "job", "dataset=image_folder", "dataset.root=/x")
+    assert result.returncode == 0, result.stderr
+    assert "_target_: lossevo.data.image_folder" in result.stdout and "root: /x" in result.stdout
+    help_text = lossevo("train", "--help").stdout
+    assert "train is powered by Hydra" in help_text and "dataset: " in help_text
