@@ -49,7 +49,7 @@ def test_flat_class_folders_are_split_with_the_seed(tmp_path: Path, cache_dir: P
     assert splits.shape == (3, 16, 16) and splits.train_x.dtype == torch.uint8
     every = torch.cat([splits.train_y, splits.val_y, splits.test_y])
     assert torch.bincount(every).tolist() == [8, 10, 12]
-    assert list(cache_dir.glob("resized/image_folder-*-train-16-*.pt"))
+    assert list(cache_dir.glob("resized/pets-*-train-16-*.pt"))
     again = image_folder.__wrapped__(str(tmp_path / "pets"), image_size=16, val_size=5, test_size=0.2)
     assert torch.equal(again.train_x, splits.train_x) and torch.equal(again.test_y, splits.test_y)
     other = image_folder.__wrapped__(str(tmp_path / "pets"), image_size=16, val_size=5, split_seed=1)

@@ -128,7 +128,7 @@ def _key(folder: Path, name: str) -> str:
     return f"{name}-{hashlib.sha1(str(folder.resolve()).encode()).hexdigest()[:10]}"
 
 
-def _splits(
+def image_splits(
     name: str,
     folder: Path,
     classes: tuple[str, ...],
@@ -138,16 +138,20 @@ def _splits(
     test: list[Item],
     val_size: int,
     split_seed: int,
+    channels: int = 3,
+    skip_unreadable: bool = False,
 ) -> ImageSplits:
+    """Decode the splits' images (validation held out of train when ``val`` is ``None``)."""
     if not train or not test:
         raise LossevoError(f"{name} under {folder} has no images in its train or test split")
     key = _key(folder, name)
-    train_x, train_y = load_images(train, size, key + "-train")
+    read = {"channels": channels, "skip_unreadable": skip_unreadable}
+    train_x, train_y = load_images(train, size, key + "-train", **read)
     if val:
-        val_x, val_y = load_images(val, size, key + "-val")
+        val_x, val_y = load_images(val, size, key + "-val", **read)
     else:
         train_x, train_y, val_x, val_y = holdout(train_x, train_y, val_size, split_seed)
-    test_x, test_y = load_images(test, size, key + "-test")
+    test_x, test_y = load_images(test, size, key + "-test", **read)
     return ImageSplits(
         name=name,
         train_x=train_x,
@@ -203,7 +207,7 @@ def flowers102(
         return [(folder / "jpg" / f"image_{i:05d}.jpg", int(labels[i - 1])) for i in np.atleast_1d(ids[key])]
 
     classes = tuple(str(i) for i in range(int(labels.max()) + 1))
-    return _splits(
+    return image_splits(
         "flowers102",
         folder,
         classes,
@@ -253,7 +257,7 @@ def caltech101(
     order = torch.randperm(len(everything), generator=torch.Generator().manual_seed(split_seed + 1)).tolist()
     test = [everything[i] for i in order[:test_size]]
     train = [everything[i] for i in order[test_size:]]
-    return _splits(
+    return image_splits(
         "caltech101",
         folder.parent,
         classes,
@@ -302,7 +306,7 @@ def cars196(
     names = np.atleast_1d(_loadmat(folder / "devkit" / "cars_meta.mat")["class_names"])
     train = _annotations(folder / "devkit" / "cars_train_annos.mat", folder / "cars_train")
     test = _annotations(folder / "cars_test_annos_withlabels.mat", folder / "cars_test")
-    return _splits(
+    return image_splits(
         "cars196",
         folder,
         tuple(str(n) for n in names),

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import torch
 
-from lossevo.data.datasets import ImageSplits, holdout
-from lossevo.data.files import Item, _key, load_images
+from lossevo.data.datasets import ImageSplits
+from lossevo.data.files import Item, image_splits
 from lossevo.errors import LossevoError
 
 # torchvision's IMG_EXTENSIONS
@@ -110,24 +110,7 @@ def image_folder(
     val = scan(split_folders["val"], classes)[1] if "val" in split_folders else None
     if test is None:
         test, train = _take(train, test_size, "test_size", split_seed + 1)
-    key = _key(folder, "image_folder")
-    read = {"channels": channels, "skip_unreadable": skip_unreadable}
-    train_x, train_y = load_images(train, image_size, key + "-train", **read)
-    if val is None:
-        train_x, train_y, val_x, val_y = holdout(
-            train_x, train_y, count(val_size, len(train_x), "val_size"), split_seed
-        )
-    else:
-        val_x, val_y = load_images(val, image_size, key + "-val", **read)
-    test_x, test_y = load_images(test, image_size, key + "-test", **read)
-    return ImageSplits(
-        name=folder.name,
-        train_x=train_x,
-        train_y=train_y,
-        val_x=val_x,
-        val_y=val_y,
-        test_x=test_x,
-        test_y=test_y,
-        classes=classes,
-        source=str(folder),
-    )
+    val_count = count(val_size, len(train), "val_size")
+    name = folder.resolve().name
+    return image_splits(name, folder, classes, image_size, train, val, test, val_count, split_seed,
+                        channels=channels, skip_unreadable=skip_unreadable)  # fmt: skip
