@@ -18,7 +18,7 @@ from omegaconf import DictConfig
 from lossevo import rank_correlation as rc
 from lossevo.config import plain
 from lossevo.study import Study
-from lossevo.tracking import Tracker
+from lossevo.tracking import Tracker, group_for
 
 
 @dataclass
@@ -95,7 +95,7 @@ def write_correlation_report(study: Study, cfg: DictConfig, folder: Path) -> Cor
     files["report"] = folder / "correlation.md"
     files["report"].write_text("\n".join(lines))
 
-    tracker = Tracker(cfg.get("logger"), folder, group=folder.name or "lossevo", job_type="correlate",
+    tracker = Tracker(cfg.get("logger"), folder, group=group_for(folder), job_type="correlate",
                       name=f"correlate-{folder.name}", config=plain(cfg))  # fmt: skip
     tracker.table("accuracy", ["loss_id", "name", "cluster", *names, "equation"],
                   [[s.id, s.name, int(c), *[None if np.isnan(v) else float(v) for v in row], s.equation]

@@ -18,7 +18,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from lossevo.errors import LossevoError
-from lossevo.tracking import resolve_mode
+from lossevo.tracking import group_for, resolve_mode
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def target_from(where: str, project: str | None = None, entity: str | None = Non
         logger = dict(OmegaConf.to_container(OmegaConf.load(saved)).get("logger") or {})  # type: ignore[union-attr]
     verdict = folder / "verdict.md"
     return DashboardTarget(
-        group=folder.resolve().name,  # the group every tracker of this folder logs under
+        group=group_for(folder),  # the group every tracker of this folder logs under
         project=project or logger.get("project") or "lossevo",
         entity=entity or logger.get("entity") or os.environ.get("WANDB_ENTITY", ""),
         search=search,

@@ -47,7 +47,7 @@ from lossevo.results import FINISHED, Fitness, Status, StopReason
 from lossevo.settings import DriverSettings, FidelitySettings, ValidateSettings, validated
 from lossevo.strategies.base import Proposal, Strategy
 from lossevo.tasks import Task, group_size
-from lossevo.tracking import Tracker
+from lossevo.tracking import Tracker, group_for
 from lossevo.verdict import Finalist, Verdict, finalists, validation_seeds
 
 log = logging.getLogger("lossevo")
@@ -150,7 +150,7 @@ class Driver:
         self.tracker = Tracker(
             cfg.get("logger"),
             run_dir,
-            group=run_dir.name if run_dir.name not in ("", ".") else "lossevo",
+            group=group_for(run_dir),
             job_type="search",
             name=f"search-{run_dir.name}",
             config=plain(cfg),

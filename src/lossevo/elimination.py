@@ -103,7 +103,7 @@ def write_elimination_report(study: Study, results: list[StageResult], cfg: Dict
     """``elimination.csv`` (every loss: the last stage it reached, its final rank, its score per
     stage) and ``elimination.md``, and one W&B table per stage; returns the Markdown report."""
     from lossevo.config import plain
-    from lossevo.tracking import Tracker
+    from lossevo.tracking import Tracker, group_for
 
     names = [r.stage.name for r in results]
     reached = {s.id: 0 for s in study.losses}
@@ -140,7 +140,7 @@ def write_elimination_report(study: Study, results: list[StageResult], cfg: Dict
             lines.append(f"| {row[3]} | {row[1]} | " + " | ".join(row[4:-1]) + f" | `{row[-1]}` |")
     report = folder / "elimination.md"
     report.write_text("\n".join(lines) + "\n")
-    tracker = Tracker(cfg.get("logger"), folder, group=folder.name or "lossevo", job_type="eliminate",
+    tracker = Tracker(cfg.get("logger"), folder, group=group_for(folder), job_type="eliminate",
                       name=f"eliminate-{folder.name}", config=plain(cfg))  # fmt: skip
     tracker.table("elimination", header, [[*r[:4], *r[4:-1], r[-1]] for r in rows])
     for r in results:  # one ranking per stage, in the order it was decided

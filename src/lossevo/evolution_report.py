@@ -145,13 +145,13 @@ def summary_line(run: Path) -> str:
 
 def report_search(cfg: DictConfig, folder: Path) -> list[Path]:
     """``report.py run=<search>``: the files of :func:`write_report` and the same on W&B."""
-    from lossevo.tracking import Tracker
+    from lossevo.tracking import Tracker, group_for
 
     run = Path(str(cfg.run))
     top_k = int(cfg.get("top_k", 5))
     compare = (cfg.get("compare") or ["cross_entropy"])[0]
     files = write_report(run, folder, top_k, str(compare))
-    tracker = Tracker(cfg.get("logger"), folder, group=run.name or "lossevo", job_type="report",
+    tracker = Tracker(cfg.get("logger"), folder, group=group_for(run), job_type="report",
                       name=f"report-{run.name}")  # fmt: skip
     try:
         with Journal(run) as journal:

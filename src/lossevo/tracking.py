@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -148,6 +149,16 @@ class Tracker:
         except Exception as err:
             self._disable(err)
         self.run = None
+
+
+def group_for(folder: Path) -> str:
+    """The W&B group of a run folder (every run it logs, and ``lossevo dashboard``): its name, with
+    the date for Hydra's default ``<date>/<time>`` folders, whose time alone repeats every day."""
+    folder = folder.resolve()
+    dated = re.fullmatch(r"\d{4}-\d{2}-\d{2}", folder.parent.name)
+    if dated and re.fullmatch(r"\d{2}-\d{2}-\d{2}", folder.name):
+        return f"{folder.parent.name}_{folder.name}"
+    return folder.name or "lossevo"
 
 
 def _run_id(run_dir: Path, job_type: str, name: str | None) -> str:
