@@ -158,3 +158,36 @@ def test_validate_py_gives_an_earlier_search_its_verdict(tmp_path: Path) -> None
     assert len(runs) == 2 and all(n == 2 for _, n in runs) and runs[-1][0] == "cross_entropy"
     missing = run_script("validate.py", f"run={tmp_path / 'nothing'}", f"hydra.run.dir={tmp_path / 'w'}")
     assert missing.returncode == 2 and "holds no journal.sqlite" in missing.stderr
+
+
+def test_a_finalist_with_a_failed_validation_run_beats_nothing(tmp_path: Path) -> None:
+    """A mean over the runs that survived flatters a loss that sometimes diverges: the failure is
+    counted and shown, and the verdict does not call it a winner however good the rest looks."""
+    journal = journal_with(tmp_path, {1: A}, B)
+    journal.add_validation("candidate_1", 1, BUDGET, 5, 105, Fitness.failure(StopReason.NONFINITE, "nan"))
+    chosen = [Finalist("candidate_1", 1, "L1", None, 1, 0.8)]
+    verdict = Verdict.from_journal(journal, Finalist("cross_entropy", None, "CE", None, None, None), chosen,
+                                   steps=BUDGET, runs=6, alpha=0.05)  # fmt: skip
+    best = verdict.losses[0]
+    assert (best.failed, best.runs) == (1, 6) and best.p_value < 0.05
+    assert not verdict.beats
+    assert verdict.sentence().startswith(
+        "no loss found beats cross_entropy reliably at this budget: the best, best_1 (candidate_1), "
+        "failed 1 of 6 validation runs"
+    )
+    table = verdict.write(tmp_path / "out")["verdict"].read_text()
+    assert "| best_1 | 1 | 5/6 |" in table and "| cross_entropy |  | 5/5 |" in table
+    journal.close()
+
+
+def test_validation_trains_the_whole_budget() -> None:
+    """The verdict's trainings have no pre-check and no early stop: every run yields a value."""
+    from lossevo.config import compose_config
+    from lossevo.verdict import validation_overrides
+
+    from .conftest import TINY
+
+    overrides = validation_overrides(["augment=cutout"], 900)
+    cfg = compose_config("evolve", [*TINY, "surrogate.precheck.step=100", *overrides])
+    assert cfg.surrogate.steps == 900 and cfg.augment.cutout > 0
+    assert cfg.surrogate.precheck.step is None and cfg.surrogate.early_stop.step is None

@@ -48,7 +48,7 @@ from lossevo.settings import DriverSettings, FidelitySettings, ValidateSettings,
 from lossevo.strategies.base import Proposal, Strategy
 from lossevo.tasks import Task, group_size
 from lossevo.tracking import Tracker, group_for
-from lossevo.verdict import Finalist, Verdict, finalists, validation_seeds
+from lossevo.verdict import Finalist, Verdict, finalists, validation_overrides, validation_seeds
 
 log = logging.getLogger("lossevo")
 
@@ -405,7 +405,7 @@ class Driver:
             return None
         Verdict.save_plan(self.journal, reference, chosen, steps, runs, self.validate.alpha)
         done = {(r.loss, r.run) for r in self.journal.validations(steps)}
-        extras = [[*setting, f"surrogate.steps={steps}"] for setting in self.objective.settings]
+        extras = [validation_overrides(list(setting), steps) for setting in self.objective.settings]
         seeds = validation_seeds(self.seed, len(extras), runs)
         queue: deque[Task] = deque()
         losses = [

@@ -32,6 +32,16 @@ from lossevo.rank_correlation import Tau, kendall
 from lossevo.results import Status
 from lossevo.statistics import welch_greater
 
+# A validation run is the measurement, not a race: it trains the whole budget. The search's
+# pre-check and early stop save time on candidates; here they would turn a slow start into a
+# missing value, and a mean over the runs that survived flatters the loss.
+FULL_BUDGET = ("surrogate.precheck.step=null", "surrogate.early_stop.step=null")
+
+
+def validation_overrides(setting: list[str], steps: int) -> list[str]:
+    """The overrides of one validation training: the setting's, the budget, no early exits."""
+    return [*setting, f"surrogate.steps={steps}", *FULL_BUDGET]
+
 
 def validation_seeds(run_seed: int, settings: int, runs: int) -> list[int]:
     """Fresh training seeds of the validation runs, shared by every loss (settings outermost)."""
@@ -208,11 +218,13 @@ class Verdict:
 
     @property
     def beats(self) -> bool:
-        """The best finalist is better than the reference at level ``alpha`` (Holm-adjusted)."""
+        """The best finalist is better than the reference at level ``alpha`` (Holm-adjusted), and
+        none of its validation runs failed (a loss that sometimes diverges beats nothing)."""
         if not self.losses:
             return False
         best = self.losses[0]
-        return best.p_holm is not None and not math.isnan(best.p_holm) and best.p_holm < self.alpha
+        significant = best.p_holm is not None and not math.isnan(best.p_holm) and best.p_holm < self.alpha
+        return significant and not best.failed
 
     def sentence(self) -> str:
         ref = self.reference
@@ -227,6 +239,10 @@ class Verdict:
         if len(best.values) < 2 or len(ref.values) < 2:
             return (f"too few finished validation runs to test {label} against {ref.finalist.name} "
                     f"({_ms(best)} vs {_ms(ref)}, {where}); validate with validate.runs >= 2")  # fmt: skip
+        if best.failed:
+            return (f"no loss found beats {ref.finalist.name} reliably at this budget: the best, {label}, "
+                    f"failed {best.failed} of {best.runs} validation runs; its finished runs {figures}, "
+                    f"{where}")  # fmt: skip
         if self.beats:
             return f"{label} beats {ref.finalist.name}: {figures}, {where}"
         return (
@@ -263,13 +279,15 @@ class Verdict:
             f"every loss); one-sided Welch t-test against {self.reference.finalist.name}, level "
             f"{self.alpha} after Holm's correction over the finalists.",
             "",
-            "| loss | candidate | mean | std | p | p (Holm) | rung reached | result there | equation |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| loss | candidate | finished | mean | std | p | p (Holm) | rung reached | result there "
+            "| equation |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for row in self.rows():
-            name, cid, equation, _runs, _fin, mean, std, p, ph, rung, rf = row
-            cells = [name, "" if cid is None else cid, _cell(mean), _cell(std), _cell(p, 3), _cell(ph, 3),
-                     "" if rung is None else rung, _cell(rf), f"`{equation}`"]  # fmt: skip
+            name, cid, equation, runs, finished, mean, std, p, ph, rung, rf = row
+            cells = [name, "" if cid is None else cid, f"{finished}/{runs}", _cell(mean), _cell(std),
+                     _cell(p, 3), _cell(ph, 3), "" if rung is None else rung, _cell(rf),
+                     f"`{equation}`"]  # fmt: skip
             md.append("| " + " | ".join(map(str, cells)) + " |")
         md += ["", "## Faithfulness of the ranking (Kendall τ)", "",
                "| between | τ | p | losses |", "|---|---|---|---|"]  # fmt: skip
