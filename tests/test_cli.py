@@ -91,6 +91,12 @@ def test_evolve_end_to_end(reference_run: Path) -> None:
 def test_wandb_offline_run_files_are_written(reference_run: Path) -> None:
     runs = list((reference_run / "wandb").glob("offline-run-*"))
     assert len(runs) == 1 and list(runs[0].glob("*.wandb")), "an offline run to `wandb sync` later"
+    # The dashboard's top_candidates table: each best_k loss's phenotype against cross-entropy.
+    best = sorted((reference_run / "conf" / "loss").glob("best_*.yaml"))
+    assert best and len(list((reference_run / "phenotypes").glob("*.png"))) == len(best)
+    tables = [p.name for p in runs[0].rglob("*.table.json")]
+    assert any(t.startswith("top_candidates") for t in tables)
+    assert any(t.startswith("candidates") for t in tables)
 
 
 def test_train_accepts_the_best_loss_config(reference_run: Path, tmp_path: Path) -> None:

@@ -1,8 +1,9 @@
 """A W&B workspace for a search or a study: ``lossevo dashboard <run folder or W&B group>``.
 
 Built with W&B's ``wandb-workspaces`` library from what lossevo logs: fitness over evaluations
-with the reference loss, the candidate tables (equations; phenotypes once ``report.py run=`` has
-run), the Kendall-τ heatmap and tables of studies, and a search's verdict. Online (an API key
+with the reference loss, the candidate tables (every candidate's equation; the best ones'
+phenotypes, logged when a search ends and by ``report.py run=``), the Kendall-τ heatmap and
+tables of studies, and a search's verdict. Online (an API key
 for ``WANDB_BASE_URL``'s server) the workspace is saved to W&B and its URL printed; offline its
 definition is written as JSON next to the run (``dashboard.json``), to save later or to read.
 """
@@ -79,7 +80,7 @@ def build_workspace(target: DashboardTarget) -> Any:
         sections.append(ws.Section(name="Candidates", is_open=True, panels=[
             wr.WeavePanelSummaryTable(table_name="candidates"),
             wr.WeavePanelSummaryTable(table_name="top_candidates"),
-            wr.MediaBrowser(title="phenotypes and fitness (report.py run=)",
+            wr.MediaBrowser(title="phenotypes and fitness (report.py run=<folder>)",
                             media_keys=["phenotypes", "fitness"]),
         ]))  # fmt: skip
     if target.verdict is not None or (target.search and target.folder is None):

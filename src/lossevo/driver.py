@@ -493,6 +493,12 @@ class Driver:
             ["id", "parent", "phase", "status", "fitness", "stop_reason", "equation", "seconds"],
             rows,
         )
+        if self.tracker.active and best:  # phenotypes for the dashboard, only when anything is logged
+            from lossevo.evolution_report import phenotype_files, track_top_candidates
+
+            reference = build(self.cfg.loss, "loss")
+            images = phenotype_files(best, self.reference_name, reference, self.run_dir / "phenotypes")
+            track_top_candidates(self.tracker, best, images)
         self.tracker.summary(
             {
                 "best_fitness": best[0].fitness if best else None,

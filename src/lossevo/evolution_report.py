@@ -129,10 +129,34 @@ def write_report(run: Path, folder: Path, top_k: int = 5, compare: str = "cross_
     reference_loss = get_loss(compare)
     drawn[compare] = reference_loss
     files["phenotypes"] = plots.plot_phenotypes(drawn, folder / "phenotypes.png")
-    for r in best:  # one small image per top candidate, for the W&B candidates table
-        pair = {f"candidate {r.id}": GenomeLoss(genome_from_dict(r.genome)), compare: reference_loss}
-        files[f"phenotype_{r.id}"] = plots.plot_phenotypes(pair, folder / "phenotypes" / f"{r.id:06d}.png")
+    files.update(phenotype_files(best, compare, reference_loss, folder / "phenotypes"))
     return files
+
+
+def phenotype_files(best: list[CandidateRow], name: str, reference: Any, folder: Path) -> dict[str, Path]:
+    """One small phenotype image per top candidate against the reference loss (``phenotype_<id>``),
+    for the W&B ``top_candidates`` table."""
+    from lossevo import plots
+    from lossevo.genome import genome_from_dict
+    from lossevo.loss import GenomeLoss
+
+    return {
+        f"phenotype_{r.id}": plots.plot_phenotypes(
+            {f"candidate {r.id}": GenomeLoss(genome_from_dict(r.genome)), name: reference},
+            folder / f"{r.id:06d}.png",
+        )
+        for r in best
+    }
+
+
+TOP_COLUMNS = ["rank", "id", "status", "fitness", "equation", "phenotype"]
+
+
+def track_top_candidates(tracker: Any, best: list[CandidateRow], files: dict[str, Path]) -> None:
+    """The ``top_candidates`` table (equations and phenotype images) on W&B."""
+    rows = [[k, r.id, r.status.value, r.fitness, r.equation, files.get(f"phenotype_{r.id}")]
+            for k, r in enumerate(best, start=1)]  # fmt: skip
+    tracker.table("top_candidates", TOP_COLUMNS, rows)
 
 
 def summary_line(run: Path) -> str:
@@ -158,11 +182,7 @@ def report_search(cfg: DictConfig, folder: Path) -> list[Path]:
             best = journal.best(top_k)
             verdict = Verdict.load(journal)
         tracker.images({"fitness": files["fitness"], "phenotypes": files["phenotypes"]})
-        rows = [
-            [k, r.id, r.status.value, r.fitness, r.equation, files.get(f"phenotype_{r.id}")]
-            for k, r in enumerate(best, start=1)
-        ]
-        tracker.table("top_candidates", ["rank", "id", "status", "fitness", "equation", "phenotype"], rows)
+        track_top_candidates(tracker, best, files)
         if verdict is not None:
             verdict.track(tracker)
     finally:
