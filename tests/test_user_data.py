@@ -246,3 +246,14 @@ def test_a_model_target_on_a_builtin_model_config_names_the_fix(tmp_path: Path) 
     )
     assert result.returncode == 2
     assert "widths" in result.stderr and "model=custom" in result.stderr
+
+
+def test_an_unset_folder_or_model_class_says_which_key_to_set() -> None:
+    from lossevo.config import build, compose_config
+    from lossevo.data import load_dataset
+
+    cfg = compose_config("evolve", ["dataset=image_folder", "model=custom"])
+    with pytest.raises(LossevoError, match=r"^dataset\.root is not set: add dataset\.root=\.\.\."):
+        load_dataset(cfg.dataset)
+    with pytest.raises(LossevoError, match=r"^model\._target_ is not set"):
+        build(cfg.model, "model", in_channels=1, num_classes=10)

@@ -13,7 +13,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import InstantiationException
 from hydra.experimental.callback import Callback
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, MissingMandatoryValue, OmegaConf
 
 from lossevo.errors import LossevoError
 
@@ -64,6 +64,10 @@ def build(node: Any, where: str, **kwargs: Any) -> Any:
             cause = cause.__cause__
         if isinstance(cause, LossevoError):
             raise cause from None
+        if isinstance(cause, MissingMandatoryValue):  # a ??? the user has to fill in
+            key = str(getattr(cause, "full_key", "") or str(cause).split(": ")[-1].splitlines()[0])
+            key = key if key.startswith(f"{where}.") else f"{where}.{key}"
+            raise LossevoError(f"{key} is not set: add {key}=... to the command line") from None
         if isinstance(err, InstantiationException) and cause is err:
             message = str(err).splitlines()[0]
         else:
