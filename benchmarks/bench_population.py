@@ -6,10 +6,18 @@ data, written as random images in CIFAR-10's real pickled format) it trains K di
 (cross-entropy, focal, Baikal, NeuroLoss1 in turn) for ``--steps`` steps, once one at a time
 (``Surrogate.train`` per loss, the path a search takes with K = 1) and once as one population
 (``Surrogate.train_population``), and prints candidates per hour and the ratio. The first pass of
-each shape is a warm-up (not timed). On a GPU it also times the augmentation paper's surrogate
-(``experiment=augmentation_paper``: ResNet9v2, 40 x 500 steps) per candidate at the best K.
+each shape is a warm-up (not timed). A fourth line, a 54-parameter ConvNet on 8 x 8 digits at
+batch 8, has next to no compute: its ratios are the ceiling that the per-step fixed cost (Lightning,
+Python, kernel launches) allows, what a small surrogate on a GPU approaches.
+
+On a GPU (or with ``--paper``) it also times the augmentation paper's surrogate
+(``experiment=augmentation_paper``: ResNet9v2 6.5M, batch 128, 20,000 steps, channels-last bf16)
+over its first ``--paper-steps`` steps (one validation included, as every 500 steps in the paper),
+alone and at ``--paper-k``, and prints seconds per candidate extrapolated to the 20,000 steps and
+candidates per GPU-hour, next to Morgan & Hougen's ~20 per A100-hour.
 
     python benchmarks/bench_population.py [--sizes 1 4 8 16 32] [--steps 100] [--accelerator cpu]
+                                          [--channels-last] [--only convnet] [--paper]
 """
 
 from __future__ import annotations
@@ -45,12 +53,16 @@ def timed(fn) -> float:
 def surrogates(args: argparse.Namespace, cifar_root: Path) -> list[tuple[str, Surrogate]]:
     common = [f"surrogate.steps={args.steps}", f"surrogate.val_every={args.steps}", "logger=none",
               "surrogate.precheck.step=null", "surrogate.early_stop.step=null",
-              f"trainer.accelerator={args.accelerator}", f"trainer.precision={args.precision}"]  # fmt: skip
+              f"trainer.accelerator={args.accelerator}", f"trainer.precision={args.precision}",
+              f"trainer.channels_last={str(args.channels_last).lower()}"]  # fmt: skip
     cifar = ["dataset=cifar10", f"dataset.root={cifar_root}", "dataset.download=false"]
     chosen = {
         "convnet / fashion_mnist": ["dataset=fashion_mnist", "model=convnet"],
         "resnet9v2_small / cifar10-shaped": [*cifar, "model=resnet9v2_small"],
         "resnet9 / cifar10-shaped": [*cifar, "model=resnet9"],
+        "tiny convnet / digits (fixed cost only)": [
+            "dataset=digits", "model=convnet", "model.widths=[2,2,2]", "surrogate.batch_size=8"
+        ],
     }
     return [(name, Surrogate(compose_config("train", [*common, *o]))) for name, o in chosen.items()
             if args.only is None or args.only in name]  # fmt: skip
@@ -66,6 +78,14 @@ def main() -> None:
     parser.add_argument("--precision", default="bf16-mixed" if torch.cuda.is_available() else "32-true")
     parser.add_argument("--only", default=None, help="only surrogates whose name contains this")
     parser.add_argument("--cifar-images", type=int, default=10000, help="training images written")
+    parser.add_argument("--channels-last", action="store_true", default=torch.cuda.is_available(),
+                        help="trainer.channels_last=true (default on a GPU)")  # fmt: skip
+    parser.add_argument("--paper", action="store_true", default=torch.cuda.is_available(),
+                        help="also time the augmentation paper's surrogate (default on a GPU)")  # fmt: skip
+    parser.add_argument("--paper-steps", type=int, default=500, help="steps timed at the paper's surrogate")
+    parser.add_argument("--paper-k", type=int, default=16, help="population size at the paper's surrogate")
+    parser.add_argument("--paper-override", action="append", default=[],
+                        help="a Hydra override there, e.g. augment=mixup (repeatable)")  # fmt: skip
     args = parser.parse_args()
     if args.accelerator == "cpu":
         torch.set_num_threads(torch.get_num_threads())
@@ -89,20 +109,33 @@ def main() -> None:
                     break
                 print(f"  K={k:>2}: {seconds:.3f} s per candidate, {3600 / seconds:,.0f} candidates/hour, "
                       f"ratio to one at a time {one / seconds:.2f}")  # fmt: skip
-        if args.accelerator != "cpu":
+        if args.paper:
             paper(args, Path(folder))
 
 
 def paper(args: argparse.Namespace, cifar_root: Path) -> None:
-    """Seconds per candidate at the augmentation paper's surrogate, alone and at K = 16."""
+    """Seconds per candidate at the augmentation paper's surrogate, alone and at ``--paper-k``,
+    from its first ``--paper-steps`` steps (set-up and one validation included) scaled to its
+    20,000 steps."""
+    base = compose_config("evolve", ["experiment=augmentation_paper"])
+    full = int(base.surrogate.steps)
     cfg = compose_config("evolve", ["experiment=augmentation_paper", f"dataset.root={cifar_root}",
-                                    "dataset.download=false", "logger=none"])  # fmt: skip
+                                    "dataset.download=false", "logger=none",
+                                    f"surrogate.steps={args.paper_steps}",
+                                    f"trainer.accelerator={args.accelerator}",
+                                    *args.paper_override])  # fmt: skip
     s = Surrogate(cfg)
-    one = timed(lambda: s.train(jobs(1)[0]))
-    k = 16
-    per = timed(lambda: s.train_population(jobs(k))) / k
-    print(f"\naugmentation paper surrogate ({s.settings.steps} steps): alone {one:.1f} s per candidate "
-          f"({3600 / one:,.0f}/GPU-hour); K={k}: {per:.1f} s ({3600 / per:,.0f}/GPU-hour); "
+    s.train(jobs(1)[0])  # warm-up: cuDNN's kernel choice for these shapes
+    scale = full / args.paper_steps
+    one = timed(lambda: s.train(jobs(1)[0])) * scale
+    k = args.paper_k
+    per = timed(lambda: s.train_population(jobs(k))) / k * scale
+    where = "GPU" if args.accelerator != "cpu" else "CPU"
+    changed = f" with {' '.join(args.paper_override)}" if args.paper_override else ""
+    print(f"\naugmentation paper surrogate{changed} ({args.paper_steps} of {full} steps timed, "
+          f"scaled to {full}): "
+          f"alone {one:,.0f} s per candidate ({3600 / one:,.1f}/{where}-hour); K={k}: {per:,.0f} s "
+          f"({3600 / per:,.1f}/{where}-hour), ratio {one / per:.2f}; "
           "Morgan & Hougen: ~20 per A100-hour")  # fmt: skip
 
 

@@ -27,6 +27,11 @@ from .test_surrogate import Constant, NaNAfter
 LOSSES = ("cross_entropy", "focal", "baikal", "cross_entropy")
 
 
+def members() -> list[nn.Module]:
+    """Four losses; the last one label-smoothed (members smooth their own targets)."""
+    return [get_loss(n, label_smoothing=0.1 if k == 3 else 0.0) for k, n in enumerate(LOSSES)]
+
+
 class Raises(nn.Module):
     def forward(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         raise RuntimeError("this loss is broken")
@@ -56,15 +61,24 @@ def jobs(losses: list[nn.Module], seeds: list[int] | None = None) -> list[Job]:
 
 @pytest.mark.parametrize(
     "overrides",
-    [["model=convnet"], ["model=resnet9v2_small", "augment=mixup"]],
-    ids=["convnet", "resnet9v2_small-mixup"],
+    [
+        ["model=convnet"],
+        ["model=resnet9v2_small", "augment=mixup"],
+        ["model=convnet", "trainer.channels_last=true"],
+    ],
+    ids=["convnet", "resnet9v2_small-mixup", "convnet-channels_last"],
 )
 def test_a_member_ends_as_it_would_alone(overrides: list[str]) -> None:
     s = surrogate(*overrides)
-    module = s._population_pass(jobs([get_loss(n) for n in LOSSES]))
+    module = s._population_pass(jobs(members()))
+    # (a layer with one input channel per group is laid out the same either way)
+    convs = [m.weight for m in module.stack.modules() if isinstance(m, nn.Conv2d) and m.weight.shape[1] > 1]
+    assert convs and all((not w.is_contiguous()) == s.trainer_settings.channels_last for w in convs), (
+        "the members' layout is the one a lone training uses"
+    )
     results = module.results(0.0)
     assert len(results) == 4 and all(r.ok for r in results)
-    for k, job in enumerate(jobs([get_loss(n) for n in LOSSES])):
+    for k, job in enumerate(jobs(members())):
         weights, lone = alone(s, job)
         member = module.member_state(k)
         assert set(member) == set(weights), "every parameter and buffer has its member's slice"

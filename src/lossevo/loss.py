@@ -66,6 +66,14 @@ class Loss(nn.Module):
     def per_sample(self, y: torch.Tensor, yhat: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         """Loss of each sample ``[B]`` from targets ``y``, softmax ``yhat`` and ``logits`` (all [B, C])."""
 
+    def from_outputs(self, y: torch.Tensor, yhat: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        """Per-sample values ``[B]`` from one-hot or soft targets ``y``, softmax ``yhat`` and
+        ``logits`` (``[B, C]``, full precision): :meth:`per_sample` after label smoothing. Lets a
+        population compute the targets and softmax once for all its members."""
+        if self.label_smoothing:
+            y = y * (1 - self.label_smoothing) + self.label_smoothing / y.shape[1]
+        return self.per_sample(y, yhat, logits)
+
     @property
     def equation(self) -> str:
         """A readable formula of the per-sample loss."""
@@ -74,13 +82,9 @@ class Loss(nn.Module):
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         logits, target = _flatten(input, target)
         with torch.autocast(device_type=logits.device.type, enabled=False):
-            if logits.dtype in (torch.float16, torch.bfloat16) or not logits.is_floating_point():
-                logits = logits.float()
+            logits = full_precision(logits)
             y = targets_as_probabilities(target, logits.shape[1], logits.dtype)
-            if self.label_smoothing:
-                y = y * (1 - self.label_smoothing) + self.label_smoothing / y.shape[1]
-            yhat = torch.softmax(logits, dim=1)
-            values = self.per_sample(y, yhat, logits)
+            values = self.from_outputs(y, torch.softmax(logits, dim=1), logits)
         if self.reduction == "mean":
             return values.mean()
         if self.reduction == "sum":
@@ -90,6 +94,13 @@ class Loss(nn.Module):
     def extra_repr(self) -> str:
         smoothing = f", label_smoothing={self.label_smoothing}" if self.label_smoothing else ""
         return f"reduction={self.reduction!r}{smoothing}"
+
+
+def full_precision(logits: torch.Tensor) -> torch.Tensor:
+    """Half precision (and integer) logits as float32; float32 and float64 as they are."""
+    if logits.dtype in (torch.float16, torch.bfloat16) or not logits.is_floating_point():
+        return logits.float()
+    return logits
 
 
 def _batch_shape(input: torch.Tensor) -> tuple[int, ...]:

@@ -21,6 +21,7 @@ Fitness means what a lone training's means; its ``seconds`` is its share of the 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,8 +32,8 @@ from torch import nn
 
 from lossevo.augment import AugmentRNG, Pipeline
 from lossevo.data import OrderedBatches
-from lossevo.loss import Loss
-from lossevo.models.stacked import Stack, stack_kind
+from lossevo.loss import Loss, full_precision, targets_as_probabilities
+from lossevo.models.stacked import ChannelStack, Stack, stack_kind
 from lossevo.module import optimisation
 from lossevo.results import Fitness, Status, StopReason
 from lossevo.settings import SurrogateSettings
@@ -82,9 +83,11 @@ class PopulationModule(pl.LightningModule):
         std: tuple[float, ...],
         data_seed: int,
         val: OrderedBatches,
+        channels_last: bool = False,
     ) -> None:
         super().__init__()
-        self.stack = stack
+        # Channels-last applies to side-by-side members (vmap moves the member dimension itself).
+        self.stack = stack.channels_last() if channels_last and isinstance(stack, ChannelStack) else stack
         self.losses = nn.ModuleList(losses)
         self.settings = settings
         self._optimizer = optimizer
@@ -128,27 +131,49 @@ class PopulationModule(pl.LightningModule):
             self._dropout = dropout
         x, y = self.augment.mix(x, y, self._rng)
         logits = self.stack(self._normalise(x))  # [K, batch, classes]
-        total: torch.Tensor | None = None
-        progress = self.global_step / max(1, self.trainer.max_steps - 1)
-        for k, member in enumerate(self.members):
-            if member.frozen:
-                continue
-            loss_fn = self.losses[k]
-            if isinstance(loss_fn, Loss):
-                loss_fn.progress = progress
-            try:
-                loss = loss_fn(logits[k], y)
-            except Exception as err:  # this member's loss is broken; the others go on
-                self._freeze(k, StopReason.ERROR, f"{type(err).__name__}: {err}")
-                continue
-            total = loss if total is None else total + loss
-            with torch.no_grad():
-                self._nonfinite[k] |= ~torch.isfinite(loss)
+        losses = self._member_losses(logits, y)
         with torch.no_grad():
             labels = y.argmax(dim=1) if y.is_floating_point() else y
             step = min(self.global_step, self._step_acc.shape[1] - 1)
             self._step_acc[:, step] = (logits.argmax(dim=2) == labels).float().mean(dim=1)
-        return total  # None when every member is frozen: Lightning skips the step
+        if all(loss is None for loss in losses):
+            return None  # every member is frozen: Lightning skips the step
+        # One stack for every member (frozen ones as 0): one finiteness check and one sum per step,
+        # not K; the sum's gradient reaches each member's graph as its own loss's would.
+        zero = logits.new_zeros(())
+        values = torch.stack([zero if loss is None else loss for loss in losses])
+        with torch.no_grad():
+            self._nonfinite |= ~torch.isfinite(values)
+        return values.sum()
+
+    def _member_losses(self, logits: torch.Tensor, target: torch.Tensor) -> list[torch.Tensor | None]:
+        """Each active member's loss on its logits (``None`` for a frozen member). Targets and
+        softmax are computed once for all members, as a lone training computes them (full
+        precision, autocast off); a loss that is not a mean-reduced :class:`Loss` is called as is."""
+        progress = self.global_step / max(1, self.trainer.max_steps - 1)
+        out: list[torch.Tensor | None] = []
+        with torch.autocast(device_type=logits.device.type, enabled=False):
+            full = full_precision(logits)
+            y = targets_as_probabilities(target, full.shape[2], full.dtype)
+            yhat = torch.softmax(full, dim=2)
+            for k, member in enumerate(self.members):
+                loss_fn = self.losses[k]
+                if member.frozen:
+                    out.append(None)
+                    continue
+                try:
+                    if isinstance(loss_fn, Loss):
+                        loss_fn.progress = progress
+                    if isinstance(loss_fn, Loss) and loss_fn.reduction == "mean":
+                        loss = loss_fn.from_outputs(y, yhat[k], full[k]).mean()
+                    else:
+                        loss = loss_fn(logits[k], target)
+                except Exception as err:  # this member's loss is broken; the others go on
+                    self._freeze(k, StopReason.ERROR, f"{type(err).__name__}: {err}")
+                    out.append(None)
+                    continue
+                out.append(loss)
+        return out
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         self._restore_frozen()
@@ -293,6 +318,31 @@ def stacking_problem(
     except TypeError as err:
         return str(err)
     return None
+
+
+class StepClock(pl.Callback):
+    """Seconds per training step from step ``skip`` (past kernel selection and allocator warm-up)
+    to the last step's start: what ``surrogate.population=auto`` compares, without the pass's
+    set-up and final validation."""
+
+    def __init__(self, skip: int = 5) -> None:
+        self.skip = skip
+        self._start: tuple[int, float] | None = None
+        self.seconds_per_step: float | None = None
+
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, module: pl.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        step = trainer.global_step
+        if step != self.skip and step != trainer.max_steps - 1:
+            return
+        if module.device.type == "cuda":
+            torch.cuda.synchronize(module.device)
+        now = time.perf_counter()
+        if self._start is None:
+            self._start = (step, now)
+        elif step > self._start[0]:
+            self.seconds_per_step = (now - self._start[1]) / (step - self._start[0])
 
 
 def measure_population(

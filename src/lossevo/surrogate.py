@@ -26,7 +26,7 @@ from lossevo.errors import LossevoError
 from lossevo.models import count_parameters, load_checkpoint
 from lossevo.models.stacked import stack_kind
 from lossevo.module import ClassifierModule
-from lossevo.population import PopulationModule, measure_population, stacking_problem
+from lossevo.population import PopulationModule, StepClock, measure_population, stacking_problem
 from lossevo.results import Fitness, Status, StopReason
 from lossevo.settings import SurrogateSettings, TrainerSettings, validated
 
@@ -145,7 +145,11 @@ class Surrogate:
         return AugmentedBatches(shuffled, self.augment, data_seed, self.settings.augment_chunk)
 
     def trainer(
-        self, logger: Any = False, root_dir: str | None = None, steps: int | None = None
+        self,
+        logger: Any = False,
+        root_dir: str | None = None,
+        steps: int | None = None,
+        callbacks: list[pl.Callback] | None = None,
     ) -> pl.Trainer:
         t = self.trainer_settings
         return pl.Trainer(
@@ -163,6 +167,7 @@ class Surrogate:
             log_every_n_steps=max(1, self.settings.val_every),
             default_root_dir=root_dir,
             benchmark=t.benchmark,
+            callbacks=callbacks,
         )
 
     def train(
@@ -241,14 +246,15 @@ class Surrogate:
         return self._measured_population
 
     def _time_population(self, k: int, steps: int = 30) -> float:
+        """Seconds per step of a pass of k members (cross-entropy, their own init seeds)."""
         from lossevo.losses import get_loss
 
         jobs = [Job(get_loss("cross_entropy"), seed, "measure", data_seed=0) for seed in range(k)]
-        start = time.perf_counter()
-        self._population_pass(jobs, steps=steps)
-        if self.device.type == "cuda":
-            torch.cuda.synchronize()
-        return time.perf_counter() - start
+        clock = StepClock(skip=min(5, steps // 3))
+        self._population_pass(jobs, steps=steps, callbacks=[clock])
+        if clock.seconds_per_step is None:
+            raise RuntimeError(f"a population of {k} stopped before {steps} steps")
+        return clock.seconds_per_step
 
     def train_population(self, jobs: list[Job], test: bool = False) -> list[Fitness]:
         """Train ``jobs`` (one data seed) together in one pass, one Fitness each, as if each had
@@ -274,7 +280,9 @@ class Surrogate:
         log.info("%d trainings in one pass (%.1f s)", len(jobs), seconds)
         return module.results(seconds / len(jobs))
 
-    def _population_pass(self, jobs: list[Job], steps: int | None = None) -> PopulationModule:
+    def _population_pass(
+        self, jobs: list[Job], steps: int | None = None, callbacks: list[pl.Callback] | None = None
+    ) -> PopulationModule:
         problem = self.stacking_problem()
         if problem:
             raise TypeError(problem)
@@ -289,7 +297,8 @@ class Surrogate:
             std=self.data.std,
             data_seed=jobs[0].data,
             val=self._val,
+            channels_last=self.trainer_settings.channels_last,
         )
-        trainer = self.trainer(steps=steps)
+        trainer = self.trainer(steps=steps, callbacks=callbacks)
         trainer.fit(module, train_dataloaders=self.batches(jobs[0].data))
         return module

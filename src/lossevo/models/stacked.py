@@ -37,6 +37,9 @@ class Stack(nn.Module):
     """K models run as one: ``forward(x) -> [K, batch, classes]``."""
 
     size: int
+    # Layout of the stacked activations: channels-last where the training asks for it
+    # (trainer.channels_last) and the stack keeps images as images (ChannelStack).
+    memory_format: torch.memory_format = torch.contiguous_format
 
     def set_dropout(self, p: float) -> None:
         from lossevo.augment import set_dropout
@@ -111,8 +114,16 @@ class ChannelStack(Stack):
         self.shapes = {name: tuple(t.shape) for name, t in models[0].state_dict().items()}
         self.fused = _fuse(list(models))
 
+    def channels_last(self) -> ChannelStack:
+        """Weights and activations channels-last, as a lone training's with trainer.channels_last."""
+        self.memory_format = torch.channels_last
+        return self.to(memory_format=torch.channels_last)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.fused(x.repeat(1, self.size, *([1] * (x.dim() - 2))))
+        inputs = x.repeat(1, self.size, *([1] * (x.dim() - 2)))
+        if x.dim() == 4:
+            inputs = inputs.contiguous(memory_format=self.memory_format)
+        out = self.fused(inputs)
         return out.view(out.shape[0], self.size, -1).transpose(0, 1)
 
     def member_tensors(self) -> dict[str, torch.Tensor]:
