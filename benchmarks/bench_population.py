@@ -17,7 +17,7 @@ alone and at ``--paper-k``, and prints seconds per candidate extrapolated to the
 candidates per GPU-hour, next to Morgan & Hougen's ~20 per A100-hour.
 
     python benchmarks/bench_population.py [--sizes 1 4 8 16 32] [--steps 100] [--accelerator cpu]
-                                          [--channels-last] [--only convnet] [--paper]
+                                          [--no-channels-last] [--only convnet] [--paper]
 """
 
 from __future__ import annotations
@@ -78,8 +78,8 @@ def main() -> None:
     parser.add_argument("--precision", default="bf16-mixed" if torch.cuda.is_available() else "32-true")
     parser.add_argument("--only", default=None, help="only surrogates whose name contains this")
     parser.add_argument("--cifar-images", type=int, default=10000, help="training images written")
-    parser.add_argument("--channels-last", action="store_true", default=torch.cuda.is_available(),
-                        help="trainer.channels_last=true (default on a GPU)")  # fmt: skip
+    parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
+                        help="trainer.channels_last (the default config's: on)")  # fmt: skip
     parser.add_argument("--paper", action="store_true", default=torch.cuda.is_available(),
                         help="also time the augmentation paper's surrogate (default on a GPU)")  # fmt: skip
     parser.add_argument("--paper-steps", type=int, default=500, help="steps timed at the paper's surrogate")
@@ -93,8 +93,9 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as folder:
         write_cifar10(Path(folder), train=args.cifar_images, test=1000)
-        print(f"device: {args.accelerator}, precision {args.precision}, {args.steps} steps per candidate, "
-              f"{torch.get_num_threads()} threads")  # fmt: skip
+        layout = "channels-last" if args.channels_last else "contiguous"
+        print(f"device: {args.accelerator}, precision {args.precision}, {layout}, {args.steps} steps per "
+              f"candidate, {torch.get_num_threads()} threads")  # fmt: skip
         for name, s in surrogates(args, Path(folder)):
             s.train_population(jobs(2))  # warm-up: kernels, allocator, first-pass costs
             one = timed(lambda s=s: [s.train(j) for j in jobs(4)]) / 4  # seconds per candidate alone

@@ -153,7 +153,7 @@ def test_sigkill_at_any_moment_resumes_to_the_same_journal(reference_run: Path, 
         while time.time() < deadline and proc.poll() is None:
             started = (run_dir / "journal.sqlite").exists()
             if started and finished(run_dir) >= threshold:
-                time.sleep(0.15 * (threshold % 4))  # land inside a candidate's training, not between
+                time.sleep(0.05 * (threshold % 4))  # land inside a candidate's training, not between
                 os.kill(proc.pid, signal.SIGKILL)
                 kills += 1
                 break

@@ -64,9 +64,9 @@ def jobs(losses: list[nn.Module], seeds: list[int] | None = None) -> list[Job]:
     [
         ["model=convnet"],
         ["model=resnet9v2_small", "augment=mixup"],
-        ["model=convnet", "trainer.channels_last=true"],
+        ["model=convnet", "trainer.channels_last=false"],
     ],
-    ids=["convnet", "resnet9v2_small-mixup", "convnet-channels_last"],
+    ids=["convnet", "resnet9v2_small-mixup", "convnet-contiguous"],
 )
 def test_a_member_ends_as_it_would_alone(overrides: list[str]) -> None:
     s = surrogate(*overrides)

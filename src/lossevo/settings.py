@@ -63,8 +63,9 @@ class TrainerSettings:
     threads: int | None = None
     # cuDNN autotuning of convolutions (Lightning's ``benchmark``); null leaves cuDNN's default.
     benchmark: bool | None = None
-    # Images and conv weights in channels-last layout (faster convolutions on recent GPUs).
-    channels_last: bool = False
+    # Images and conv weights in channels-last layout: faster convolutions on GPUs (~1.5x ResNet9
+    # on an H100 with autotuning) and on CPUs (1.08-1.17x fwd+bwd on 2 cores, oneDNN).
+    channels_last: bool = True
 
 
 @dataclass
