@@ -61,7 +61,10 @@ def surrogates(args: argparse.Namespace, cifar_root: Path) -> list[tuple[str, Su
         "resnet9v2_small / cifar10-shaped": [*cifar, "model=resnet9v2_small"],
         "resnet9 / cifar10-shaped": [*cifar, "model=resnet9"],
         "tiny convnet / digits (fixed cost only)": [
-            "dataset=digits", "model=convnet", "model.widths=[2,2,2]", "surrogate.batch_size=8"
+            "dataset=digits",
+            "model=convnet",
+            "model.widths=[2,2,2]",
+            "surrogate.batch_size=8",
         ],
     }
     return [(name, Surrogate(compose_config("train", [*common, *o]))) for name, o in chosen.items()

@@ -316,6 +316,7 @@ def test_killing_the_driver_kills_its_local_workers(tmp_path: Path) -> None:
 
 def test_lossevo_commands_compose_the_packaged_configs_from_any_folder(tmp_path: Path) -> None:
     """`lossevo evolve ...` (as `python evolve.py`): the configs come from inside the package."""
+
     def lossevo(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "lossevo", *args], cwd=tmp_path, env=script_env(),
                               capture_output=True, text=True, timeout=120)  # fmt: skip

@@ -80,8 +80,18 @@ def kill_until_an_evaluation_fails(
         (["executor=local", "executor.workers=2"], "spawn_main"),
         (["executor=ray", "executor.workers=2"], "ray::evaluate_with_threads"),
         # Every job starts a fresh Python (as on a cluster): one rung and no verdict keep it short.
-        (["executor=slurm", "executor.cluster=local", "executor.workers=2", "executor.cpus_per_task=1",
-          "executor.poll_s=0.2", "search.fidelity.rungs=[300]", "validate.runs=0"], "submitit.core._submit"),
+        (
+            [
+                "executor=slurm",
+                "executor.cluster=local",
+                "executor.workers=2",
+                "executor.cpus_per_task=1",
+                "executor.poll_s=0.2",
+                "search.fidelity.rungs=[300]",
+                "validate.runs=0",
+            ],
+            "submitit.core._submit",
+        ),
     ],
     ids=["local", "ray", "slurm-local"],
 )

@@ -83,8 +83,10 @@ def test_a_changed_image_is_decoded_again(tmp_path: Path) -> None:
         (lambda r: class_tree(r, {"only": 5}), "one class folder"),
         (lambda r: (class_tree(r, {"a": 3, "b": 3}), (r / "c").mkdir()), r"class folder .*c holds no images"),
         (lambda r: r.mkdir(), "has no class folders"),
-        (lambda r: (class_tree(r / "train", {"a": 3, "b": 3}), class_tree(r / "val", {"z": 2})),
-         "class folders the training images do not: z"),
+        (
+            lambda r: (class_tree(r / "train", {"a": 3, "b": 3}), class_tree(r / "val", {"z": 2})),
+            "class folders the training images do not: z",
+        ),
         (lambda r: class_tree(r / "test", {"a": 3, "b": 3}), "no train/ folder"),
     ],
     ids=["one-class", "empty-class", "no-classes", "unknown-val-class", "no-train"],
@@ -148,8 +150,10 @@ def test_pt_float_nchw_and_grey_hw_are_held_out(tmp_path: Path) -> None:
     [
         ({"x": np.zeros((10, 8, 8), np.uint8), "y": np.arange(9) % 2}, "9 labels for 10 images"),
         ({"x": np.zeros((10, 8, 8), np.uint8), "y": np.zeros(10, int)}, "every label is 0"),
-        ({"x": np.zeros((10, 8, 8), np.uint8), "y": np.arange(10) % 3, "classes": np.array(["a", "b"])},
-         "label 2 is out of range for its 2 classes"),
+        (
+            {"x": np.zeros((10, 8, 8), np.uint8), "y": np.arange(10) % 3, "classes": np.array(["a", "b"])},
+            "label 2 is out of range for its 2 classes",
+        ),
         ({"x": np.zeros((10, 8, 8), np.uint8), "y": np.arange(10) - 1}, "negative label"),
         ({"x": np.zeros((10, 3, 8, 3), np.uint8), "y": np.arange(10) % 2}, "set dataset.layout=NCHW or NHWC"),
         ({"x": np.full((10, 8, 8), -0.5), "y": np.arange(10) % 2}, "not normalised ones"),
