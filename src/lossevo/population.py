@@ -140,7 +140,7 @@ class PopulationModule(pl.LightningModule):
             return None  # every member is frozen: Lightning skips the step
         # One stack for every member (frozen ones as 0): one finiteness check and one sum per step,
         # not K; the sum's gradient reaches each member's graph as its own loss's would.
-        zero = logits.new_zeros(())
+        zero = next(loss for loss in losses if loss is not None).new_zeros(())
         values = torch.stack([zero if loss is None else loss for loss in losses])
         with torch.no_grad():
             self._nonfinite |= ~torch.isfinite(values)
@@ -156,8 +156,7 @@ class PopulationModule(pl.LightningModule):
             full = full_precision(logits)
             y = targets_as_probabilities(target, full.shape[2], full.dtype)
             yhat = torch.softmax(full, dim=2)
-            for k, member in enumerate(self.members):
-                loss_fn = self.losses[k]
+            for k, (member, loss_fn) in enumerate(zip(self.members, self.losses, strict=True)):
                 if member.frozen:
                     out.append(None)
                     continue

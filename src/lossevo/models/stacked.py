@@ -37,9 +37,6 @@ class Stack(nn.Module):
     """K models run as one: ``forward(x) -> [K, batch, classes]``."""
 
     size: int
-    # Layout of the stacked activations: channels-last where the training asks for it
-    # (trainer.channels_last) and the stack keeps images as images (ChannelStack).
-    memory_format: torch.memory_format = torch.contiguous_format
 
     def set_dropout(self, p: float) -> None:
         from lossevo.augment import set_dropout
@@ -113,6 +110,7 @@ class ChannelStack(Stack):
         self.size = len(models)
         self.shapes = {name: tuple(t.shape) for name, t in models[0].state_dict().items()}
         self.fused = _fuse(list(models))
+        self.memory_format = torch.contiguous_format  # of the stacked activations
 
     def channels_last(self) -> ChannelStack:
         """Weights and activations channels-last, as a lone training's with trainer.channels_last."""
