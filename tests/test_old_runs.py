@@ -1,0 +1,77 @@
+"""Run folders written by an earlier lossevo keep working: a search resumes, its candidates retrain,
+its best losses load.
+
+``tests/data/search_b5457cc`` was written by lossevo at commit b5457cc (before the package was
+grouped by role, when module paths such as ``lossevo.augment.Pipeline`` sat in every config) with
+
+    python evolve.py dataset=digits surrogate.steps=40 surrogate.val_every=20 surrogate.batch_size=32
+        surrogate.precheck.step=null surrogate.early_stop.step=null trainer.accelerator=cpu logger=none
+        search.budget=4 search.initial_population=3 "search.fidelity.rungs=[40,80]" validate.runs=2
+        validate.top_k=1
+
+and holds its journal (candidates, a promotion, the reference at two rungs, a verdict), the
+command line, one candidate's config and the best loss it wrote.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT, run_script
+
+FIXTURE = ROOT / "tests" / "data" / "search_b5457cc"
+
+
+def _copy(tmp_path: Path) -> Path:
+    run = tmp_path / "run"
+    shutil.copytree(FIXTURE, run)
+    return run
+
+
+def _candidates(run: Path) -> list[tuple]:
+    with sqlite3.connect(run / "journal.sqlite") as db:
+        return db.execute("SELECT id, genome, status, fitness, seed FROM candidates ORDER BY id").fetchall()
+
+
+@pytest.mark.slow
+def test_a_search_written_by_an_earlier_version_resumes(tmp_path: Path) -> None:
+    run = _copy(tmp_path)
+    before = _candidates(run)
+    assert len(before) == 4 and all(row[2] == "done" for row in before)
+    overrides = [o for o in yaml.safe_load((run / ".hydra" / "overrides.yaml").read_text())
+                 if not o.startswith("search.budget=")]  # fmt: skip
+    result = run_script("evolve.py", *overrides, "search.budget=5", f"hydra.run.dir={run}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "other settings" not in result.stderr
+    after = _candidates(run)
+    assert after[:4] == before  # nothing recorded was trained again or changed
+    assert len(after) == 5 and after[4][2] == "done"
+    assert "resuming" in result.stderr + result.stdout
+    assert (run / "verdict.md").is_file()
+
+
+@pytest.mark.slow
+def test_a_candidate_config_written_by_an_earlier_version_retrains(tmp_path: Path) -> None:
+    run = _copy(tmp_path)
+    folder = run / "candidates" / "000001"
+    assert "_target_: lossevo.augment.Pipeline" in (folder / "config.yaml").read_text()  # the old paths
+    result = run_script("train.py", "--config-path", str(folder), "--config-name", "config",
+                        f"hydra.run.dir={tmp_path / 'retrain'}")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    retrained = yaml.safe_load((tmp_path / "retrain" / "result.yaml").read_text())
+    recorded = _candidates(run)[0][3]
+    # The same seeds and recipe: the same accuracy on this machine; another CPU may round differently.
+    assert retrained["fitness"] == pytest.approx(recorded, abs=0.05)
+
+
+def test_a_best_loss_written_by_an_earlier_version_loads() -> None:
+    from lossevo.losses import load_loss_file
+
+    loss = load_loss_file(FIXTURE / "conf" / "loss" / "best_1.yaml")
+    header = (FIXTURE / "conf" / "loss" / "best_1.yaml").read_text().splitlines()[1]
+    assert header == f"# {loss.equation}"
