@@ -2,7 +2,7 @@
 
 Trains the losses under every setting (resumable), then writes Kendall τ tables, clusters,
 scatter plots and a heatmap; with target=<setting>, recommends the cheapest surrogate whose
-ranking agrees with it. See src/lossevo/conf/correlate.yaml.
+ranking agrees with it. See conf/correlate.yaml.
 """
 
 from lossevo.commands import correlate

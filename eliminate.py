@@ -1,7 +1,7 @@
 """Successive elimination of losses: python eliminate.py [protocol=...] losses.run=<search folder>
 
 Each stage trains the survivors of the last under its own overrides and keeps its best; resumable.
-See src/lossevo/conf/eliminate.yaml and conf/protocol/.
+See conf/eliminate.yaml and conf/protocol/.
 """
 
 from lossevo.commands import eliminate

@@ -1,6 +1,6 @@
 """Search for a loss function: python evolve.py [group=option ...] [key=value ...]
 
-See src/lossevo/conf/evolve.yaml for every knob and README.md for examples.
+See conf/evolve.yaml for every knob and README.md for examples.
 """
 
 from lossevo.commands import evolve

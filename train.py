@@ -1,6 +1,6 @@
 """Train one loss: python train.py loss=neuroloss1 [group=option ...] [key=value ...]
 
-See src/lossevo/conf/train.yaml for every knob and README.md for examples.
+See conf/train.yaml for every knob and README.md for examples.
 """
 
 from lossevo.commands import train

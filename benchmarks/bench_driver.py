@@ -24,7 +24,7 @@ os.environ.setdefault("WANDB_MODE", "disabled")
 
 from lossevo import executors
 from lossevo.composer import ConfigComposer
-from lossevo.config import compose_config
+from lossevo.config import CONF_DIR, compose_config
 from lossevo.driver import Driver
 from lossevo.journal import Journal
 
@@ -78,7 +78,7 @@ def main() -> None:
         composer = ConfigComposer(cfg, "evolve", overrides)
         from hydra import initialize_config_dir
 
-        with initialize_config_dir(str(Path(__file__).resolve().parents[1] / "conf"), version_base="1.3"):
+        with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
             search = Driver(cfg, Path(tmp), composer)
             for method in ("ask", "tell"):
                 timed(search.strategy, method, "strategy (ask + tell)")

@@ -16,7 +16,6 @@ import argparse
 import os
 import statistics
 import time
-from pathlib import Path
 
 import torch
 from hydra import compose, initialize_config_dir
@@ -24,13 +23,11 @@ from omegaconf import OmegaConf
 
 from lossevo.augment import AugmentRNG
 from lossevo.composer import ConfigComposer
-from lossevo.config import build
+from lossevo.config import CONF_DIR, build
 from lossevo.data import AugmentedBatches, OrderedBatches, ShuffledBatches
 from lossevo.losses import genome_loss_config
 from lossevo.losses.published import GENOMES
 from lossevo.surrogate import Job, Surrogate
-
-CONF = Path(__file__).resolve().parents[1] / "conf"
 
 
 def hand_written(s: Surrogate, loss_cfg, seed: int) -> float:
@@ -84,7 +81,7 @@ def main() -> None:
         f"trainer.accelerator={args.accelerator}",
         "logger=none",
     ]
-    with initialize_config_dir(str(CONF), version_base="1.3"):
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         composer = ConfigComposer(compose("evolve", overrides=overrides), "evolve", overrides)
         loss_node = genome_loss_config("neuroloss1", GENOMES["neuroloss1"].to_dict())
         cfg = OmegaConf.create(composer.training(loss_node, 0))

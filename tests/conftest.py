@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 from lossevo.config import compose_config
 
 ROOT = Path(__file__).resolve().parents[1]
-CONF = ROOT / "src" / "lossevo" / "conf"
+CONF = ROOT / "conf"
 __all__ = ["CONF", "ROOT", "TINY", "compose_config", "run_script", "script_command", "script_env"]
 
 os.environ.setdefault("WANDB_MODE", "disabled")

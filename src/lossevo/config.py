@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import sys
 import tempfile
 from pathlib import Path
@@ -17,8 +18,9 @@ from omegaconf import DictConfig, MissingMandatoryValue, OmegaConf
 
 from lossevo.errors import LossevoError
 
-# The project's configs, for composing outside an entry script (tests, notebooks).
-CONF_DIR = Path(__file__).resolve().parent / "conf"
+# The project's configs (conf/ in a clone, lossevo/conf once installed), for composing outside an
+# entry script (tests, notebooks).
+CONF_DIR = Path(str(importlib.resources.files("lossevo.conf")))
 
 
 def short_dirname(overrides: str, limit: int = 100) -> str:
