@@ -5,7 +5,7 @@ scatter plots and a heatmap; with target=<setting>, recommends the cheapest surr
 ranking agrees with it. See conf/correlate.yaml.
 """
 
-from lossevo.commands import correlate
+from lossevo.cli.apps import correlate
 
 if __name__ == "__main__":
     correlate()

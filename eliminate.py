@@ -4,7 +4,7 @@ Each stage trains the survivors of the last under its own overrides and keeps it
 See conf/eliminate.yaml and conf/protocol/.
 """
 
-from lossevo.commands import eliminate
+from lossevo.cli.apps import eliminate
 
 if __name__ == "__main__":
     eliminate()

@@ -3,7 +3,7 @@
 See conf/evolve.yaml for every knob and README.md for examples.
 """
 
-from lossevo.commands import evolve
+from lossevo.cli.apps import evolve
 
 if __name__ == "__main__":
     evolve()

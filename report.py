@@ -4,7 +4,7 @@ Writes PNGs of its binary phenotype, gradient and 2-class surface, and its equat
 folder. See conf/report.yaml.
 """
 
-from lossevo.commands import report
+from lossevo.cli.apps import report
 
 if __name__ == "__main__":
     report()

@@ -3,7 +3,7 @@
 See conf/train.yaml for every knob and README.md for examples.
 """
 
-from lossevo.commands import train
+from lossevo.cli.apps import train
 
 if __name__ == "__main__":
     train()

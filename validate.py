@@ -4,7 +4,7 @@ Retrains the search's finalists and its reference loss with fresh seeds in the s
 folder and writes verdict.md and validation.csv there. See conf/validate.yaml.
 """
 
-from lossevo.commands import validate
+from lossevo.cli.apps import validate
 
 if __name__ == "__main__":
     validate()

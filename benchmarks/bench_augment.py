@@ -16,9 +16,9 @@ import time
 
 import torch
 
-from lossevo.augment import AugmentRNG
 from lossevo.config import build, compose_config
 from lossevo.data import AugmentedBatches, ShuffledBatches, load_dataset
+from lossevo.data.augment import AugmentRNG
 from lossevo.losses import get_loss
 
 TECHNIQUES = ["base", "cutout", "mixup", "cutmix", "randaug", "all"]

@@ -22,11 +22,11 @@ from pathlib import Path
 
 os.environ.setdefault("WANDB_MODE", "disabled")
 
-from lossevo import executors
-from lossevo.composer import ConfigComposer
 from lossevo.config import CONF_DIR, compose_config
-from lossevo.driver import Driver
-from lossevo.journal import Journal
+from lossevo.config.composer import ConfigComposer
+from lossevo.execution import executors
+from lossevo.search.driver import Driver
+from lossevo.store.journal import Journal
 
 TIMES: dict[str, float] = defaultdict(float)
 

@@ -23,7 +23,7 @@ import torch
 
 from lossevo.config import compose_config
 from lossevo.losses import get_loss
-from lossevo.surrogate import Job, Surrogate
+from lossevo.training.surrogate import Job, Surrogate
 
 
 def write_cifar10(folder: Path, train: int = 50000, test: int = 10000) -> None:

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from lossevo.genome import GraphSpace
-from lossevo.integrity import IntegrityChecker, NoveltyArchive
+from lossevo.genome.integrity import IntegrityChecker, NoveltyArchive
 from lossevo.losses import get_loss
 
 EPS = 1e-7

@@ -31,7 +31,7 @@ import torch
 
 from lossevo.config import compose_config
 from lossevo.losses import get_loss
-from lossevo.surrogate import Job, Surrogate
+from lossevo.training.surrogate import Job, Surrogate
 
 LOSSES = ("cross_entropy", "focal", "baikal", "neuroloss1")
 

@@ -21,13 +21,13 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from lossevo.augment import AugmentRNG
-from lossevo.composer import ConfigComposer
 from lossevo.config import CONF_DIR, build
+from lossevo.config.composer import ConfigComposer
 from lossevo.data import AugmentedBatches, OrderedBatches, ShuffledBatches
+from lossevo.data.augment import AugmentRNG
 from lossevo.losses import genome_loss_config
 from lossevo.losses.published import GENOMES
-from lossevo.surrogate import Job, Surrogate
+from lossevo.training.surrogate import Job, Surrogate
 
 
 def hand_written(s: Surrogate, loss_cfg, seed: int) -> float:

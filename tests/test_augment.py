@@ -6,7 +6,7 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from lossevo.augment import (
+from lossevo.data.augment import (
     RANDAUG_OPS,
     AugmentRNG,
     Pipeline,

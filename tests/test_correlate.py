@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lossevo.cli import run_correlate
+from lossevo.cli.commands import run_correlate
 
 from .conftest import TINY, compose_config, run_script
 

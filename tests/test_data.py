@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 
-from lossevo.augment import AugmentRNG, random_crop, random_hflip
 from lossevo.data import (
     OrderedBatches,
     ShuffledBatches,
@@ -22,6 +21,7 @@ from lossevo.data import (
     mnist,
     svhn,
 )
+from lossevo.data.augment import AugmentRNG, random_crop, random_hflip
 from lossevo.data.datasets import DEBIAN_FASHION_MNIST, read_idx
 from lossevo.errors import LossevoError
 

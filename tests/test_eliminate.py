@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from lossevo.cli import run_eliminate
-from lossevo.elimination import parse_stages
+from lossevo.analysis.elimination import parse_stages
+from lossevo.cli.commands import run_eliminate
 from lossevo.errors import LossevoError
 
 from .conftest import TINY, compose_config

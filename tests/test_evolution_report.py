@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lossevo.cli import run_evolve
-from lossevo.evolution_report import running_stats
-from lossevo.journal import Journal
+from lossevo.analysis.evolution_report import running_stats
+from lossevo.cli.commands import run_evolve
+from lossevo.store.journal import Journal
 
 from .conftest import TINY, compose_config, run_script, script_env
 

@@ -136,7 +136,7 @@ def test_slurm_settings_reach_the_sbatch_script(tmp_path: Path) -> None:
     """executor=slurm's keys become the #SBATCH lines of every job (submitit writes the script)."""
     pytest.importorskip("submitit")
     from lossevo.config import compose_config
-    from lossevo.executors import sbatch_script, slurm_parameters
+    from lossevo.execution.executors import sbatch_script, slurm_parameters
 
     overrides = ["executor=slurm", "executor.partition=gpu", "executor.account=lab42",
                  "executor.gpus_per_node=1",

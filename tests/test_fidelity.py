@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from lossevo.config.settings import FidelitySettings
 from lossevo.errors import LossevoError
-from lossevo.fidelity import Fidelity
-from lossevo.journal import RungRow
 from lossevo.results import Status
-from lossevo.settings import FidelitySettings
+from lossevo.search.fidelity import Fidelity
+from lossevo.store.journal import RungRow
 
 from .conftest import ROOT, TINY, run_script, script_command, script_env
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from lossevo.genome import GraphGenome, GraphSpace, Node, graph
-from lossevo.integrity import IntegrityChecker, NoveltyArchive, binary_rows, raw_phenotype
+from lossevo.genome.integrity import IntegrityChecker, NoveltyArchive, binary_rows, raw_phenotype
 from lossevo.losses.published import GENOMES
 
 CHECK = IntegrityChecker()

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from lossevo.errors import LossevoError
-from lossevo.journal import Journal
 from lossevo.losses.published import GENOMES
 from lossevo.results import Fitness, Status, StopReason
+from lossevo.store.journal import Journal
 
 
 def add(journal: Journal, candidate_id: int, state: dict | None = None) -> int:
@@ -122,7 +122,7 @@ def test_a_second_process_is_refused_while_the_first_holds_the_folder(tmp_path: 
     first = Journal(tmp_path)
     first.lock()
     code = (
-        "import sys; from lossevo.journal import Journal; from lossevo.errors import LossevoError\n"
+        "import sys; from lossevo.store.journal import Journal; from lossevo.errors import LossevoError\n"
         "j = Journal(sys.argv[1])\n"
         "try:\n    j.lock()\nexcept LossevoError as e:\n    print(e); sys.exit(3)\n"
     )

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lossevo import plots
-from lossevo.__main__ import main as lossevo_main
-from lossevo.cli import run_report
+from lossevo.analysis import plots
+from lossevo.cli.commands import run_report
+from lossevo.cli.main import main as lossevo_main
 from lossevo.losses import get_loss
 
 from .conftest import compose_config, run_script

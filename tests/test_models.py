@@ -8,13 +8,13 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from lossevo.augment import AugmentRNG
 from lossevo.config import build
-from lossevo.driver import build_strategy
+from lossevo.config.settings import SurrogateSettings, validated
+from lossevo.data.augment import AugmentRNG
 from lossevo.errors import LossevoError
 from lossevo.models import WideResNet, count_parameters, load_checkpoint
-from lossevo.settings import SurrogateSettings, validated
-from lossevo.surrogate import MODEL_KEYS
+from lossevo.search.driver import build_strategy
+from lossevo.training.surrogate import MODEL_KEYS
 
 from .conftest import CONF, compose_config
 

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from lossevo.cli import run_evolve
+from lossevo.cli.commands import run_evolve
 from lossevo.errors import LossevoError
-from lossevo.fidelity import training_seeds
-from lossevo.journal import Journal
-from lossevo.objectives import Objective, combine_mean, wins_fitness
 from lossevo.results import Fitness, Status, StopReason
+from lossevo.search.fidelity import training_seeds
+from lossevo.search.objectives import Objective, combine_mean, wins_fitness
+from lossevo.store.journal import Journal
 
 from .conftest import TINY, compose_config
 

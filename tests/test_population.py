@@ -15,11 +15,11 @@ import torch
 from torch import nn
 
 from lossevo.errors import LossevoError
+from lossevo.execution.tasks import group_size
 from lossevo.losses import get_loss
-from lossevo.population import stacking_problem
 from lossevo.results import Status, StopReason
-from lossevo.surrogate import Job, Surrogate
-from lossevo.tasks import group_size
+from lossevo.training.population import stacking_problem
+from lossevo.training.surrogate import Job, Surrogate
 
 from .conftest import ROOT, TINY, compose_config, script_command, script_env
 from .test_surrogate import Constant, NaNAfter
@@ -268,7 +268,7 @@ def finished(run_dir: Path) -> int:
 
 
 def test_auto_picks_the_size_with_the_most_member_steps_per_second() -> None:
-    from lossevo.population import measure_population
+    from lossevo.training.population import measure_population
 
     def fixed_cost(k: int) -> float:  # a step costs 1 + 0.1 k: stacking pays off up to the largest K
         return 1 + 0.1 * k

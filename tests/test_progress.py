@@ -8,7 +8,7 @@ import logging
 import pytest
 from rich.console import Console
 
-from lossevo.progress import SearchProgress
+from lossevo.tracking.progress import SearchProgress
 
 
 def test_figures_count_failures_and_ignore_them_in_statistics() -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.stats import kendalltau
 
-from lossevo import rank_correlation as rc
+from lossevo.analysis import rank_correlation as rc
 
 NAN = float("nan")
 
@@ -59,8 +59,8 @@ def test_markdown_table_puts_best_k_below_the_diagonal() -> None:
 def test_settings_are_augmentations_or_named_override_sets() -> None:
     from omegaconf import OmegaConf
 
+    from lossevo.analysis.study import parse_settings
     from lossevo.errors import LossevoError
-    from lossevo.study import parse_settings
 
     node = OmegaConf.create(["base", "small: model=convnet surrogate.steps=100", {"full": "model=resnet9"}])
     assert parse_settings(node) == {

@@ -8,8 +8,8 @@ import pytest
 
 from lossevo.errors import LossevoError
 from lossevo.genome import GraphSpace
-from lossevo.integrity import IntegrityChecker
-from lossevo.strategies import RegularizedEvolution
+from lossevo.genome.integrity import IntegrityChecker
+from lossevo.search.strategies import RegularizedEvolution
 
 CHECK = IntegrityChecker()
 

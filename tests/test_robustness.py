@@ -12,7 +12,7 @@ import torch
 
 from lossevo.errors import GenomeError
 from lossevo.genome import GraphSpace, TaylorSpace, TreeSpace
-from lossevo.integrity import IntegrityChecker
+from lossevo.genome.integrity import IntegrityChecker
 
 pytestmark = pytest.mark.slow
 

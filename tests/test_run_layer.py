@@ -8,15 +8,15 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from lossevo.composer import ConfigComposer
+from lossevo.config.composer import ConfigComposer
 from lossevo.errors import LossevoError
-from lossevo.executors import InlineExecutor, run_tasks
-from lossevo.identity import check_identity, identity
-from lossevo.journal import Journal
+from lossevo.execution.executors import InlineExecutor, run_tasks
+from lossevo.execution.tasks import Task
 from lossevo.losses import genome_loss_config
 from lossevo.losses.published import GENOMES
 from lossevo.results import Fitness, Status, StopReason
-from lossevo.tasks import Task
+from lossevo.store.identity import check_identity, identity
+from lossevo.store.journal import Journal
 
 from .conftest import TINY, compose_config
 
@@ -123,7 +123,7 @@ def test_a_kill_does_not_use_up_a_candidates_retry(tmp_path: Path) -> None:
     (which a killed run raised for the candidate it was training)."""
     from collections import deque
 
-    from lossevo.driver import Driver
+    from lossevo.search.driver import Driver
 
     overrides = [*TINY, "search.budget=2", "driver.retries=1"]
     cfg = compose_config("evolve", overrides)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from lossevo.cli import run_evolve
+from lossevo.cli.commands import run_evolve
 from lossevo.genome import genome_from_dict
-from lossevo.journal import Journal
+from lossevo.store.journal import Journal
 
 from .conftest import TINY, compose_config
 

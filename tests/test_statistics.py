@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from scipy.stats import ttest_ind
 
-from lossevo import statistics as st
-from lossevo.__main__ import main
+from lossevo.analysis import statistics as st
+from lossevo.cli.main import main
 from lossevo.errors import LossevoError
 
 from .conftest import TINY, run_script

@@ -9,9 +9,9 @@ import pytest
 
 from lossevo.errors import LossevoError
 from lossevo.genome import GraphSpace, TaylorSpace, TreeGenome, TreeSpace, genome_from_dict
+from lossevo.genome.integrity import IntegrityChecker
 from lossevo.genome.tree import leaf, op
-from lossevo.integrity import IntegrityChecker
-from lossevo.strategies import GLO, GeneticProgramming, RandomSearch, TaylorGLO
+from lossevo.search.strategies import GLO, GeneticProgramming, RandomSearch, TaylorGLO
 
 
 def run(strategy, objective, n: int) -> list[tuple]:
@@ -152,7 +152,7 @@ def test_glo_scores_trees_without_y_as_zero_without_training() -> None:
 def test_cma_state_records_its_version_and_a_foreign_one_is_refused_clearly() -> None:
     import cma
 
-    from lossevo.strategies import cma_es
+    from lossevo.search.strategies import cma_es
 
     s = TaylorGLO(TaylorSpace(), seed=3)
     run(s, taylor_objective, 5)
@@ -170,7 +170,7 @@ def test_strategies_choose_their_natural_space_and_taylorglo_counts_the_datasets
     from omegaconf import OmegaConf
 
     from lossevo.config import compose_config
-    from lossevo.driver import build_strategy
+    from lossevo.search.driver import build_strategy
 
     cases = {"gp": "ngl", "glo": "glo"}
     for search, primitives in cases.items():

@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from lossevo.errors import LossevoError
-from lossevo.loss import Loss
 from lossevo.losses import get_loss
-from lossevo.schedules import warmup_cosine
-from lossevo.surrogate import Job, Surrogate
+from lossevo.losses.base import Loss
+from lossevo.training.schedules import warmup_cosine
+from lossevo.training.surrogate import Job, Surrogate
 
 from .conftest import TINY, compose_config
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from lossevo.tracking import Tracker, resolve_mode
+from lossevo.tracking.tracker import Tracker, resolve_mode
 
 
 @pytest.fixture
@@ -93,7 +93,7 @@ def test_a_self_hosted_server_with_a_key_counts_as_online(no_wandb_env, monkeypa
 
 def test_run_folders_name_their_wandb_group(tmp_path: Path) -> None:
     """Hydra's default folders are named by time: the date joins it (every day has a 10-00-00)."""
-    from lossevo.tracking import group_for
+    from lossevo.tracking.tracker import group_for
 
     assert group_for(tmp_path / "outputs" / "evolve" / "2026-11-24" / "10-00-00") == "2026-11-24_10-00-00"
     assert group_for(tmp_path / "outputs" / "my-search") == "my-search"

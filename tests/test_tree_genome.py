@@ -13,8 +13,8 @@ import yaml
 
 from lossevo.errors import GenomeError
 from lossevo.genome import TreeGenome, TreeNode, TreeSpace, genome_from_dict, load_genome_file
+from lossevo.genome.integrity import IntegrityChecker
 from lossevo.genome.tree import const, leaf, op
-from lossevo.integrity import IntegrityChecker
 from lossevo.losses.published import GENOMES
 
 Y = torch.tensor([[0.0, 1.0, 0.0], [0.2, 0.3, 0.5]], dtype=torch.float64)

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import torch
 
-from lossevo.augment import AugmentRNG, Pipeline
+from lossevo.data.augment import AugmentRNG, Pipeline
 
 
 class ShuffledBatches:

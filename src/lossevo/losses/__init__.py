@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from lossevo.genome import Genome, genome_from_dict, load_genome_file
-from lossevo.loss import GenomeLoss, Loss
 from lossevo.losses import published as _published  # noqa: F401  (registers the losses)
+from lossevo.losses.base import GenomeLoss, Loss
 from lossevo.losses.registry import available_losses, get_loss, register_loss
 
 

@@ -19,7 +19,7 @@ from lossevo.genome.base import Genome
 from lossevo.genome.graph import graph
 from lossevo.genome.taylor import taylor
 from lossevo.genome.tree import TreeGenome, const, leaf, op
-from lossevo.loss import GenomeLoss, Loss
+from lossevo.losses.base import GenomeLoss, Loss
 from lossevo.losses.registry import register_loss
 
 # Unused hidden nodes pad every published graph genome to the four hidden nodes of the search

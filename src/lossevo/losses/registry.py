@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from lossevo.errors import LossevoError
-from lossevo.loss import Loss
+from lossevo.losses.base import Loss
 
 _REGISTRY: dict[str, Callable[..., Loss]] = {}
 

@@ -1,4 +1,4 @@
-"""K models of one architecture as one module: the members of a population (lossevo.population).
+"""K models of one architecture as one module: the members of a population (lossevo.training.population).
 
 Two ways, both giving ``[K, batch, classes]`` logits and each member's tensors as a ``[K, ...]``
 view (its slice is its own model's tensor, so a member can be frozen, read or compared alone):
@@ -39,7 +39,7 @@ class Stack(nn.Module):
     size: int
 
     def set_dropout(self, p: float) -> None:
-        from lossevo.augment import set_dropout
+        from lossevo.data.augment import set_dropout
 
         set_dropout(self, p)
 
@@ -147,7 +147,7 @@ class VmapStack(Stack):
             self.register_buffer(f"stacked_buffer_{i}", buffers[name])
 
     def set_dropout(self, p: float) -> None:
-        from lossevo.augment import set_dropout
+        from lossevo.data.augment import set_dropout
 
         set_dropout(self._base[0], p)
 

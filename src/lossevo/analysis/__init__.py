@@ -1,0 +1,1 @@
+"""Analyses of losses and runs: studies, rank correlation, elimination, reports, plots, statistics."""

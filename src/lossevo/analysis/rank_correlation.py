@@ -1,0 +1,178 @@
+"""How well rankings of losses agree between settings (seed 000, Table 3 and Figures 3-4).
+
+Input: an accuracy matrix, one row per loss and one column per setting (NaN where the loss
+failed). Kendall's τ (scipy's τ-b) between every pair of settings over the losses that trained in
+both, and over the intersection of each pair's best K; agglomerative clustering of the losses
+(average linkage on their accuracy vectors); the cheapest surrogate whose ranking agrees with a
+target setting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.cluster.hierarchy import fcluster, linkage
+from scipy.stats import kendalltau
+
+
+@dataclass
+class Tau:
+    tau: float  # NaN when fewer than 2 losses are shared (or all tie)
+    p: float
+    n: int  # losses it was computed over
+
+
+def kendall(a: np.ndarray, b: np.ndarray) -> Tau:
+    """τ-b between two accuracy vectors over the entries finite in both."""
+    both = np.isfinite(a) & np.isfinite(b)
+    n = int(both.sum())
+    if n < 2:
+        return Tau(float("nan"), float("nan"), n)
+    result = kendalltau(a[both], b[both])
+    return Tau(float(result.statistic), float(result.pvalue), n)
+
+
+def top_k(values: np.ndarray, k: int) -> set[int]:
+    """Row indices of the ``k`` highest finite values (ties broken by row order)."""
+    finite = np.flatnonzero(np.isfinite(values))
+    order = finite[np.argsort(-values[finite], kind="stable")]
+    return set(order[:k].tolist())
+
+
+def kendall_matrix(acc: np.ndarray, k: int | None = None) -> list[list[Tau]]:
+    """τ between every pair of columns; with ``k``, only over losses in both columns' best ``k``."""
+    columns = acc.shape[1]
+    out = [[Tau(float("nan"), float("nan"), 0)] * columns for _ in range(columns)]
+    for i in range(columns):
+        for j in range(columns):
+            a, b = acc[:, i], acc[:, j]
+            if k is not None:
+                shared = sorted(top_k(a, k) & top_k(b, k))
+                a, b = a[shared], b[shared]
+            out[i][j] = kendall(a, b)
+    return out
+
+
+def cluster_losses(acc: np.ndarray, clusters: int) -> np.ndarray:
+    """Cluster label (1..clusters) per loss by average linkage on its accuracies; 0 for a loss
+    that failed in some setting (it has no full accuracy vector)."""
+    labels = np.zeros(acc.shape[0], dtype=int)
+    complete = np.flatnonzero(np.isfinite(acc).all(axis=1))
+    if len(complete) == 0:
+        return labels
+    if len(complete) == 1 or clusters <= 1:
+        labels[complete] = 1
+        return labels
+    tree = linkage(acc[complete], method="average", metric="euclidean")
+    labels[complete] = fcluster(tree, t=min(clusters, len(complete)), criterion="maxclust")
+    return labels
+
+
+@dataclass
+class Recommendation:
+    setting: str | None  # the cheapest surrogate clearing the threshold (None: none does)
+    rows: list[tuple[str, float, Tau, bool]]  # (setting, seconds per training, τ vs target, clears)
+
+
+def calibrate(
+    acc: np.ndarray, names: list[str], seconds: list[float], target: str, threshold: float
+) -> Recommendation:
+    """τ between the target setting and every other; the cheapest whose τ >= threshold."""
+    t = names.index(target)
+    rows = []
+    for i, name in enumerate(names):
+        if i == t:
+            continue
+        tau = kendall(acc[:, t], acc[:, i])
+        rows.append((name, seconds[i], tau, bool(np.isfinite(tau.tau) and tau.tau >= threshold)))
+    rows.sort(key=lambda r: r[1])
+    best = next((r[0] for r in rows if r[3]), None)
+    return Recommendation(best, rows)
+
+
+# ---------------------------------------------------------------------------- files
+def tau_markdown(names: list[str], full: list[list[Tau]], top: list[list[Tau]] | None, k: int) -> str:
+    """Seed 000's Table 3 layout: τ over all losses above the diagonal, over the best-K
+    intersection below it."""
+    lines = ["| | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    for i, row_name in enumerate(names):
+        cells = []
+        for j in range(len(names)):
+            if i == j:
+                cells.append("—")
+            elif j > i or top is None:
+                cells.append(tau_cell(full[i][j]))
+            else:
+                cells.append(tau_cell(top[i][j]))
+        lines.append(f"| {row_name} | " + " | ".join(cells) + " |")
+    caption = "τ over all losses above the diagonal"
+    if top is not None:
+        caption += f"; over the intersection of both settings' best {k} below it"
+    return "\n".join(lines) + f"\n\n{caption} (n: losses compared).\n"
+
+
+def tau_cell(t: Tau) -> str:
+    return "n/a" if not np.isfinite(t.tau) else f"{t.tau:.3f} (n={t.n})"
+
+
+def plot_heatmap(names: list[str], full: list[list[Tau]], path: Path, title: str) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from lossevo.analysis.plots import annotate_cells
+
+    values = np.array([[t.tau for t in row] for row in full])
+    fig, ax = plt.subplots(figsize=(1.2 * len(names) + 2, 1.0 * len(names) + 1.5))
+    image = ax.imshow(values, vmin=-1, vmax=1, cmap="RdBu_r")
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
+    ax.set_yticks(range(len(names)), names)
+    annotate_cells(ax, image, values)
+    fig.colorbar(image, ax=ax, label="Kendall τ")
+    ax.set_title(title)
+    return _save(fig, path)
+
+
+def plot_scatter(acc: np.ndarray, names: list[str], labels: np.ndarray, path: Path) -> Path:
+    """Accuracy in one setting against another for every pair, coloured by cluster (Figure 3)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pairs = [(i, j) for i in range(len(names)) for j in range(i + 1, len(names))]
+    cols = min(4, max(1, len(pairs)))
+    rows = max(1, -(-len(pairs) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.0 * rows), squeeze=False)
+    colours = plt.get_cmap("tab10")
+    for ax, (i, j) in zip(axes.flat, pairs, strict=False):
+        for label in sorted(set(labels.tolist())):
+            rows_of = labels == label
+            ax.scatter(
+                acc[rows_of, i],
+                acc[rows_of, j],
+                s=12,
+                color="lightgrey" if label == 0 else colours((label - 1) % 10),
+                label="failed somewhere" if label == 0 else f"cluster {label}",
+            )
+        ax.set_xlabel(names[i])
+        ax.set_ylabel(names[j])
+    for ax in list(axes.flat)[len(pairs) :]:
+        ax.axis("off")
+    if pairs:
+        axes.flat[0].legend(fontsize=7)
+    fig.suptitle("validation accuracy per loss, by setting")
+    return _save(fig, path)
+
+
+def _save(fig: object, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()  # type: ignore[attr-defined]
+    fig.savefig(path, dpi=120)  # type: ignore[attr-defined]
+    plt.close(fig)  # type: ignore[arg-type]
+    return path

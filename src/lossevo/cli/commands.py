@@ -1,0 +1,313 @@
+"""What the entry scripts run: each function composes what it needs, calls the module of its
+concept, and prints. ``evolve.py``, ``train.py``, ``correlate.py``, ``eliminate.py`` and
+``report.py`` call these from ``@hydra.main``; tests and notebooks call them with a composed config,
+a run folder and the overrides it was composed with.
+
+User errors (:class:`LossevoError`) print one line ``error: ...`` on stderr and exit with status 2;
+anything already journalled stays in the journal.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import logging
+import sqlite3
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from lossevo.config.composer import ConfigComposer
+from lossevo.errors import LossevoError
+from lossevo.results import StopReason
+from lossevo.store.database import storage_problem
+from lossevo.tracking.progress import SearchProgress
+
+log = logging.getLogger("lossevo")
+F = TypeVar("F", bound=Callable[..., Any])
+_STORAGE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def user_errors(func: F) -> F:
+    """Turn user errors into one message and exit status 2 (no stack trace)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        logging.raiseExceptions = False  # a log file on a full disk must not print tracebacks
+        try:
+            return func(*args, **kwargs)
+        except LossevoError as err:
+            print(f"error: {err}", file=sys.stderr)
+            sys.exit(2)
+        except OmegaConfBaseException as err:
+            message = str(err).splitlines()[0]
+            print(f"error: bad configuration: {message}", file=sys.stderr)
+            sys.exit(2)
+        except (sqlite3.OperationalError, OSError) as err:
+            # A full disk or a read-only folder: nothing recorded is lost (every write is a
+            # transaction), so the same command resumes once the disk can be written again.
+            if isinstance(err, OSError) and err.errno not in _STORAGE_ERRNOS:
+                raise
+            where = getattr(err, "filename", None) or "the run folder"
+            print(f"error: {storage_problem(Path(where), err)}", file=sys.stderr)
+            sys.exit(2)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _console() -> Console:
+    return Console(width=max(120, Console().width))
+
+
+def _hydra_context() -> tuple[Path | None, str | None, list[str]]:
+    """Run folder, config name and the user's overrides when running inside ``@hydra.main``."""
+    if not HydraConfig.initialized():
+        return None, None, []
+    hc = HydraConfig.get()
+    return Path(hc.runtime.output_dir), hc.job.config_name, list(hc.overrides.task)
+
+
+def _folder(run_dir: str | Path | None) -> Path:
+    hydra_dir, _, _ = _hydra_context()
+    return Path(run_dir) if run_dir is not None else (hydra_dir or Path("."))
+
+
+def _journalled_run(
+    cfg: DictConfig, run_dir: str | Path | None, overrides: Sequence[str] | None, entry: str
+) -> tuple[Path, ConfigComposer]:
+    """The run folder and training-config composer of an evolve / correlate / eliminate run.
+    Outside a Hydra app the caller names the folder and gives the overrides ``cfg`` was composed with."""
+    hydra_dir, config_name, hydra_overrides = _hydra_context()
+    folder = Path(run_dir) if run_dir is not None else hydra_dir
+    if folder is None:
+        raise LossevoError(f"run_{entry} needs a run folder outside a Hydra app (run_dir=...)")
+    given = hydra_overrides if overrides is None else list(overrides)
+    name = config_name if (config_name and overrides is None) else entry
+    return folder, ConfigComposer(cfg, name, given)
+
+
+# ---------------------------------------------------------------------------- evolve
+def run_evolve(
+    cfg: DictConfig, run_dir: str | Path | None = None, overrides: Sequence[str] | None = None
+) -> Any:
+    """Run (or resume) one search and its verdict; prints the validated losses next to the reference."""
+    from lossevo.search.driver import Driver
+
+    folder, composer = _journalled_run(cfg, run_dir, overrides, "evolve")
+    console = _console()
+    progress = SearchProgress(int(cfg.search.budget), console)
+
+    def report(row: Any, result: Any, rung: int) -> None:
+        fitness = "failed" if result.fitness is None else f"{result.fitness:.4f}"
+        where = f"rung {rung}" if rung else (f"parent {row.parent_id}" if row.parent_id else row.phase)
+        done = result.stop_reason == StopReason.COMPLETED
+        reason = "" if done else f" [{result.stop_reason}: {result.detail}]"
+        log.info("candidate %d (%s) %s in %.1fs%s  %s", row.id, where, fitness, result.seconds, reason,
+                 row.equation)  # fmt: skip
+        if not rung:
+            log.info("  %s", progress.line())
+
+    driver = Driver(cfg, folder, composer, on_result=report, progress=progress)
+    if progress.done:
+        log.info("resuming %s: %d of %d candidates already evaluated", folder, progress.done, progress.budget)
+    with progress.shown():
+        outcome = driver.run()
+    print_outcome(outcome, console)
+    return outcome
+
+
+def print_outcome(outcome: Any, console: Console) -> None:
+    verdict = outcome.verdict
+    title = (
+        f"Validated losses of {outcome.run_dir}"
+        if verdict is not None
+        else f"Best losses of {outcome.run_dir}"
+    )
+    table = Table(title=title)
+    for column in ("rank", "candidate", "search result (rung)"):
+        table.add_column(column, justify="right")
+    if verdict is not None:
+        table.add_column(f"validated ({verdict.runs} seeds, {verdict.steps:,} steps)", justify="right")
+        table.add_column("p vs reference", justify="right")
+    table.add_column("equation", overflow="fold")
+    validated = {v.finalist.candidate_id: v for v in verdict.losses} if verdict is not None else {}
+    for rank, (row, finalist) in enumerate(zip(outcome.best, outcome.finalists, strict=True), start=1):
+        cells = [str(rank), str(row.id), f"{finalist.rung_fitness:.4f} ({finalist.rung})"]
+        if verdict is not None:
+            v = validated[row.id]
+            cells += [_mean_std(v.mean, v.std), "-" if v.p_value is None else f"{v.p_value:.3g}"]
+        table.add_row(*cells, escape(row.equation))
+    ref = outcome.top_reference
+    if ref is not None:
+        shown = "failed" if ref.fitness is None else f"{ref.fitness:.4f} ({ref.rung})"
+        cells = ["ref", escape(ref.name), shown]
+        if verdict is not None:
+            cells += [_mean_std(verdict.reference.mean, verdict.reference.std), ""]
+        table.add_row(*cells, escape(ref.equation), style="bold")
+    console.print(table)
+    promoted = f", {outcome.promotions} promotions" if outcome.promotions else ""
+    console.print(f"{outcome.evaluated} candidates evaluated ({outcome.failed} failed{promoted}); "
+                  f"journal: {outcome.run_dir / 'journal.sqlite'}", markup=False)  # fmt: skip
+    if verdict is not None:
+        console.print(f"verdict: {verdict.sentence()}", markup=False)
+        console.print(f"written: {outcome.files['verdict']}, {outcome.files['validation']}", markup=False)
+    if outcome.loss_configs:
+        conf = outcome.loss_configs[0].parent.parent
+        console.print(f"train the best loss: lossevo train --config-dir {conf} loss=best_1", markup=False)
+
+
+def _mean_std(mean: float, std: float) -> str:
+    if mean != mean:  # NaN: no finished run
+        return "-"
+    return f"{mean:.4f}" + ("" if std != std else f" ± {std:.4f}")
+
+
+def run_validate(cfg: DictConfig) -> Any:
+    """The verdict of an earlier search, in its folder: its own command line plus ``runs``/``top_k``/
+    ``alpha``/``steps`` (trains only what its journal lacks; an unfinished search is resumed first)."""
+    import yaml
+
+    from lossevo.config import compose_config
+
+    folder = Path(str(cfg.run))
+    saved = folder / ".hydra" / "overrides.yaml"
+    if not (folder / "journal.sqlite").is_file():
+        raise LossevoError(f"run={folder} holds no journal.sqlite; give a search's run folder")
+    if not saved.is_file():
+        raise LossevoError(
+            f"{folder} has no .hydra/overrides.yaml to recompose the search from; re-run the search's own "
+            f"command with hydra.run.dir={folder} and validate.runs=N instead"
+        )
+    overrides = [str(o) for o in yaml.safe_load(saved.read_text()) or []]
+    overrides += [str(o) for o in cfg.get("overrides") or []]
+    given = ("runs", "top_k", "alpha", "steps")
+    overrides += [f"validate.{key}={cfg[key]}" for key in given if cfg.get(key) is not None]
+    return run_evolve(compose_config("evolve", overrides), run_dir=folder, overrides=overrides)
+
+
+# ---------------------------------------------------------------------------- train
+def run_train(cfg: DictConfig, run_dir: str | Path | None = None) -> Any:
+    """Train one loss with the configured recipe ``seeds`` times; prints validation and test accuracy."""
+    from lossevo.training.train_loss import train_loss
+
+    outcome = train_loss(cfg, _folder(run_dir), str(cfg.get("setting") or _setting_label(cfg)))
+    for seed, result in zip(outcome.seeds, outcome.results, strict=True):
+        if result.ok:
+            print(f"seed {seed}: best validation accuracy {result.fitness:.4f}, test accuracy "
+                  f"{result.test_acc:.4f} ({result.steps} steps, {result.seconds:.1f}s)")  # fmt: skip
+        else:
+            print(f"seed {seed}: training failed: {result.stop_reason}: {result.detail}")
+    test = outcome.test_accuracies()
+    if len(outcome.seeds) > 1 and len(test):
+        spread = f" ± {test.std(ddof=1):.4f}" if len(test) > 1 else ""
+        print(f"{outcome.name} on {outcome.setting}: test accuracy {test.mean():.4f}{spread} "
+              f"over {len(test)} of {len(outcome.seeds)} runs")  # fmt: skip
+    return outcome
+
+
+def _setting_label(cfg: DictConfig) -> str:
+    """dataset/model/augment as chosen on the command line (Hydra's choices), for result tables."""
+    if HydraConfig.initialized():
+        choices = HydraConfig.get().runtime.choices
+        parts = [choices.get(g) for g in ("dataset", "model", "augment")]
+        if choices.get("experiment"):
+            parts.insert(0, choices.get("experiment"))
+        return "/".join(str(p) for p in parts if p)
+    return "/".join(
+        str(cfg[g].get("_target_", g)).rsplit(".", 1)[-1] for g in ("dataset", "model") if g in cfg
+    )
+
+
+# ---------------------------------------------------------------------------- report
+def run_report(cfg: DictConfig, run_dir: str | Path | None = None) -> list[Path]:
+    """``run=<search>``: the evolution report; ``show=loss``: PNGs and the equation of one loss next
+    to the ``compare`` losses; ``show=augmentations``: one batch under each technique."""
+    from lossevo.analysis.evolution_report import report_search, summary_line
+    from lossevo.analysis.loss_report import write_augmentation_report, write_loss_report
+
+    folder = _folder(run_dir)
+    show = str(cfg.get("show", "loss"))
+    if cfg.get("run") is not None:
+        paths = report_search(cfg, folder)
+        print(summary_line(Path(str(cfg.run))))
+    elif show == "augmentations":
+        paths = [write_augmentation_report(cfg, folder)]
+    elif show == "loss":
+        paths, text = write_loss_report(cfg, folder)
+        print(text)
+    else:
+        raise LossevoError(f"report.py show={show!r}: choose loss or augmentations")
+    for path in paths:
+        print(f"wrote {path}")
+    return paths
+
+
+# ---------------------------------------------------------------------------- correlate
+def run_correlate(
+    cfg: DictConfig, run_dir: str | Path | None = None, overrides: Sequence[str] | None = None
+) -> dict[str, Path]:
+    """Train a study (resumable) and write its rank-correlation analysis; returns the files."""
+    from lossevo.analysis.correlation_report import write_correlation_report
+    from lossevo.analysis.study import Study
+
+    folder, composer = _journalled_run(cfg, run_dir, overrides, "correlate")
+    study = Study(cfg, folder, composer)
+    try:
+        if cfg.get("target") is not None and str(cfg.target) not in study.settings:
+            raise LossevoError(
+                f"target={cfg.target} is not one of the settings ({', '.join(study.settings)})"
+            )
+        console = _console()
+        progress = SearchProgress(len(study.losses) * len(study.settings) * study.runs, console)
+        with progress.shown():
+            study.run(progress)
+        report = write_correlation_report(study, cfg, folder)
+    finally:
+        study.close()
+    console.print(report.table, markup=False)
+    if report.recommendation is not None:
+        console.print(f"recommended surrogate: {report.recommendation.setting}", markup=False)
+    console.print(f"report: {report.files['report']}", markup=False)
+    return report.files
+
+
+# ---------------------------------------------------------------------------- eliminate
+def run_eliminate(
+    cfg: DictConfig, run_dir: str | Path | None = None, overrides: Sequence[str] | None = None
+) -> list[Any]:
+    """Run (or resume) an elimination; writes elimination.csv / .md; returns every stage's result."""
+    from lossevo.analysis.elimination import Elimination, parse_stages, write_elimination_report
+    from lossevo.analysis.study import Study
+
+    folder, composer = _journalled_run(cfg, run_dir, overrides, "eliminate")
+    stages = parse_stages(cfg.get("stages"))
+    study = Study(cfg, folder, composer, settings={s.name: s.overrides for s in stages})
+    try:
+        console = _console()
+        total, entrants = 0, len(study.losses)
+        for stage in stages:
+            total += entrants * stage.runs
+            entrants = min(entrants, stage.keep or entrants)
+        progress = SearchProgress(total, console)
+        with progress.shown():
+            results = Elimination(study, stages, bool(cfg.get("average_previous", False))).run(progress)
+        report = write_elimination_report(study, results, cfg, folder)
+    finally:
+        study.close()
+    final = results[-1]
+    table = Table(title=f"Survivors of {final.stage.name}")
+    for column in ("rank", "loss", "score", "equation"):
+        table.add_column(column)
+    for i, s in enumerate(final.survivors, start=1):
+        table.add_row(str(i), s.name, f"{final.scores[s.id]:.4f}", escape(s.equation))
+    console.print(table)
+    console.print(f"report: {report}", markup=False)
+    return results

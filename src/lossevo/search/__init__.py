@@ -1,0 +1,1 @@
+"""The search: the driver's loop, multi-fidelity promotion, objectives and the strategies."""

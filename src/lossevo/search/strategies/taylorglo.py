@@ -1,0 +1,79 @@
+"""TaylorGLO (Gonzalez & Miikkulainen): CMA-ES over the 8 Taylor parameters (REFERENCE §6).
+
+CMA-ES (the ``cma`` package) starts at λ = 0 with σ = 1.2 and a population of 20, or 40 when the
+null-epoch invariant screens candidates: a λ for which Theorem 6.5.1 says the loss cannot train
+gets fitness 0 without training (it never reaches the surrogate). A generation is told to CMA-ES
+once all its members have results (the generational machinery GLO uses); failed trainings count
+as fitness 0. CMA-ES minimises, so it is told ``-fitness``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from lossevo.errors import LossevoError
+from lossevo.genome.base import Genome, SearchSpace
+from lossevo.genome.taylor import PARAMETERS, TaylorGenome, TaylorSpace, taylor
+from lossevo.search.strategies import cma_es
+from lossevo.search.strategies.generational import GenerationalStrategy
+
+
+class TaylorGLO(GenerationalStrategy):
+    def __init__(
+        self,
+        space: SearchSpace,
+        seed: int = 0,
+        population: int | None = None,
+        sigma: float = 1.2,
+        invariant: bool = True,
+        invariant_both: bool = True,
+        classes: int | None = 10,
+    ) -> None:
+        if not isinstance(space, TaylorSpace):
+            raise LossevoError("search=taylorglo searches Taylor parameters: use space=taylor")
+        if classes is None and invariant:
+            raise LossevoError(
+                "search=taylorglo's invariant needs the class count: set dataset.num_classes=<n> "
+                "(or search.invariant=false)"
+            )
+        super().__init__(seed, salt=0x7A1)
+        self.invariant, self.invariant_both, self.classes = invariant, invariant_both, int(classes or 0)
+        popsize = population or (40 if invariant else 20)
+        self.es = cma_es.new_cma(np.zeros(PARAMETERS), sigma, popsize, seed)
+        self.stats["invariant_rejections"] = 0
+        self.best: tuple[float, list[float]] | None = None
+
+    def breed(self) -> list[Genome]:
+        return [taylor([float(v) for v in x]) for x in self.es.ask()]
+
+    def presume(self, genome: Genome) -> float | None:
+        assert isinstance(genome, TaylorGenome)
+        if self.invariant and genome.untrainable(self.classes, both=self.invariant_both):
+            self.stats["invariant_rejections"] += 1
+            return 0.0  # untrainable at the null epoch: no training
+        return None
+
+    def select(self, members: list[Genome], fitness: list[float]) -> None:
+        for genome, value in zip(members, fitness, strict=True):
+            if value > 0 and (self.best is None or value > self.best[0]):
+                self.best = (value, list(genome.params))  # type: ignore[attr-defined]
+        self.es.tell([np.asarray(g.params) for g in members], [-f for f in fitness])  # type: ignore[attr-defined]
+
+    def stalled(self) -> LossevoError:
+        return LossevoError(
+            "10,000 TaylorGLO generations in a row were all untrainable by the invariant; "
+            "check search.classes (the dataset's class count) or turn search.invariant off"
+        )
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**self._base_state(), "es": cma_es.save(self.es), "best": self.best}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._load_base(state)
+        self.es = cma_es.load(state["es"])
+        self.best = None if state["best"] is None else (state["best"][0], list(state["best"][1]))
+
+    def summary(self) -> dict[str, Any]:
+        return {**self.stats, "best_fitness": None if self.best is None else self.best[0]}

@@ -1,0 +1,1 @@
+"""Training one loss: the surrogate, its LightningModules (one model, or K stacked), stop rules, schedules."""

@@ -1,0 +1,1 @@
+"""The verdict of a search: finalists and baselines retrained with fresh seeds, tested."""
