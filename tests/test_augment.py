@@ -1,4 +1,4 @@
-"""The augmentation techniques of REFERENCE §4, batched: what each does to images and targets."""
+"""The augmentation techniques of docs/methods.md §4, batched: what each does to images and targets."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The integrity check of REFERENCE §2 on losses whose phenotype is known by hand."""
+"""The integrity check of docs/methods.md §2 on losses whose phenotype is known by hand."""
 
 from __future__ import annotations
 
@@ -38,9 +38,9 @@ def test_cross_entropy_passes_and_its_mirror_is_flipped() -> None:
     assert result.ok and result.sign == -1
 
 
-# C1 = -ln(softplus(ŷ/(y+ε))) as seed 000's table prints it increases towards the right answer:
+# C1 = -ln(softplus(ŷ/(y+ε))) as MH-AUG's table prints it increases towards the right answer:
 # decided on its unflipped curve its sign is +1. This is the kind of child the authors' inherited
-# flip produces (REFERENCE §2); the registry keeps the published form.
+# flip produces (docs/methods.md §2); the registry keeps the published form.
 DECIDED_OTHERWISE = {"c1": 1}
 
 

@@ -57,7 +57,7 @@ def _sum(f):
 
 _C = [2.7279, 0.9863, 1.5352, -1.1135, 1.3716, -0.8411]
 
-# Independent numpy versions of REFERENCE §6: per-sample losses from targets y, softmax p and
+# Independent numpy versions of docs/methods.md §6: per-sample losses from targets y, softmax p and
 # logits z, each with its authors' reduction over classes.
 NUMPY = {
     "cross_entropy": _sum(lambda y, p: -y * np.log(p)),
@@ -122,7 +122,7 @@ def test_values_match_numpy(name: str) -> None:
 
 
 def test_pinned_numbers() -> None:
-    """Values computed once with numpy in float64 (REFERENCE §6 formulas), pinned so a silent
+    """Values computed once with numpy in float64 (docs/methods.md §6 formulas), pinned so a silent
     change of a formula or of the numpy references above shows."""
     logits, labels = torch.tensor(LOGITS, dtype=torch.float32), torch.tensor(LABELS)
     pinned = {

@@ -1,4 +1,4 @@
-"""Models: parameter counts against REFERENCE §9, forward shapes, checkpoints, paper experiments."""
+"""Models: parameter counts against docs/methods.md §9, forward shapes, checkpoints, paper experiments."""
 
 from __future__ import annotations
 
@@ -28,13 +28,13 @@ def model(choice: str, in_channels: int = 3, classes: int = 10, **overrides) -> 
 @pytest.mark.parametrize(
     ("name", "expected", "tolerance"),
     [
-        ("convnet", 14_000, 0.06),  # seed 001's "14,000"
-        ("resnet9", 6_570_000, 0.005),  # Myrtle / DavidNet, REFERENCE §9
-        ("resnet9v2", 6_500_000, 0.02),  # seed 000's "6.5 million"
-        ("resnet9v2_small", 30_000, 0.15),  # seed 001's "30,000"
-        ("wrn28_10", 36_500_000, 0.005),  # REFERENCE §9
+        ("convnet", 14_000, 0.06),  # MH-NLE's "14,000"
+        ("resnet9", 6_570_000, 0.005),  # Myrtle / DavidNet, docs/methods.md §9
+        ("resnet9v2", 6_500_000, 0.02),  # MH-AUG's "6.5 million"
+        ("resnet9v2_small", 30_000, 0.15),  # MH-NLE's "30,000"
+        ("wrn28_10", 36_500_000, 0.005),  # docs/methods.md §9
         ("allcnn_c", 1_370_000, 0.01),
-        ("efficientnetv2_s", 20_200_000, 0.005),  # REFERENCE §9, timm efficientnetv2_s
+        ("efficientnetv2_s", 20_200_000, 0.005),  # docs/methods.md §9, timm efficientnetv2_s
     ],
 )
 def test_parameter_counts(name: str, expected: int, tolerance: float) -> None:

@@ -1,4 +1,4 @@
-"""The 34 ops of the graph space against independent numpy/scipy formulas (REFERENCE §1)."""
+"""The 34 ops of the graph space against independent numpy/scipy formulas (docs/methods.md §1)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ UNARY_REFERENCE = {
     "exp": np.exp,
     "abs": np.abs,
     "sigmoid": _sigmoid,
-    "dsoftsign": lambda x: 1 / (1 + np.abs(x)),  # the authors' form (REFERENCE §1)
+    "dsoftsign": lambda x: 1 / (1 + np.abs(x)),  # the authors' form (docs/methods.md §1)
     "softplus": lambda x: np.log(np.abs(1 + np.exp(x)) + EPS),
     "erf": sps.erf,
     "erfc": sps.erfc,

@@ -1,4 +1,4 @@
-"""Kendall τ tables, best-K intersections, clustering and surrogate calibration (seed 000 §3)."""
+"""Kendall τ tables, best-K intersections, clustering and surrogate calibration (MH-AUG §3)."""
 
 from __future__ import annotations
 

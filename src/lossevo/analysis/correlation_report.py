@@ -1,4 +1,4 @@
-"""The report of a correlation study (seed 000, Table 3 and Figures 3-4): what ``correlate.py`` writes.
+"""The report of a correlation study (MH-AUG, Table 3 and Figures 3-4): what ``correlate.py`` writes.
 
 ``accuracy.csv`` (one row per loss: its cluster and mean accuracy per setting), ``kendall.csv``
 (τ between every pair of settings, over all losses and over each pair's best ``top_k``),

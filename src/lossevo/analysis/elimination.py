@@ -1,9 +1,9 @@
-"""The elimination protocol: successive stages, each a setting and a keep-count (REFERENCE §3).
+"""The elimination protocol: successive stages, each a setting and a keep-count (docs/methods.md §3).
 
 Stage 1 trains every loss under its setting; the best ``keep`` by validation accuracy (the mean
 over the stage's runs, or with ``average_previous`` the mean over this and every earlier stage)
 go on to stage 2, and so on. Seed 001 ran 150 -> 50 -> 25 -> 10 over progressive-RandAug phases,
-seed 000 100 -> 24 -> 6 -> 3 with two and three runs in the last stages. Every training is a cell
+MH-AUG 100 -> 24 -> 6 -> 3 with two and three runs in the last stages. Every training is a cell
 of a :class:`~lossevo.analysis.study.Study` journal, so an elimination resumes like a search.
 """
 

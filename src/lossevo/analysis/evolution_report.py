@@ -1,4 +1,4 @@
-"""The report of one search, from its journal (seed 001, Figure 4 and the appendix tables).
+"""The report of one search, from its journal (MH-NLE, Figure 4 and the appendix tables).
 
 ``fitness.png``: every candidate's fitness in evaluation order with the best, mean and median so
 far, and the reference loss's fitness on the same surrogate; ``phenotypes.png``: the top losses'
@@ -40,7 +40,7 @@ def running_stats(fitness: list[float | None]) -> dict[str, np.ndarray]:
 
 def plot_fitness(rows: list[CandidateRow], references: list[ReferenceRow], path: Path) -> Path:
     """Fitness over evaluations; the reference loss's runs as a line at their mean and a band
-    from their lowest to their highest (seed 001, Figure 4)."""
+    from their lowest to their highest (MH-NLE, Figure 4)."""
     import matplotlib
 
     matplotlib.use("Agg")

@@ -2,7 +2,7 @@
 
 ``show=loss``: the loss's binary phenotype and gradient next to the compared losses, its 2-class
 surface (PNGs) and its equation (``equation.md``: text, LaTeX, key and generated source).
-``show=augmentations``: one batch of a dataset under each augmentation technique (seed 000, Figure 2).
+``show=augmentations``: one batch of a dataset under each augmentation technique (MH-AUG, Figure 2).
 """
 
 from __future__ import annotations

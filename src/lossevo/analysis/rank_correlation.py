@@ -1,4 +1,4 @@
-"""How well rankings of losses agree between settings (seed 000, Table 3 and Figures 3-4).
+"""How well rankings of losses agree between settings (MH-AUG, Table 3 and Figures 3-4).
 
 Input: an accuracy matrix, one row per loss and one column per setting (NaN where the loss
 failed). Kendall's τ (scipy's τ-b) between every pair of settings over the losses that trained in

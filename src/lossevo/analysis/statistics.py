@@ -1,4 +1,4 @@
-"""Result sets of final trainings and their statistics (seed 000 Tables 5-6, seed 001 Table 8).
+"""Result sets of final trainings and their statistics (MH-AUG Tables 5-6, MH-NLE Table 8).
 
 A result set is ``results.csv`` as ``train.py`` writes it (one row per seed: loss, setting,
 seed, status, best validation accuracy, test accuracy, steps, seconds). From any number of them:

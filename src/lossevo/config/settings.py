@@ -38,10 +38,10 @@ class SurrogateSettings:
     # Train accuracy for the rules is the mean over the last ``train_acc_window`` steps.
     train_acc_window: int = 50
     # Reject the candidate (it fails) when train accuracy is below the threshold at ``step``
-    # (the ConvNet pre-check of REFERENCE §3: 37% after 800 steps).
+    # (the ConvNet pre-check of docs/methods.md §3: 37% after 800 steps).
     precheck: RuleSettings = field(default_factory=lambda: RuleSettings(800, 0.37))
     # Stop training (the candidate keeps its best validation accuracy) when train accuracy is
-    # below the threshold at ``step`` (REFERENCE §3: 25% after 3,000 steps).
+    # below the threshold at ``step`` (docs/methods.md §3: 25% after 3,000 steps).
     early_stop: RuleSettings = field(default_factory=lambda: RuleSettings(3000, 0.25))
     # How often the non-finite-loss flag is read back (a device sync on GPUs).
     check_every: int = 25

@@ -1,4 +1,4 @@
-"""Batched image augmentation on the training device (REFERENCE §4).
+"""Batched image augmentation on the training device (docs/methods.md §4).
 
 One :class:`Pipeline` per ``conf/augment/*.yaml``; it takes float images in [0, 1] ``[B, C, H, W]``
 with targets (class indices or probabilities) and applies, in order:
@@ -260,7 +260,7 @@ _IMAGE_OPS = {
 # ---------------------------------------------------------------------------- the pipeline
 @dataclass(frozen=True)
 class Phase:
-    """One phase of progressive RandAug (seed 001, Tables 12 and 13)."""
+    """One phase of progressive RandAug (MH-NLE, Tables 12 and 13)."""
 
     image_size: int | None
     dropout: float | None

@@ -2,7 +2,7 @@
 
 A genome is one individual of a search space. It compiles to a per-sample torch function of
 ``(y, yhat)`` (targets and softmax outputs, both ``[B, C]``) returning ``[B]`` before the sign is
-applied; the sign is decided by the integrity check on that unflipped curve (REFERENCE §2) and
+applied; the sign is decided by the integrity check on that unflipped curve (docs/methods.md §2) and
 stored with the genome so a saved loss trains the same way it was evaluated.
 """
 

@@ -223,7 +223,7 @@ def _node_from_dict(data: Any, name: str) -> Node:
 
 
 class GraphSpace:
-    """Random initialisation and mutation of graph genomes (REFERENCE §1).
+    """Random initialisation and mutation of graph genomes (docs/methods.md §1).
 
     The probabilities default to the authors' code: hidden nodes unary with 0.7, the root binary
     with 0.8; mutation changes a node's op (0.7), swaps its arity (0.15) or rewires an input
@@ -234,7 +234,7 @@ class GraphSpace:
     One difference from the authors' code, kept on purpose: a random root takes one hidden node
     and, when binary, a second input drawn from the inputs *and* the hidden nodes (so about 40%
     of random roots read ``y``, ``yhat``, 1 or -1 directly); their code gives both root inputs to
-    hidden nodes. REFERENCE §1 only asks that the root take at least one hidden node, and a root
+    hidden nodes. docs/methods.md §1 only asks that the root take at least one hidden node, and a root
     that reads an input directly expresses common losses (``y * f(yhat)``) in fewer nodes.
     """
 
@@ -302,7 +302,7 @@ class GraphSpace:
         return GraphGenome(hidden=hidden, root=root)
 
     def mutate(self, genome: GraphGenome, rng: np.random.Generator) -> GraphGenome:
-        """One mutation of the root or an active hidden node (REFERENCE §1, seed 001 App. B).
+        """One mutation of the root or an active hidden node (docs/methods.md §1, MH-NLE App. B).
 
         The child has sign +1: its sign is decided anew by the integrity check on its own
         unflipped curve, never inherited from the parent.

@@ -1,4 +1,4 @@
-"""Integrity check of a candidate loss before any training (REFERENCE §2, seed 001 Sec. 3.3).
+"""Integrity check of a candidate loss before any training (docs/methods.md §2, MH-NLE Sec. 3.3).
 
 The *binary phenotype* is the loss of a two-class sample as the probability ``p`` of the true
 class moves from wrong (``p = 1e-7``) to right (``p = 1 - 1e-7``): rows ``yhat = [1-p, p]``,

@@ -2,7 +2,7 @@
 
 Each op has a torch implementation (elementwise, differentiable, broadcasting) and a sympy
 counterpart for rendering equations. The torch forms follow the authors' code, not the paper's
-table, where the two differ (REFERENCE §1):
+table, where the two differ (docs/methods.md §1):
 
 * ``atan`` is the code's op; the paper's table says arctanh.
 * ``dsoftsign`` is the code's ``1/(1+|x|)``; the true derivative of softsign is its square.

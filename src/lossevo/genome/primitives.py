@@ -1,4 +1,4 @@
-"""Primitive sets of the GP tree spaces (REFERENCE §7).
+"""Primitive sets of the GP tree spaces (docs/methods.md §7).
 
 * ``glo`` (Gonzalez & Miikkulainen): ln, x², sqrt; +, -, ×, ÷; leaves y, yhat, the integers 1 and
   -1 (optionally the logit z). Random trees draw ln, y, yhat three times and sqrt twice as often
@@ -12,7 +12,7 @@ the division takes the sign of ``y`` (``copysign``), which is the paper's form f
 avoids its pole at ``y = -ε`` when a coefficient makes ``y`` negative (BaikalCMA does). Equations
 render it as ``x/(y+ε)``. GLO's own code left ops unprotected and gave NaN losses fitness 0; with
 protected ops the same trees stay finite (Baikal differs by < 1e-6 relative where yhat >> ε).
-ε is 1e-7 for GLO (REFERENCE) and 1e-8 for NGL (its paper).
+ε is 1e-7 for GLO and 1e-8 for NGL (its paper; docs/methods.md §7).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""TaylorGLO: a third-order Taylor expansion in (y, yhat) with 8 parameters (REFERENCE §6).
+"""TaylorGLO: a third-order Taylor expansion in (y, yhat) with 8 parameters (docs/methods.md §6).
 
 In the factorial-free convention of the dissertation's Eq. 6.13, with ``d = yhat - λ1`` and
 ``e = y - λ0``:

@@ -1,10 +1,10 @@
-"""Published losses (REFERENCE §6), each with its authors' reduction.
+"""Published losses (docs/methods.md §6), each with its authors' reduction.
 
 Every loss a search space can express is built from a genome, so the library also exercises the
 compilers: Morgan & Hougen's losses are graph genomes (``Σ_c``), GLO's are GLO trees
 (``-(1/n) Σ_c``), NGL is an NGL tree (``(1/n) Σ_c``), TaylorGLO a Taylor genome. The rest (CE,
 MSE, focal, SCE) are written in torch. ``h`` below is ``yhat / sqrt(1 + (yhat / (y + ε))²)``,
-ε = 1e-7, and ``log`` in seed 000's table is log10.
+ε = 1e-7, and ``log`` in MH-AUG's table is log10.
 """
 
 from __future__ import annotations
@@ -42,12 +42,12 @@ _LOG = [("log10", ["yhat"])]  # h0 = log10(yhat+ε)
 _BAIKAL = op("sub", op("ln", leaf("yhat")), op("div", leaf("y"), leaf("yhat")))
 
 GENOMES: dict[str, Genome] = {
-    # Morgan & Hougen 2024 (seed 001).
+    # Morgan & Hougen 2024 (MH-NLE).
     "neuroloss1": _g([*_H, ("ln", ["h1"])], ("add", ["h2", "h1"]), -1),  # -Σ[ln(|h|+ε) + h]
     "neuroloss2": _g([*_H, ("log10", ["h1"]), ("sin", ["h1"])], ("add", ["h2", "h3"]), -1),
     "neuroloss3": _g([*_H, ("ln", ["h1"]), ("min", ["y", "h0"])], ("add", ["h2", "h3"]), -1),
     "bessel": _g([("bessel_i0e", ["yhat"]), ("min", ["h0", "y"])], ("add", ["h1", "h0"]), 1),
-    # Morgan & Hougen, augmentation paper (seed 000, Table 4).
+    # Morgan & Hougen, augmentation paper (MH-AUG, Table 4).
     "b0": _g([*_Q, ("softplus", ["h0"])], ("sigmoid", ["h1"]), -1),  # -σ(softplus(ŷ/(y+ε)))
     "b1": _g([*_Q, ("bessel_i0e", ["h0"])], ("dsigmoid", ["h1"]), -1),  # -dσ(i0e(ŷ/(y+ε)))
     "b2": _g([*_Q, ("erf", ["h0"])], ("bessel_i1e", ["h1"]), -1),  # -i1e(erf(ŷ/(y+ε)))

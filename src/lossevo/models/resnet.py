@@ -2,10 +2,10 @@
 
 ResNet9 (Page 2018, the DAWNBench "DavidNet"): prep conv 64; layer1 conv 128 + pool + a residual
 block of two convs; layer2 conv 256 + pool; layer3 conv 512 + pool + a residual block; global max
-pool; linear; logits scaled by 0.125. About 6.57M parameters at width 64 (REFERENCE §9).
+pool; linear; logits scaled by 0.125. About 6.57M parameters at width 64 (docs/methods.md §9).
 
 ResNet9v2 has the same layout with pre-activation (BN-ReLU-conv) ordering. The papers use two
-sizes: seed 000's 6.5M "custom ResNet9v2" (width 64) and seed 001's ~30k one (width 4, 26k
+sizes: MH-AUG's 6.5M "custom ResNet9v2" (width 64) and MH-NLE's ~30k one (width 4, 26k
 parameters on CIFAR; the closest integer width).
 """
 

@@ -1,7 +1,7 @@
 """Wide residual networks for CIFAR-sized images (Zagoruyko & Komodakis 2016).
 
 WRN-d-k: (d - 4) / 6 pre-activation basic blocks per stage, widths 16k, 32k, 64k, dropout between
-the two convs of a block. WRN-28-10 has about 36.5M parameters on 10 classes (REFERENCE §9);
+the two convs of a block. WRN-28-10 has about 36.5M parameters on 10 classes (docs/methods.md §9);
 timm has no CIFAR-style WRN, so it is written here.
 """
 

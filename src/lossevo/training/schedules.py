@@ -24,7 +24,7 @@ def warmup_cosine(total_steps: int, warmup_steps: int = 0) -> Schedule:
 
 
 def warmup_hold_cosine(total_steps: int, warmup_steps: int = 0, hold_steps: int = 0) -> Schedule:
-    """Linear warm-up, ``hold_steps`` at the peak, then cosine decay to 0 (seed 001's final
+    """Linear warm-up, ``hold_steps`` at the peak, then cosine decay to 0 (MH-NLE's final
     EfficientNetV2 training holds for 12,400 steps; its fine-tuning for three epochs)."""
     warmup_steps = max(0, min(warmup_steps, total_steps))
     decay_start = warmup_steps + max(0, hold_steps)

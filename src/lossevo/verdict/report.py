@@ -1,7 +1,7 @@
 """The verdict of a search: its finalists and the reference loss retrained with fresh seeds, tested.
 
 A search ranks candidates on cheap, noisy trainings, and a short run's winner is often only the
-fastest starter (REFERENCE §3, §5). So when the budget is spent, the best ``top_k`` candidates of
+fastest starter (docs/methods.md §3, §5). So when the budget is spent, the best ``top_k`` candidates of
 the highest rung they reached (ties: by their result there) and the reference loss are each
 trained ``runs`` times at the final budget with seeds no ranking has seen, the same seeds for
 every loss. Fresh seeds make the comparison free of the winner's curse: the finalists were chosen

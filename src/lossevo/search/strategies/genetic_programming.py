@@ -1,4 +1,4 @@
-"""NGL's genetic programming (REFERENCE §7): a (μ+λ) GP over expression trees.
+"""NGL's genetic programming (docs/methods.md §7): a (μ+λ) GP over expression trees.
 
 Generation 0 is ``population`` random valid trees. Each generation, every parent breeds one
 child: subtree crossover with probability 0.7 (its partner drawn from the external archive with

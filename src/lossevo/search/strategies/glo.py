@@ -1,5 +1,5 @@
 """GLO (Gonzalez & Miikkulainen): genetic programming, then CMA-ES over the best tree's
-coefficients (REFERENCE §7).
+coefficients (docs/methods.md §7).
 
 GP phase (``gp_generations`` generations): trees of GLO's primitive set; the first generation is
 random (depth <= 2, GLO's weights); after that the 6 best are kept as elites and the rest are

@@ -1,4 +1,4 @@
-"""Random search: ``budget`` random valid losses from any space (seed 000 evaluates 1,000).
+"""Random search: ``budget`` random valid losses from any space (MH-AUG evaluates 1,000).
 
 Every candidate passes the integrity check, with novelty against all candidates drawn so far, so
 the sample has no near-duplicates; nothing is learned from the results.

@@ -1,4 +1,4 @@
-"""Regularized evolution (Real et al. 2019) as Morgan & Hougen use it (REFERENCE §3).
+"""Regularized evolution (Real et al. 2019) as Morgan & Hougen use it (docs/methods.md §3).
 
 * Decoupled initial population: ``initial_population`` random valid losses are evaluated; the
   best ``population_size`` of them form the first population, ordered by age (evaluation order).

@@ -1,4 +1,4 @@
-"""TaylorGLO (Gonzalez & Miikkulainen): CMA-ES over the 8 Taylor parameters (REFERENCE §6).
+"""TaylorGLO (Gonzalez & Miikkulainen): CMA-ES over the 8 Taylor parameters (docs/methods.md §6).
 
 CMA-ES (the ``cma`` package) starts at λ = 0 with σ = 1.2 and a population of 20, or 40 when the
 null-epoch invariant screens candidates: a λ for which Theorem 6.5.1 says the loss cannot train
