@@ -18,6 +18,7 @@ from lossevo.config.settings import SurrogateSettings
 from lossevo.data.augment import AugmentRNG, Pipeline, set_dropout
 from lossevo.losses.base import Loss
 from lossevo.results import StopReason
+from lossevo.training.rules import StopRules
 
 
 class ClassifierModule(pl.LightningModule):
@@ -77,11 +78,9 @@ class ClassifierModule(pl.LightningModule):
 
     # ------------------------------------------------------------------ training
     def on_fit_start(self) -> None:
-        steps = self.trainer.max_steps
         self._rng = AugmentRNG(self.data_seed + 7, self.device)  # mixing; per-image augmentation has its own
         self._dropout: float | None = None
-        self._step_acc = torch.zeros(max(steps, 1), device=self.device)
-        self._nonfinite = torch.zeros((), dtype=torch.bool, device=self.device)
+        self._rules = StopRules(self.settings, 1, self.trainer.max_steps, self.device)
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, y = batch  # float images in [0, 1], augmented image by image (AugmentedBatches)
@@ -97,40 +96,19 @@ class ClassifierModule(pl.LightningModule):
         loss = self.loss(logits, y)
         with torch.no_grad():
             labels = y.argmax(dim=1) if y.is_floating_point() else y
-            step = min(self.global_step, len(self._step_acc) - 1)
-            self._step_acc[step] = (logits.argmax(dim=1) == labels).float().mean()
-            self._nonfinite |= ~torch.isfinite(loss)
+            self._rules.record(self.global_step, (logits.argmax(dim=1) == labels).float().mean(), loss)
         return loss
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        step = self.global_step  # optimiser steps taken so far
-        s = self.settings
-        at_check = step % s.check_every == 0 or step == self.trainer.max_steps
-        if at_check and bool(self._nonfinite):
-            self._stop(StopReason.NONFINITE, f"non-finite loss by step {step}")
-            return
-        for rule, reason in ((s.precheck, StopReason.PRECHECK), (s.early_stop, StopReason.EARLY_STOP)):
-            if rule.step is not None and step == rule.step:
-                acc = self._running_train_acc(step)
-                if acc < rule.min_train_acc:
-                    self._stop(
-                        reason,
-                        f"train accuracy {acc:.3f} < {rule.min_train_acc} after {step} steps",
-                    )
-                    return
-
-    def _running_train_acc(self, step: int) -> float:
-        window = max(1, self.settings.train_acc_window)
-        return float(self._step_acc[max(0, step - window) : step].mean())
-
-    def _stop(self, reason: StopReason, detail: str) -> None:
-        self.stop_reason, self.stop_detail = reason, detail
-        self.trainer.should_stop = True
+        # global_step: optimiser steps taken so far
+        for stop in self._rules.check(self.global_step, self.trainer.max_steps, active=[0]):
+            self.stop_reason, self.stop_detail = stop.reason, stop.detail
+            self.trainer.should_stop = True
 
     def on_train_end(self) -> None:
         step = self.global_step
         if step:
-            self.train_acc = self._running_train_acc(step)
+            self.train_acc = self._rules.train_acc(step)[0]
 
     # ------------------------------------------------------------------ evaluation
     def on_validation_epoch_start(self) -> None:

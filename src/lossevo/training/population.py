@@ -35,8 +35,9 @@ from lossevo.data import OrderedBatches
 from lossevo.data.augment import AugmentRNG, Pipeline
 from lossevo.losses.base import Loss, full_precision, targets_as_probabilities
 from lossevo.models.stacked import ChannelStack, Stack, stack_kind
-from lossevo.results import Fitness, Status, StopReason
+from lossevo.results import Fitness, StopReason
 from lossevo.training.classifier import optimisation
+from lossevo.training.rules import StopRules, training_result
 
 log = logging.getLogger(__name__)
 
@@ -116,11 +117,9 @@ class PopulationModule(pl.LightningModule):
 
     # ------------------------------------------------------------------ training
     def on_fit_start(self) -> None:
-        steps = max(self.trainer.max_steps, 1)
         self._rng = AugmentRNG(self.data_seed + 7, self.device)  # as a lone training's mixing RNG
         self._dropout: float | None = None
-        self._step_acc = torch.zeros(self.size, steps, device=self.device)
-        self._nonfinite = torch.zeros(self.size, dtype=torch.bool, device=self.device)
+        self._rules = StopRules(self.settings, self.size, self.trainer.max_steps, self.device)
         self.stack.train()
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor | None:
@@ -134,16 +133,15 @@ class PopulationModule(pl.LightningModule):
         losses = self._member_losses(logits, y)
         with torch.no_grad():
             labels = y.argmax(dim=1) if y.is_floating_point() else y
-            step = min(self.global_step, self._step_acc.shape[1] - 1)
-            self._step_acc[:, step] = (logits.argmax(dim=2) == labels).float().mean(dim=1)
+            accuracy = (logits.argmax(dim=2) == labels).float().mean(dim=1)
         if all(loss is None for loss in losses):
+            self._rules.record(self.global_step, accuracy, accuracy.new_zeros(()))
             return None  # every member is frozen: Lightning skips the step
         # One stack for every member (frozen ones as 0): one finiteness check and one sum per step,
         # not K; the sum's gradient reaches each member's graph as its own loss's would.
         zero = next(loss for loss in losses if loss is not None).new_zeros(())
         values = torch.stack([zero if loss is None else loss for loss in losses])
-        with torch.no_grad():
-            self._nonfinite |= ~torch.isfinite(values)
+        self._rules.record(self.global_step, accuracy, values)
         return values.sum()
 
     def _member_losses(self, logits: torch.Tensor, target: torch.Tensor) -> list[torch.Tensor | None]:
@@ -177,26 +175,13 @@ class PopulationModule(pl.LightningModule):
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         self._restore_frozen()
         step = self.global_step
-        s = self.settings
         active = [k for k, m in enumerate(self.members) if not m.frozen]
         stopped: list[int] = []
-        if step % s.check_every == 0 or step == self.trainer.max_steps:
-            flags = self._nonfinite.tolist()
-            for k in active:
-                if flags[k]:
-                    self._freeze(k, StopReason.NONFINITE, f"non-finite loss by step {step}")
-                    stopped.append(k)
-        for rule, reason in ((s.precheck, StopReason.PRECHECK), (s.early_stop, StopReason.EARLY_STOP)):
-            if rule.step is None or step != rule.step:
-                continue
-            accs = self._running_train_acc(step)
-            for k in active:
-                if k not in stopped and accs[k] < rule.min_train_acc:
-                    detail = f"train accuracy {accs[k]:.3f} < {rule.min_train_acc} after {step} steps"
-                    self._freeze(k, reason, detail)
-                    stopped.append(k)
+        for stop in self._rules.check(step, self.trainer.max_steps, active):
+            self._freeze(stop.member, stop.reason, stop.detail)
+            stopped.append(stop.member)
         # A lone training validates every val_every steps, at its last step, and when it stops.
-        if step % s.val_every == 0 or step == self.trainer.max_steps:
+        if step % self.settings.val_every == 0 or step == self.trainer.max_steps:
             self._validate(active)
         elif stopped:
             self._validate(stopped)
@@ -204,22 +189,18 @@ class PopulationModule(pl.LightningModule):
             self.trainer.should_stop = True
 
     def on_train_end(self) -> None:
-        accs = self._running_train_acc(self.global_step) if self.global_step else None
+        accs = self._rules.train_acc(self.global_step) if self.global_step else None
         for k, member in enumerate(self.members):
             if not member.frozen:
                 member.steps = self.global_step
                 member.train_acc = None if accs is None else accs[k]
-
-    def _running_train_acc(self, step: int) -> list[float]:
-        window = max(1, self.settings.train_acc_window)
-        return self._step_acc[:, max(0, step - window) : step].mean(dim=1).tolist()
 
     def _freeze(self, k: int, reason: StopReason, detail: str) -> None:
         member = self.members[k]
         member.frozen, member.stop_reason, member.stop_detail = True, reason, detail
         member.steps = self.global_step
         if self.global_step:
-            member.train_acc = self._running_train_acc(self.global_step)[k]
+            member.train_acc = self._rules.train_acc(self.global_step)[k]
         self._snapshots[k] = self.member_state(k)
 
     def _restore_frozen(self) -> None:
@@ -279,26 +260,11 @@ class PopulationModule(pl.LightningModule):
 
     def results(self, seconds: float) -> list[Fitness]:
         """One Fitness per member, as a lone training reports it (``seconds``: its share of the pass)."""
-        out = []
-        for m in self.members:
-            if m.stop_reason == StopReason.ERROR:
-                out.append(Fitness.failure(StopReason.ERROR, m.stop_detail, seconds=seconds, steps=m.steps))
-                continue
-            failed = m.stop_reason in (StopReason.NONFINITE, StopReason.PRECHECK) or m.best_val_acc is None
-            out.append(
-                Fitness(
-                    status=Status.FAILED if failed else Status.DONE,
-                    fitness=None if failed else m.best_val_acc,
-                    stop_reason=m.stop_reason,
-                    detail=m.stop_detail,
-                    steps=m.steps,
-                    seconds=seconds,
-                    train_acc=m.train_acc,
-                    history=list(m.history),
-                    test_acc=m.test_acc,
-                )
-            )
-        return out
+        return [
+            training_result(m.stop_reason, m.stop_detail, m.best_val_acc, steps=m.steps, seconds=seconds,
+                            train_acc=m.train_acc, history=m.history, test_acc=m.test_acc)
+            for m in self.members
+        ]  # fmt: skip
 
 
 def stacking_problem(

@@ -26,9 +26,10 @@ from lossevo.data import AugmentedBatches, ImageSplits, OrderedBatches, Shuffled
 from lossevo.errors import LossevoError
 from lossevo.models import count_parameters, load_checkpoint
 from lossevo.models.stacked import stack_kind
-from lossevo.results import Fitness, Status, StopReason
+from lossevo.results import Fitness, StopReason
 from lossevo.training.classifier import ClassifierModule
 from lossevo.training.population import PopulationModule, StepClock, measure_population, stacking_problem
+from lossevo.training.rules import training_result
 
 log = logging.getLogger(__name__)
 # Keys of a model config that are lossevo's, not the model constructor's.
@@ -192,18 +193,14 @@ class Surrogate:
             if isinstance(err, torch.cuda.OutOfMemoryError):
                 torch.cuda.empty_cache()
             return Fitness.failure(StopReason.ERROR, detail, seconds=time.perf_counter() - start)
-        seconds = time.perf_counter() - start
-        reason = module.stop_reason
-        failed = reason in (StopReason.NONFINITE, StopReason.PRECHECK) or module.best_val_acc is None
-        return Fitness(
-            status=Status.FAILED if failed else Status.DONE,
-            fitness=None if failed else module.best_val_acc,
-            stop_reason=reason,
-            detail=module.stop_detail,
+        return training_result(
+            module.stop_reason,
+            module.stop_detail,
+            module.best_val_acc,
             steps=steps,
-            seconds=seconds,
+            seconds=time.perf_counter() - start,
             train_acc=module.train_acc,
-            history=list(module.history),
+            history=module.history,
             test_acc=module.test_acc,
         )
 
