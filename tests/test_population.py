@@ -14,8 +14,8 @@ import pytest
 import torch
 from torch import nn
 
+from lossevo.config.settings import group_size
 from lossevo.errors import LossevoError
-from lossevo.execution.tasks import group_size
 from lossevo.losses import get_loss
 from lossevo.results import Status, StopReason
 from lossevo.training.population import stacking_problem

@@ -136,9 +136,10 @@ def test_a_kill_does_not_use_up_a_candidates_retry(tmp_path: Path) -> None:
         assert driver.journal.candidate(proposal.id).attempts == 3
         task = driver._submitted(driver._candidate_task(driver.journal.candidate(proposal.id), 0))
         broken, queue = Fitness.failure(StopReason.ERROR, "CUDA error"), deque()
-        assert driver._retried(task, broken, queue) and list(queue) == [task], "its one retry is still there"
+        retried = driver.retries.retried(task, broken, queue)
+        assert retried and list(queue) == [task], "its one retry is still there"
         driver._submitted(queue.popleft())
-        assert not driver._retried(task, broken, queue), "and only one"
+        assert not driver.retries.retried(task, broken, queue), "and only one"
     finally:
         driver.journal.close()
         driver.tracker.finish()

@@ -15,7 +15,10 @@ from scipy.stats import kendalltau, ttest_ind
 from lossevo.losses.published import GENOMES
 from lossevo.results import Fitness, Status, StopReason
 from lossevo.store.journal import Journal
-from lossevo.verdict.report import Finalist, Verdict, faithfulness, holm
+from lossevo.verdict.faithfulness import faithfulness
+from lossevo.verdict.plan import Finalist
+from lossevo.verdict.report import Verdict
+from lossevo.verdict.statistics import holm
 
 A = [0.874, 0.871, 0.877, 0.872, 0.876]  # a loss that is better
 B = [0.869, 0.866, 0.871, 0.868, 0.864]  # the reference
@@ -183,7 +186,7 @@ def test_a_finalist_with_a_failed_validation_run_beats_nothing(tmp_path: Path) -
 def test_validation_trains_the_whole_budget() -> None:
     """The verdict's trainings have no pre-check and no early stop: every run yields a value."""
     from lossevo.config import compose_config
-    from lossevo.verdict.report import validation_overrides
+    from lossevo.verdict.plan import validation_overrides
 
     from .conftest import TINY
 

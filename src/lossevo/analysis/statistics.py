@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import math
-import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from scipy.stats import ttest_ind
 
 from lossevo.errors import LossevoError
 from lossevo.results import Status
+from lossevo.verdict.statistics import welch_greater
 
 COLUMNS = ["loss", "setting", "seed", "status", "val_acc", "test_acc", "steps", "seconds", "equation"]
 METRICS = ("test_acc", "val_acc")
@@ -74,15 +74,6 @@ class Cell:
     n: int
     p: float | None = None  # one-sided Welch p against the reference (None: not computed)
     best: bool = False
-
-
-def welch_greater(a: np.ndarray, b: np.ndarray) -> float:
-    """One-sided Welch t-test p-value for mean(a) > mean(b); NaN with fewer than 2 values each."""
-    if len(a) < 2 or len(b) < 2:
-        return float("nan")
-    with warnings.catch_warnings():  # identical runs (a tiny test budget): NaN, not a warning
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return float(ttest_ind(a, b, equal_var=False, alternative="greater").pvalue)
 
 
 def summary(

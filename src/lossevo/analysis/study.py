@@ -24,9 +24,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from lossevo.config import build
 from lossevo.config.composer import ConfigComposer
+from lossevo.config.settings import group_size
 from lossevo.errors import LossevoError
 from lossevo.execution.executors import executor_from, run_tasks
-from lossevo.execution.tasks import Task, group_size
+from lossevo.execution.tasks import Task
 from lossevo.losses import genome_loss_config
 from lossevo.results import Fitness, Status, StopReason
 from lossevo.store.database import Database, RecordedTraining
@@ -69,6 +70,16 @@ class StudyLoss:
     source: str  # random | run:<folder>#<candidate> | named
     loss: dict[str, Any]  # the loss config node
     equation: str
+
+
+@dataclass(frozen=True)
+class CellKey:
+    """The task key of one training of a study: a (loss, setting, run) cell and its seed."""
+
+    loss_id: int
+    setting: str
+    run: int
+    seed: int
 
 
 @dataclass
@@ -283,9 +294,10 @@ class Study:
         by_id = {loss.id: loss for loss in self.losses}
 
         def on_result(task: Task, result: Fitness) -> None:
-            loss_id, setting, run, seed = task.key
-            loss = by_id[loss_id]
-            self.journal.add_result(loss_id, setting, run, seed, result)
+            key = task.key
+            assert isinstance(key, CellKey)
+            loss, setting, run = by_id[key.loss_id], key.setting, key.run
+            self.journal.add_result(key.loss_id, setting, run, key.seed, result)
             if progress is not None:
                 progress.add(result.fitness)
             shown = "failed" if result.fitness is None else f"{result.fitness:.4f}"
@@ -307,7 +319,7 @@ class Study:
             node["label_smoothing"] = smoothing
         data_seed = cell_data_seed(int(self.cfg.seed), run)
         config = self.composer.training(node, seed, self.settings[setting], candidate, data_seed)
-        return Task((loss.id, setting, run, seed), [config], f"{loss.name}@{setting}")
+        return Task(CellKey(loss.id, setting, run, seed), [config], f"{loss.name}@{setting}")
 
     # ------------------------------------------------------------------ results
     def matrix(self) -> tuple[np.ndarray, list[str], list[float]]:

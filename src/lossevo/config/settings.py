@@ -1,11 +1,15 @@
-"""Schemas of the config nodes that are read as plain settings (not instantiated).
+"""The typed settings of lossevo: schemas of the config nodes read as plain settings (not
+instantiated), and what a search reads of its config, parsed once.
 
 ``validated(node, Schema, "surrogate")`` checks a composed node against its dataclass, so a typo in
-a YAML file fails loudly with the key's name instead of being ignored.
+a YAML file fails loudly with the key's name instead of being ignored. :class:`SearchSettings` is
+everything the search driver takes from an ``evolve`` config, checked before a run folder is
+touched.
 """
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -116,3 +120,76 @@ def validated(node: DictConfig | dict | None, schema: type[T], where: str) -> T:
     except OmegaConfBaseException as err:
         message = str(err).splitlines()[0]
         raise LossevoError(f"bad `{where}` config: {message}") from None
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """What the search driver reads of an ``evolve`` config, parsed and checked once."""
+
+    budget: int  # search.budget: candidates, the initial population included
+    seed: int  # one seed reproduces the search
+    top_k: int  # losses validated (unless validate.top_k), written out and printed
+    surrogate_steps: int  # surrogate.steps: the budget of a single-rung search
+    group: int  # tasks handed to one evaluation (surrogate.population)
+    prescreen: list[str]  # search.prescreen: overrides of the initial population's trainings
+    reference_name: str  # loss.name: the reference loss
+    # Label smoothing is a training setting, as in the authors' code: the user's
+    # loss.label_smoothing applies to every candidate as to the reference.
+    label_smoothing: float
+    driver: DriverSettings
+    fidelity: FidelitySettings
+    validate: ValidateSettings
+
+    @classmethod
+    def from_config(cls, cfg: DictConfig) -> SearchSettings:
+        prescreen = cfg.search.get("prescreen") or []
+        return cls(
+            budget=positive_integer(cfg.search.budget, "search.budget"),
+            seed=integer(cfg.seed, "seed"),
+            top_k=integer(cfg.get("top_k", 3), "top_k"),
+            surrogate_steps=integer(cfg.surrogate.steps, "surrogate.steps"),
+            group=group_size(cfg),
+            prescreen=shlex.split(prescreen) if isinstance(prescreen, str) else [str(o) for o in prescreen],
+            reference_name=str(cfg.loss.get("name") or "reference"),
+            label_smoothing=float(cfg.loss.get("label_smoothing") or 0.0),
+            driver=validated(cfg.get("driver"), DriverSettings, "driver"),
+            fidelity=validated(cfg.search.get("fidelity"), FidelitySettings, "search.fidelity"),
+            validate=validated(cfg.get("validate"), ValidateSettings, "validate"),
+        )
+
+
+def integer(value: Any, key: str) -> int:
+    """An integer setting; a fraction or a word is refused rather than truncated."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise LossevoError(f"{key} must be an integer, got {value!r}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise LossevoError(f"{key} must be an integer, got {value!r}") from None
+    if not number.is_integer():
+        raise LossevoError(f"{key} must be an integer, got {value!r}")
+    return int(number)
+
+
+def positive_integer(value: Any, key: str) -> int:
+    number = integer(value, key)
+    if number < 1:
+        raise LossevoError(f"{key} must be >= 1, got {number}")
+    return number
+
+
+def group_size(cfg: Any) -> int:
+    """How many tasks a caller hands to one evaluation: ``surrogate.population`` (``auto``: 1
+    without a GPU here, else up to 32, which the worker splits into passes of its measured size)."""
+    value = (cfg.get("surrogate") or {}).get("population", 1)
+    if value == "auto":
+        import torch
+
+        return 32 if torch.cuda.is_available() else 1
+    try:
+        size = int(value)
+    except (TypeError, ValueError):
+        size = 0
+    if size < 1:
+        raise LossevoError(f"surrogate.population={value!r}: use a whole number >= 1 or auto")
+    return size

@@ -129,20 +129,3 @@ def _root(task: Task, i: int) -> str | None:
     if task.root_dir is not None and len(task.configs) > 1:
         return os.path.join(task.root_dir, f"training_{i}")
     return task.root_dir
-
-
-def group_size(cfg: Any) -> int:
-    """How many tasks a caller hands to one evaluation: ``surrogate.population`` (``auto``: 1
-    without a GPU here, else up to 32, which the worker splits into passes of its measured size)."""
-    value = (cfg.get("surrogate") or {}).get("population", 1)
-    if value == "auto":
-        import torch
-
-        return 32 if torch.cuda.is_available() else 1
-    try:
-        size = int(value)
-    except (TypeError, ValueError):
-        size = 0
-    if size < 1:
-        raise LossevoError(f"surrogate.population={value!r}: use a whole number >= 1 or auto")
-    return size

@@ -1,15 +1,16 @@
-"""The search: strategy -> tasks -> executor -> journal -> strategy, then the verdict.
+"""The search loop: strategy -> tasks -> executor -> journal -> strategy, then the verdict.
 
-Every step is journalled (see :mod:`lossevo.store.journal`), so re-running with the same run folder
-resumes: finished trainings are never re-run, unfinished ones are evaluated again with their
-recorded seeds, and the strategy continues from the state saved with the last journal write.
+Every step is journalled (see :mod:`lossevo.store.journal`), so re-running with the same run
+folder resumes: finished trainings are never re-run, unfinished ones are evaluated again with
+their recorded seeds, and the strategy continues from the state saved with the last journal write.
 
-Everything the search trains is a :class:`~lossevo.execution.tasks.Task` handed to the run's executor
-through :func:`~lossevo.execution.executors.run_tasks`: the reference loss at every rung, candidates at
-rung 0, promotions (:mod:`lossevo.search.fidelity`), and the verdict's validation runs
-(:mod:`lossevo.verdict.report`). A free executor slot goes, in this order, to the reference loss, to
-work that must be redone (a retry, an evaluation interrupted by a kill), to a promotion, and only
-then to a new candidate from the strategy.
+Everything the search trains is a :class:`~lossevo.execution.tasks.Task` handed to the run's
+executor through :func:`~lossevo.execution.executors.run_tasks`: the reference loss at every rung,
+candidates at rung 0, promotions (:mod:`lossevo.search.fidelity`), and the verdict's validation
+runs (:mod:`lossevo.verdict.phase`). A free executor slot goes, in this order, to the reference
+loss, to work that must be redone (a retry, an evaluation interrupted by a kill), to a
+promotion, and only then to a new candidate from the strategy. A task's key
+(:mod:`lossevo.search.keys`) says what its result is for.
 
 What the strategy is told: a candidate's rung-0 result, as soon as it arrives (``tell``), so a
 steady-state search never waits for long trainings; a promoted candidate's later results are
@@ -21,10 +22,8 @@ generation and keep their rung-0 ranking. Scales of different rungs are never mi
 from __future__ import annotations
 
 import logging
-import shlex
 from collections import deque
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,21 +33,25 @@ from omegaconf import DictConfig, OmegaConf
 
 from lossevo.config import build, plain
 from lossevo.config.composer import ConfigComposer
-from lossevo.config.settings import DriverSettings, FidelitySettings, ValidateSettings, validated
+from lossevo.config.settings import SearchSettings
 from lossevo.errors import LossevoError
-from lossevo.execution.executors import Executor, executor_from, run_tasks
-from lossevo.execution.tasks import Task, group_size
-from lossevo.genome import genome_from_dict
+from lossevo.execution.executors import executor_from, run_tasks
+from lossevo.execution.retries import Retries
+from lossevo.execution.tasks import Task
 from lossevo.losses import genome_loss_config
-from lossevo.results import FINISHED, Fitness, Status, StopReason
+from lossevo.results import FINISHED, Fitness, StopReason
 from lossevo.search.fidelity import Fidelity, rung_seed, training_seeds
+from lossevo.search.keys import CandidateKey, ReferenceKey
 from lossevo.search.objectives import Objective
+from lossevo.search.outputs import YAML_DUMPER, SearchOutcome, write_outputs
 from lossevo.search.strategies.base import Proposal, Strategy
 from lossevo.store.identity import check_identity, identity
-from lossevo.store.journal import CandidateRow, Journal, ReferenceRow
+from lossevo.store.journal import CandidateRow, Journal
 from lossevo.tracking.progress import SearchProgress
 from lossevo.tracking.tracker import Tracker, group_for
-from lossevo.verdict.report import Finalist, Verdict, finalists, validation_overrides, validation_seeds
+from lossevo.verdict.phase import ValidationPhase
+from lossevo.verdict.plan import Finalist, ValidationPlan, plan_validation, validation_runs
+from lossevo.verdict.report import Verdict
 
 log = logging.getLogger("lossevo")
 
@@ -77,21 +80,6 @@ def reference_seed(run_seed: int, run: int = 0) -> int:
     return int(np.random.SeedSequence(key).generate_state(1)[0])
 
 
-@dataclass
-class SearchOutcome:
-    run_dir: Path
-    evaluated: int
-    failed: int
-    promotions: int
-    best: list[CandidateRow]  # the written losses, best first (by the verdict when there is one)
-    finalists: list[Finalist]  # the same, with the highest rung each reached and its result there
-    reference: ReferenceRow | None  # the reference loss at rung 0 (the candidates' first comparison)
-    top_reference: ReferenceRow | None  # and at the highest rung it trained at
-    loss_configs: list[Path]
-    verdict: Verdict | None = None
-    files: dict[str, Path] | None = None
-
-
 class Driver:
     """Runs one search in ``run_dir`` from a composed ``evolve`` config."""
 
@@ -108,22 +96,13 @@ class Driver:
         self.composer = composer
         self.on_result = on_result
         self.progress = progress
-        self.budget = _positive_int(cfg.search.budget, "search.budget")
-        self.seed = _int(cfg.seed, "seed")
-        self.settings: DriverSettings = validated(cfg.get("driver"), DriverSettings, "driver")
+        self.settings = SearchSettings.from_config(cfg)
+        self.seed = self.settings.seed
         self.objective = Objective.from_config(cfg.get("objective"))
-        fidelity = cfg.search.get("fidelity")
-        self.fidelity = Fidelity.from_settings(
-            validated(fidelity, FidelitySettings, "search.fidelity"), int(cfg.surrogate.steps)
-        )
-        self.validate: ValidateSettings = validated(cfg.get("validate"), ValidateSettings, "validate")
-        self.group = group_size(cfg)  # candidates per evaluation (surrogate.population)
-        prescreen = cfg.search.get("prescreen") or []
-        self.prescreen = shlex.split(prescreen) if isinstance(prescreen, str) else [str(o) for o in prescreen]
-        self.reference_name = str(cfg.loss.get("name") or "reference")
-        # Label smoothing is a training setting, as in the authors' code: the user's
-        # `loss.label_smoothing` applies to every candidate as to the reference.
-        self.label_smoothing = float(cfg.loss.get("label_smoothing") or 0.0)
+        self.fidelity = Fidelity.from_settings(self.settings.fidelity, self.settings.surrogate_steps)
+        self.prescreen = self.settings.prescreen
+        self.reference_name = self.settings.reference_name
+        self.retries = Retries(self.settings.driver)
         self.strategy = build_strategy(cfg)  # a bad search config fails before the folder is touched
         run_dir.mkdir(parents=True, exist_ok=True)
         self.journal = Journal(run_dir)
@@ -157,8 +136,7 @@ class Driver:
         )
         self._references: deque[Task] = deque()  # reference trainings not yet journalled
         self._ready: deque[Task] = deque()  # retries and interrupted work, before anything new
-        self._outstanding_references: set[Any] = set()
-        self._tries: dict[Any, int] = {}
+        self._outstanding_references: set[ReferenceKey] = set()
 
     def _nothing_recorded(self) -> bool:
         return self.journal.count(FINISHED) == 0 and not self.journal.references()
@@ -173,11 +151,19 @@ class Driver:
             for promotion in self.journal.unfinished_promotions():
                 self._ready.append(self._candidate_task(self.journal.candidate(promotion.candidate_id),
                                                         promotion.rung))  # fmt: skip
-            run_tasks(executor, self._next_task, self._on_result, self.group)
-            if self.journal.count() < self.budget:
+            run_tasks(executor, self._next_task, self._on_result, self.settings.group)
+            if self.journal.count() < self.settings.budget:
                 raise RuntimeError("the strategy waits for results, but no evaluation is outstanding")
-            verdict = self._verdict(executor)
-            outcome = self._finish(verdict)
+            plan = self.validation_plan()
+            verdict: Verdict | None = None
+            if plan.runs >= 1:
+                plan.save(self.journal)
+                phase = ValidationPhase(plan, self.journal, self.composer, self.objective, self.seed,
+                                        self._reference_loss(), self.settings.label_smoothing,
+                                        self.retries)  # fmt: skip
+                verdict = phase.run(executor, self.settings.group)
+            outcome = write_outputs(self.run_dir, self.journal, self.tracker, self.settings, verdict,
+                                    self.strategy.summary(), self.cfg.loss)  # fmt: skip
         finally:
             executor.close()
             self.tracker.finish()
@@ -200,7 +186,7 @@ class Driver:
                 log.info("candidate %d promoted to rung %d (%s steps)", candidate_id, rung,
                          f"{self.fidelity.steps[rung]:,}")  # fmt: skip
                 return self._submitted(self._candidate_task(row, rung))
-        if self.journal.count() >= self.budget:
+        if self.journal.count() >= self.settings.budget:
             return None
         proposal = self.strategy.ask()
         if proposal is None:
@@ -209,29 +195,23 @@ class Driver:
         return self._submitted(self._candidate_task(self.journal.candidate(proposal.id), 0))
 
     def _submitted(self, task: Task) -> Task:
-        self._tries[task.key] = self._tries.get(task.key, 0) + 1
-        if task.key[0] == "candidate":
+        self.retries.submitted(task)
+        if isinstance(task.key, CandidateKey):
             first = task.configs[0]
-            self.journal.mark_running(task.key[1], task.key[2], first["seed"], first.get("data_seed"))
+            self.journal.mark_running(task.key.candidate_id, task.key.rung, first["seed"],
+                                      first.get("data_seed"))  # fmt: skip
         return task
 
-    def _retried(self, task: Task, result: Fitness, queue: deque[Task]) -> bool:
-        """A broken evaluation (stop reason in ``driver.retry_on``) goes back to the front of
-        ``queue`` until it has run ``driver.retries`` + 1 times in this process."""
-        broken = not result.ok and result.stop_reason in self.settings.retry_on
-        if broken and self._tries[task.key] <= self.settings.retries:
-            log.warning("%s failed (%s: %s); retrying", task.name, result.stop_reason, result.detail)
-            queue.appendleft(task)
-            return True
-        return False
-
     def _on_result(self, task: Task, result: Fitness) -> None:
-        if self._retried(task, result, self._ready):
+        if self.retries.retried(task, result, self._ready):
             return
-        if task.key[0] == "reference":
-            self._reference_result(task, result)
-        else:
-            self._candidate_result(task, result)
+        match task.key:
+            case ReferenceKey() as key:
+                self._reference_result(task, key, result)
+            case CandidateKey() as key:
+                self._candidate_result(key, result)
+            case other:
+                raise TypeError(f"the search has no task {other!r}")
 
     # ------------------------------------------------------------------ candidates
     def _record(self, proposal: Proposal) -> None:
@@ -280,7 +260,7 @@ class Driver:
         extras = self._extras(rung, self._prescreened(row.phase, rung))
         seeds = training_seeds(row.seed if rung == 0 else rung_seed(self.seed, rung), len(extras), runs)
         data_seeds = self._data_seeds(rung, len(extras), runs)
-        loss = genome_loss_config(f"candidate_{row.id}", row.genome, self.label_smoothing)
+        loss = genome_loss_config(f"candidate_{row.id}", row.genome, self.settings.label_smoothing)
         info = {"id": row.id, "parent": row.parent_id, "phase": row.phase, "dir": str(folder), "rung": rung}
         configs = []
         for i, seed in enumerate(seeds):
@@ -288,10 +268,11 @@ class Driver:
             # Each candidate's folder holds its complete configs: `train.py --config-path <folder>
             # --config-name config` retrains exactly this candidate (config_<i>: further trainings).
             name = "config.yaml" if i == 0 else f"config_{i}.yaml"
-            (folder / name).write_text(yaml.dump(config, Dumper=_Dumper, sort_keys=False))
+            (folder / name).write_text(yaml.dump(config, Dumper=YAML_DUMPER, sort_keys=False))
             configs.append(config)
         name = f"candidate {row.id}" + (f" at rung {rung}" if rung else "")
-        return Task(("candidate", row.id, rung), configs, name, str(folder), self.objective.labels(), runs)
+        key = CandidateKey(row.id, rung)
+        return Task(key, configs, name, str(folder), self.objective.labels(), runs)
 
     def _data_seeds(self, rung: int, settings: int, runs: int) -> list[int]:
         """The batch order and augmentation of a rung's trainings, the same for every loss: at
@@ -299,8 +280,8 @@ class Driver:
         numbers for the ranking, and what lets candidates train together in one pass)."""
         return training_seeds(rung_seed(self.seed, rung), settings, runs)
 
-    def _candidate_result(self, task: Task, result: Fitness) -> None:
-        _, candidate_id, rung = task.key
+    def _candidate_result(self, key: CandidateKey, result: Fitness) -> None:
+        candidate_id, rung = key.candidate_id, key.rung
         row = self.journal.candidate(candidate_id)
         result = self._scored(result, rung, self._prescreened(row.phase, rung))
         fitness = result.fitness if result.ok else None
@@ -323,129 +304,6 @@ class Driver:
         reference = self.journal.reference(name, rung)
         return self.objective.score(result, None if reference is None else reference.parts)
 
-    # ------------------------------------------------------------------ reference loss
-    def _reference_loss(self) -> dict[str, Any]:
-        return OmegaConf.to_container(self.cfg.loss, resolve=True)  # type: ignore[return-value]
-
-    def _queue_references(self) -> None:
-        """The reference loss (``loss=``, cross-entropy by default) trained like a candidate at every
-        rung, and on the pre-screen when there is one. At rung 0 ``driver.reference_runs`` > 1 adds
-        trainings with other seeds (``<name>#2``, ...): its band in reports."""
-        wanted: list[tuple[str, int, int, bool]] = []  # name, rung, seed, prescreened
-        for run in range(max(1, self.settings.reference_runs)):
-            name = self.reference_name + (f"#{run + 1}" if run else "")
-            wanted.append((name, 0, reference_seed(self.seed, run), False))
-        if self.prescreen:
-            wanted.append((self.reference_name + "@prescreen", 0, reference_seed(self.seed), True))
-        for rung in range(1, self.fidelity.top + 1):
-            wanted.append((self.reference_name, rung, rung_seed(self.seed, rung), False))
-        loss = self._reference_loss()
-        for name, rung, seed, prescreened in wanted:
-            if self.journal.reference(name, rung) is not None:
-                continue
-            extras = self._extras(rung, prescreened)
-            runs = self._runs(rung)
-            seeds = training_seeds(seed, len(extras), runs)
-            data = self._data_seeds(rung, len(extras), runs)
-            configs = [
-                self.composer.training(loss, s, extras[i // runs], None, data[i]) for i, s in enumerate(seeds)
-            ]
-            key = ("reference", name, rung, seed)
-            label = f"reference {name}" + (f" at rung {rung}" if rung else "")
-            self._references.append(Task(key, configs, label, None, self.objective.labels(), runs))
-            self._outstanding_references.add(key)
-
-    def _reference_result(self, task: Task, result: Fitness) -> None:
-        _, name, rung, seed = task.key
-        if result.stop_reason in (StopReason.ERROR, StopReason.WORKER):
-            # Cross-entropy that cannot train means every candidate would fail the same way: a
-            # configuration error, not a search result. Nothing is marked done; fix and re-run.
-            raise LossevoError(
-                f"the reference loss {name} could not be trained ({result.stop_reason}: {result.detail}); "
-                "a setting that breaks every training is a configuration error: fix it and run again"
-            )
-        if self.objective.combine == "wins":
-            if not result.ok:
-                raise LossevoError(
-                    f"the reference loss {name} failed ({result.stop_reason}: {result.detail}), so "
-                    "objective.combine=wins has nothing to count wins against; fix the setting or the loss"
-                )
-            result = self.objective.score(result, result.parts)  # the reference scores 0.5 against itself
-        equation = str(getattr(build(self.cfg.loss, "loss"), "equation", name))
-        self.journal.add_reference(name, rung, equation, seed, result, task.configs[0].get("data_seed"))
-        self._outstanding_references.discard(task.key)
-        if rung == 0 and name == self.reference_name and self.progress is not None:
-            self.progress.reference = result.fitness
-        suffix = f"/rung{rung}" if rung else ""
-        self.tracker.summary({f"baseline/{name}{suffix}": result.fitness})
-        log.info(
-            "%s: fitness %s (%s, %.1fs)", task.name, _fmt(result.fitness), result.stop_reason, result.seconds
-        )
-
-    # ------------------------------------------------------------------ verdict
-    def _validation_runs(self) -> int:
-        if self.validate.runs is not None:
-            return int(self.validate.runs)
-        import torch
-
-        gpu = torch.cuda.is_available() and str(self.cfg.trainer.get("accelerator", "auto")) != "cpu"
-        return 5 if gpu else 3
-
-    def validation_plan(self) -> tuple[Finalist, list[Finalist], int, int]:
-        """The reference, the finalists, the validation budget (steps) and runs per loss."""
-        k = int(self.validate.top_k if self.validate.top_k is not None else self.cfg.get("top_k", 3))
-        steps = int(self.validate.steps or self.fidelity.steps[-1])
-        equation = str(getattr(build(self.cfg.loss, "loss"), "equation", self.reference_name))
-        reference = Finalist(self.reference_name, None, equation, None, None, None)
-        return reference, finalists(self.journal, k), steps, self._validation_runs()
-
-    def _verdict(self, executor: Executor) -> Verdict | None:
-        reference, chosen, steps, runs = self.validation_plan()
-        if runs < 1:
-            return None
-        Verdict.save_plan(self.journal, reference, chosen, steps, runs, self.validate.alpha)
-        done = {(r.loss, r.run) for r in self.journal.validations(steps)}
-        extras = [validation_overrides(list(setting), steps) for setting in self.objective.settings]
-        seeds = validation_seeds(self.seed, len(extras), runs)
-        queue: deque[Task] = deque()
-        losses = [
-            (
-                f,
-                self._reference_loss()
-                if f.genome is None
-                else genome_loss_config(f.name, f.genome, self.label_smoothing),
-            )
-            for f in [*chosen, reference]
-        ]
-        for run in range(runs):  # run-major: the losses of one run share its seeds (one pass)
-            for f, loss in losses:
-                if (f.name, run) in done:
-                    continue
-                configs = [self.composer.training(loss, seeds[s * runs + run], extra)
-                           for s, extra in enumerate(extras)]  # fmt: skip
-                key = ("validation", f.name, f.candidate_id, steps, run, seeds[run])
-                queue.append(Task(key, configs, f"validation of {f.name} (run {run + 1})", None,
-                                  self.objective.labels(), 1))  # fmt: skip
-        if queue:
-            log.info("verdict: %d validation trainings (%d losses x %d runs at %s steps)", len(queue),
-                     len(chosen) + 1, runs, f"{steps:,}")  # fmt: skip
-
-        def next_task() -> Task | None:
-            return self._submitted(queue.popleft()) if queue else None
-
-        def on_result(task: Task, result: Fitness) -> None:
-            _, name, candidate_id, budget, run, seed = task.key
-            if self._retried(task, result, queue):
-                return
-            self.journal.add_validation(name, candidate_id, budget, run, seed, result)
-            log.info(
-                "%s: %s", task.name, _fmt(result.fitness) if result.ok else f"failed ({result.stop_reason})"
-            )
-
-        run_tasks(executor, next_task, on_result, self.group)
-        return Verdict.from_journal(self.journal, reference, chosen, steps, runs, self.validate.alpha)
-
-    # ------------------------------------------------------------------ tracking and results
     def _track(self, row: CandidateRow, result: Fitness, rung: int) -> None:
         if rung:
             self.tracker.log({f"rung{rung}/candidate": row.id, f"rung{rung}/fitness": result.fitness})
@@ -465,108 +323,78 @@ class Driver:
         }
         self.tracker.log(data, step=row.id)
 
-    def _finish(self, verdict: Verdict | None) -> SearchOutcome:
-        k = int(self.cfg.get("top_k", 3))
-        if verdict is not None and verdict.losses:
-            ordered = [v for v in verdict.losses if v.values][:k]
-            chosen = [v.finalist for v in ordered]
-            notes = [
-                f"validated {v.mean:.4f} over {len(v.values)} runs at {verdict.steps:,} steps"
-                for v in ordered
+    # ------------------------------------------------------------------ reference loss
+    def _reference_loss(self) -> dict[str, Any]:
+        return OmegaConf.to_container(self.cfg.loss, resolve=True)  # type: ignore[return-value]
+
+    def _queue_references(self) -> None:
+        """The reference loss (``loss=``, cross-entropy by default) trained like a candidate at every
+        rung, and on the pre-screen when there is one. At rung 0 ``driver.reference_runs`` > 1 adds
+        trainings with other seeds (``<name>#2``, ...): its band in reports."""
+        wanted: list[tuple[str, int, int, bool]] = []  # name, rung, seed, prescreened
+        for run in range(max(1, self.settings.driver.reference_runs)):
+            name = self.reference_name + (f"#{run + 1}" if run else "")
+            wanted.append((name, 0, reference_seed(self.seed, run), False))
+        if self.prescreen:
+            wanted.append((self.reference_name + "@prescreen", 0, reference_seed(self.seed), True))
+        for rung in range(1, self.fidelity.top + 1):
+            wanted.append((self.reference_name, rung, rung_seed(self.seed, rung), False))
+        loss = self._reference_loss()
+        for name, rung, seed, prescreened in wanted:
+            if self.journal.reference(name, rung) is not None:
+                continue
+            extras = self._extras(rung, prescreened)
+            runs = self._runs(rung)
+            seeds = training_seeds(seed, len(extras), runs)
+            data = self._data_seeds(rung, len(extras), runs)
+            configs = [
+                self.composer.training(loss, s, extras[i // runs], None, data[i]) for i, s in enumerate(seeds)
             ]
-        else:
-            chosen = finalists(self.journal, k)
-            notes = [f"rung {f.rung} fitness {f.rung_fitness:.4f}" for f in chosen]
-        best = [self.journal.candidate(f.candidate_id) for f in chosen]  # type: ignore[arg-type]
-        paths = write_loss_configs(best, self.run_dir / "conf" / "loss", notes, self.label_smoothing)
-        files: dict[str, Path] = {}
-        if verdict is not None:
-            files = verdict.write(self.run_dir)
-            verdict.track(self.tracker)
-        rows = [
-            [r.id, r.parent_id, r.phase, r.status.value, r.fitness, r.stop_reason and r.stop_reason.value,
-             r.equation, r.seconds]
-            for r in self.journal.candidates()
-        ]  # fmt: skip
-        self.tracker.table(
-            "candidates",
-            ["id", "parent", "phase", "status", "fitness", "stop_reason", "equation", "seconds"],
-            rows,
+            key = ReferenceKey(name, rung, seed)
+            label = f"reference {name}" + (f" at rung {rung}" if rung else "")
+            self._references.append(Task(key, configs, label, None, self.objective.labels(), runs))
+            self._outstanding_references.add(key)
+
+    def _reference_result(self, task: Task, key: ReferenceKey, result: Fitness) -> None:
+        name, rung = key.name, key.rung
+        if result.stop_reason in (StopReason.ERROR, StopReason.WORKER):
+            # Cross-entropy that cannot train means every candidate would fail the same way: a
+            # configuration error, not a search result. Nothing is marked done; fix and re-run.
+            raise LossevoError(
+                f"the reference loss {name} could not be trained ({result.stop_reason}: {result.detail}); "
+                "a setting that breaks every training is a configuration error: fix it and run again"
+            )
+        if self.objective.combine == "wins":
+            if not result.ok:
+                raise LossevoError(
+                    f"the reference loss {name} failed ({result.stop_reason}: {result.detail}), so "
+                    "objective.combine=wins has nothing to count wins against; fix the setting or the loss"
+                )
+            result = self.objective.score(result, result.parts)  # the reference scores 0.5 against itself
+        equation = self._reference_equation()
+        self.journal.add_reference(name, rung, equation, key.seed, result, task.configs[0].get("data_seed"))
+        self._outstanding_references.discard(key)
+        if rung == 0 and name == self.reference_name and self.progress is not None:
+            self.progress.reference = result.fitness
+        suffix = f"/rung{rung}" if rung else ""
+        self.tracker.summary({f"baseline/{name}{suffix}": result.fitness})
+        shown = "-" if result.fitness is None else f"{result.fitness:.4f}"
+        log.info("%s: fitness %s (%s, %.1fs)", task.name, shown, result.stop_reason, result.seconds)
+
+    def _reference_equation(self) -> str:
+        return str(getattr(build(self.cfg.loss, "loss"), "equation", self.reference_name))
+
+    # ------------------------------------------------------------------ verdict
+    def validation_plan(self) -> ValidationPlan:
+        """What the verdict validates: the best finalists and the reference loss, at the top rung's
+        budget unless ``validate.steps`` says otherwise."""
+        v = self.settings.validate
+        reference = Finalist(self.reference_name, None, self._reference_equation(), None, None, None)
+        return plan_validation(
+            self.journal,
+            reference,
+            top_k=int(v.top_k if v.top_k is not None else self.settings.top_k),
+            steps=int(v.steps or self.fidelity.steps[-1]),
+            runs=validation_runs(v.runs, str(self.cfg.trainer.get("accelerator", "auto"))),
+            alpha=v.alpha,
         )
-        if self.tracker.active and best:  # phenotypes for the dashboard, only when anything is logged
-            from lossevo.analysis.evolution_report import phenotype_files, track_top_candidates
-
-            reference = build(self.cfg.loss, "loss")
-            images = phenotype_files(best, self.reference_name, reference, self.run_dir / "phenotypes")
-            track_top_candidates(self.tracker, best, images)
-        self.tracker.summary(
-            {
-                "best_fitness": best[0].fitness if best else None,
-                "best_equation": best[0].equation if best else None,
-                **{f"strategy/{k}": v for k, v in self.strategy.summary().items()},
-            }
-        )
-        return SearchOutcome(
-            run_dir=self.run_dir,
-            evaluated=self.journal.count(FINISHED),
-            failed=self.journal.count(Status.FAILED),
-            promotions=sum(1 for r in self.journal.rungs() if r.rung > 0),
-            best=best,
-            finalists=chosen,
-            reference=self.journal.reference(self.reference_name),
-            top_reference=max(
-                (r for r in self.journal.references() if r.name == self.reference_name),
-                key=lambda r: r.rung,
-                default=None,
-            ),
-            loss_configs=paths,
-            verdict=verdict,
-            files=files,
-        )
-
-
-_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-
-
-def write_loss_configs(
-    best: Sequence[CandidateRow], folder: Path, notes: Sequence[str] = (), label_smoothing: float = 0.0
-) -> list[Path]:
-    """Write the best genomes as loss configs ``best_<rank>.yaml`` that ``train.py`` accepts (with the
-    label smoothing they were searched with, so they train as evaluated)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for stale in folder.glob("best_*.yaml"):  # a resumed search may now rank fewer or others
-        stale.unlink()
-    paths = []
-    for rank, row in enumerate(best, start=1):
-        genome = genome_from_dict(row.genome)
-        node = genome_loss_config(f"best_{rank}", genome.to_dict(), label_smoothing)
-        note = notes[rank - 1] if rank - 1 < len(notes) else f"fitness {row.fitness:.4f}"
-        header = f"# Rank {rank} of the search: candidate {row.id}, {note}\n# {row.equation}\n"
-        path = folder / f"best_{rank}.yaml"
-        path.write_text(header + OmegaConf.to_yaml(OmegaConf.create(node)))
-        paths.append(path)
-    return paths
-
-
-def _int(value: Any, key: str) -> int:
-    """An integer setting; a fraction or a word is refused rather than truncated."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise LossevoError(f"{key} must be an integer, got {value!r}")
-    try:
-        number = float(value)
-    except ValueError:
-        raise LossevoError(f"{key} must be an integer, got {value!r}") from None
-    if not number.is_integer():
-        raise LossevoError(f"{key} must be an integer, got {value!r}")
-    return int(number)
-
-
-def _positive_int(value: Any, key: str) -> int:
-    number = _int(value, key)
-    if number < 1:
-        raise LossevoError(f"{key} must be >= 1, got {number}")
-    return number
-
-
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"

@@ -1,79 +1,30 @@
 """The verdict of a search: its finalists and the reference loss retrained with fresh seeds, tested.
 
 A search ranks candidates on cheap, noisy trainings, and a short run's winner is often only the
-fastest starter (docs/methods.md §3, §5). So when the budget is spent, the best ``top_k`` candidates of
-the highest rung they reached (ties: by their result there) and the reference loss are each
-trained ``runs`` times at the final budget with seeds no ranking has seen, the same seeds for
-every loss. Fresh seeds make the comparison free of the winner's curse: the finalists were chosen
-on other trainings. Each finalist gets mean ± std and the one-sided Welch t-test p-value against
-the reference (H1: its mean accuracy is higher); the verdict sentence is about the best of them,
-and calls it better only when its p-value stays below ``alpha`` after Holm's correction over the
-finalists tested.
-
-Faithfulness is measured alongside: Kendall τ between consecutive rungs over the candidates that
-reached both, τ between two seeds of the same rung (the noise ceiling: no surrogate ranks better
-than a second seed of itself), and τ between the top rung and the validation means.
+fastest starter (docs/methods.md §3, §5). The verdict's trainings (:mod:`lossevo.verdict.phase`,
+planned by :mod:`lossevo.verdict.plan`) give each finalist mean ± std and the one-sided Welch
+t-test p-value against the reference (H1: its mean accuracy is higher); the verdict sentence is
+about the best of them, and calls it better only when its p-value stays below ``alpha`` after
+Holm's correction over the finalists tested. Faithfulness (:mod:`lossevo.verdict.faithfulness`)
+is measured alongside. This module turns the journal's validation rows into that verdict and
+writes ``validation.csv``, ``verdict.md`` and the W&B tables.
 """
 
 from __future__ import annotations
 
 import csv
-import itertools
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from lossevo.analysis.rank_correlation import Tau, kendall
-from lossevo.analysis.statistics import welch_greater
 from lossevo.results import Status
-from lossevo.search.fidelity import training_seeds
-from lossevo.store.journal import CandidateRow, Journal, RungRow
-
-# A validation run is the measurement, not a race: it trains the whole budget. The search's
-# pre-check and early stop save time on candidates; here they would turn a slow start into a
-# missing value, and a mean over the runs that survived flatters the loss.
-FULL_BUDGET = ("surrogate.precheck.step=null", "surrogate.early_stop.step=null")
-
-
-def validation_overrides(setting: list[str], steps: int) -> list[str]:
-    """The overrides of one validation training: the setting's, the budget, no early exits."""
-    return [*setting, f"surrogate.steps={steps}", *FULL_BUDGET]
-
-
-def validation_seeds(run_seed: int, settings: int, runs: int) -> list[int]:
-    """Fresh training seeds of the validation runs, shared by every loss (settings outermost)."""
-    base = int(np.random.SeedSequence([run_seed, 0x7A11D]).generate_state(1)[0])
-    return training_seeds(base, settings, runs)
-
-
-@dataclass
-class Finalist:
-    name: str  # candidate_<id>, or the reference loss's name
-    candidate_id: int | None
-    equation: str
-    genome: dict[str, Any] | None
-    rung: int | None  # the highest rung it trained at (None: the reference)
-    rung_fitness: float | None  # its result there
-
-
-def finalists(journal: Journal, k: int) -> list[Finalist]:
-    """The best ``k`` candidates of the highest rung reached: by rung, then the result there."""
-    reached: dict[int, RungRow] = {}
-    for row in journal.rungs():
-        if row.status == Status.DONE and row.fitness is not None:
-            best = reached.get(row.candidate_id)
-            if best is None or row.rung > best.rung:
-                reached[row.candidate_id] = row
-    order = sorted(reached.values(), key=lambda r: (-r.rung, -r.fitness, r.candidate_id))  # type: ignore[operator]
-    out = []
-    for row in order[:k]:
-        candidate: CandidateRow = journal.candidate(row.candidate_id)
-        out.append(Finalist(f"candidate_{candidate.id}", candidate.id, candidate.equation, candidate.genome,
-                            row.rung, row.fitness))  # fmt: skip
-    return out
+from lossevo.store.journal import Journal
+from lossevo.verdict.faithfulness import Agreement, faithfulness
+from lossevo.verdict.plan import Finalist, ValidationPlan
+from lossevo.verdict.statistics import holm, welch_greater
 
 
 @dataclass
@@ -95,61 +46,6 @@ class ValidatedLoss:
     @property
     def runs(self) -> int:
         return len(self.values) + self.failed
-
-
-@dataclass
-class Agreement:
-    """Kendall τ between two rankings of the same losses."""
-
-    label: str
-    tau: Tau
-
-
-def agreement(a: list[float], b: list[float], label: str) -> Agreement:
-    return Agreement(label, kendall(np.asarray(a, dtype=float), np.asarray(b, dtype=float)))
-
-
-def faithfulness(journal: Journal, losses: list[ValidatedLoss] | None = None) -> list[Agreement]:
-    """τ between consecutive rungs, between seeds within a rung, and of the top rung against the
-    validation means."""
-    rows = [r for r in journal.rungs() if r.status == Status.DONE and r.fitness is not None]
-    by_rung: dict[int, dict[int, RungRow]] = {}
-    for r in rows:
-        by_rung.setdefault(r.rung, {})[r.candidate_id] = r
-    out = []
-    rungs = sorted(by_rung)
-    for a, b in itertools.pairwise(rungs):
-        both = sorted(set(by_rung[a]) & set(by_rung[b]))
-        out.append(agreement([by_rung[a][c].fitness for c in both], [by_rung[b][c].fitness for c in both],  # type: ignore[misc]
-                             f"rung {a} vs rung {b}"))  # fmt: skip
-    for rung in rungs:
-        multi = [r for r in by_rung[rung].values() if r.runs and len(r.runs) > 1]
-        if not multi:
-            continue
-        runs = min(len(r.runs) for r in multi)  # type: ignore[arg-type]
-        taus = [agreement([r.runs[i] for r in multi], [r.runs[j] for r in multi], "").tau  # type: ignore[index]
-                for i, j in itertools.combinations(range(runs), 2)]  # fmt: skip
-        finite = [t.tau for t in taus if not math.isnan(t.tau)]
-        p = taus[0].p if len(taus) == 1 else math.nan
-        mean = Tau(float(np.mean(finite)) if finite else math.nan, p, len(multi))
-        pairs = f" (mean of {len(taus)} pairs)" if len(taus) > 1 else ""
-        out.append(Agreement(f"seed vs seed at rung {rung}{pairs}", mean))
-    scored = [v for v in losses or [] if v.values and v.finalist.rung_fitness is not None]
-    if len(scored) > 1:
-        out.append(agreement([v.finalist.rung_fitness for v in scored], [v.mean for v in scored],  # type: ignore[misc]
-                             "rung reached vs validation (finalists)"))  # fmt: skip
-    return out
-
-
-def holm(p_values: list[float]) -> list[float]:
-    """Holm-Bonferroni adjusted p-values (NaN stays NaN)."""
-    finite = sorted((p, i) for i, p in enumerate(p_values) if not math.isnan(p))
-    adjusted = [math.nan] * len(p_values)
-    running = 0.0
-    for rank, (p, i) in enumerate(finite):
-        running = max(running, min(1.0, (len(finite) - rank) * p))
-        adjusted[i] = running
-    return adjusted
 
 
 @dataclass
@@ -187,24 +83,15 @@ class Verdict:
         losses.sort(key=lambda v: (-np.nan_to_num(v.mean, nan=-1.0), v.finalist.candidate_id or 0))
         return cls(ref, losses, steps, runs, alpha, faithfulness(journal, losses))
 
-    @staticmethod
-    def save_plan(
-        journal: Journal, reference: Finalist, chosen: list[Finalist], steps: int, runs: int, alpha: float
-    ) -> None:
-        """Record what the verdict validates, so a report can rebuild it from the journal alone."""
-        plan = {"reference": asdict(reference), "finalists": [asdict(f) for f in chosen], "steps": steps,
-                "runs": runs, "alpha": alpha}  # fmt: skip
-        journal.set_meta("verdict", plan)
+    @classmethod
+    def from_plan(cls, journal: Journal, plan: ValidationPlan) -> Verdict:
+        return cls.from_journal(journal, plan.reference, plan.finalists, plan.steps, plan.runs, plan.alpha)
 
     @classmethod
     def load(cls, journal: Journal) -> Verdict | None:
         """The verdict recorded in a search's journal (None: the search has none yet)."""
-        plan = journal.get_meta("verdict")
-        if plan is None:
-            return None
-        chosen = [Finalist(**f) for f in plan["finalists"]]
-        return cls.from_journal(journal, Finalist(**plan["reference"]), chosen, plan["steps"], plan["runs"],
-                                plan["alpha"])  # fmt: skip
+        plan = ValidationPlan.load(journal)
+        return None if plan is None else cls.from_plan(journal, plan)
 
     def track(self, tracker: Any) -> None:
         """The verdict on W&B: the validation table, the τ table and the sentence."""

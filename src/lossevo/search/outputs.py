@@ -1,0 +1,131 @@
+"""What a finished search leaves behind: its best losses as configs, the verdict's files, and the
+tables and summary on W&B.
+
+``conf/loss/best_<k>.yaml`` are the ``top_k`` losses, ordered by the verdict when there is one
+(else by the highest rung reached and the result there), each a loss config ``train.py`` accepts
+with the label smoothing the search trained with, so a found loss trains as it was evaluated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from omegaconf import DictConfig, OmegaConf
+
+from lossevo.config import build
+from lossevo.config.settings import SearchSettings
+from lossevo.genome import genome_from_dict
+from lossevo.losses import genome_loss_config
+from lossevo.results import FINISHED, Status
+from lossevo.store.journal import CandidateRow, Journal, ReferenceRow
+from lossevo.tracking.tracker import Tracker
+from lossevo.verdict.plan import Finalist, finalists
+from lossevo.verdict.report import Verdict
+
+# Candidate configs are written with the C dumper when PyYAML has it (a search writes thousands).
+YAML_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+@dataclass
+class SearchOutcome:
+    run_dir: Path
+    evaluated: int
+    failed: int
+    promotions: int
+    best: list[CandidateRow]  # the written losses, best first (by the verdict when there is one)
+    finalists: list[Finalist]  # the same, with the highest rung each reached and its result there
+    reference: ReferenceRow | None  # the reference loss at rung 0 (the candidates' first comparison)
+    top_reference: ReferenceRow | None  # and at the highest rung it trained at
+    loss_configs: list[Path]
+    verdict: Verdict | None = None
+    files: dict[str, Path] | None = None
+
+
+def write_outputs(
+    run_dir: Path,
+    journal: Journal,
+    tracker: Tracker,
+    settings: SearchSettings,
+    verdict: Verdict | None,
+    strategy_summary: dict[str, Any],
+    reference_loss: DictConfig,
+) -> SearchOutcome:
+    """Write the best losses, the verdict's files and the W&B tables; the search's outcome."""
+    k = settings.top_k
+    if verdict is not None and verdict.losses:
+        ordered = [v for v in verdict.losses if v.values][:k]
+        chosen = [v.finalist for v in ordered]
+        notes = [
+            f"validated {v.mean:.4f} over {len(v.values)} runs at {verdict.steps:,} steps" for v in ordered
+        ]
+    else:
+        chosen = finalists(journal, k)
+        notes = [f"rung {f.rung} fitness {f.rung_fitness:.4f}" for f in chosen]
+    best = [journal.candidate(f.candidate_id) for f in chosen if f.candidate_id is not None]
+    paths = write_loss_configs(best, run_dir / "conf" / "loss", notes, settings.label_smoothing)
+    files: dict[str, Path] = {}
+    if verdict is not None:
+        files = verdict.write(run_dir)
+        verdict.track(tracker)
+    _track_candidates(tracker, journal)
+    if tracker.active and best:  # phenotypes for the dashboard, only when anything is logged
+        from lossevo.analysis.evolution_report import phenotype_files, track_top_candidates
+
+        images = phenotype_files(best, settings.reference_name, build(reference_loss, "loss"),
+                                 run_dir / "phenotypes")  # fmt: skip
+        track_top_candidates(tracker, best, images)
+    tracker.summary(
+        {
+            "best_fitness": best[0].fitness if best else None,
+            "best_equation": best[0].equation if best else None,
+            **{f"strategy/{k}": v for k, v in strategy_summary.items()},
+        }
+    )
+    references = [r for r in journal.references() if r.name == settings.reference_name]
+    return SearchOutcome(
+        run_dir=run_dir,
+        evaluated=journal.count(FINISHED),
+        failed=journal.count(Status.FAILED),
+        promotions=sum(1 for r in journal.rungs() if r.rung > 0),
+        best=best,
+        finalists=chosen,
+        reference=journal.reference(settings.reference_name),
+        top_reference=max(references, key=lambda r: r.rung, default=None),
+        loss_configs=paths,
+        verdict=verdict,
+        files=files,
+    )
+
+
+def _track_candidates(tracker: Tracker, journal: Journal) -> None:
+    columns = ["id", "parent", "phase", "status", "fitness", "stop_reason", "equation", "seconds"]
+    rows = [
+        [r.id, r.parent_id, r.phase, r.status.value, r.fitness, r.stop_reason and r.stop_reason.value,
+         r.equation, r.seconds]
+        for r in journal.candidates()
+    ]  # fmt: skip
+    tracker.table("candidates", columns, rows)
+
+
+def write_loss_configs(
+    best: Sequence[CandidateRow], folder: Path, notes: Sequence[str] = (), label_smoothing: float = 0.0
+) -> list[Path]:
+    """Write the best genomes as loss configs ``best_<rank>.yaml`` that ``train.py`` accepts (with the
+    label smoothing they were searched with, so they train as evaluated)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("best_*.yaml"):  # a resumed search may now rank fewer or others
+        stale.unlink()
+    paths = []
+    for rank, row in enumerate(best, start=1):
+        genome = genome_from_dict(row.genome)
+        node = genome_loss_config(f"best_{rank}", genome.to_dict(), label_smoothing)
+        note = notes[rank - 1] if rank - 1 < len(notes) else f"fitness {row.fitness:.4f}"
+        header = f"# Rank {rank} of the search: candidate {row.id}, {note}\n# {row.equation}\n"
+        path = folder / f"best_{rank}.yaml"
+        path.write_text(header + OmegaConf.to_yaml(OmegaConf.create(node)))
+        paths.append(path)
+    return paths
