@@ -62,16 +62,16 @@ def test_a_prescreen_ranks_within_its_own_group() -> None:
 
 
 def test_the_ladder_is_checked() -> None:
-    single = Fidelity.from_settings(FidelitySettings(), 300)
+    single = Fidelity.from_settings(FidelitySettings(rungs=None, eta=3, runs=None), 300)
     assert single.single and single.steps == [300] and single.overrides(0) == []
-    ladder = Fidelity.from_settings(FidelitySettings(rungs=[300, 1200], runs=[1, 3]), 300)
+    ladder = Fidelity.from_settings(FidelitySettings(rungs=[300, 1200], eta=3, runs=[1, 3]), 300)
     assert ladder.overrides(0) == [] and ladder.overrides(1) == ["surrogate.steps=1200"]
     with pytest.raises(LossevoError, match="increasing"):
-        Fidelity.from_settings(FidelitySettings(rungs=[300, 300]), 300)
+        Fidelity.from_settings(FidelitySettings(rungs=[300, 300], eta=3, runs=None), 300)
     with pytest.raises(LossevoError, match="one per rung"):
-        Fidelity.from_settings(FidelitySettings(rungs=[300, 1200], runs=[1]), 300)
+        Fidelity.from_settings(FidelitySettings(rungs=[300, 1200], eta=3, runs=[1]), 300)
     with pytest.raises(LossevoError, match="eta must be > 1"):
-        Fidelity.from_settings(FidelitySettings(rungs=[300, 1200], eta=1), 300)
+        Fidelity.from_settings(FidelitySettings(rungs=[300, 1200], eta=1, runs=None), 300)
 
 
 # ---------------------------------------------------------------------------- real searches

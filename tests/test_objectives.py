@@ -58,9 +58,9 @@ def test_combining_runs_and_settings() -> None:
 
 def test_bad_objectives_are_refused() -> None:
     with pytest.raises(LossevoError, match="combine must be one of"):
-        Objective.from_config(OmegaConf.create({"settings": [], "combine": "median"}))
+        Objective.from_config(OmegaConf.create({"settings": [], "runs": 1, "combine": "median"}))
     with pytest.raises(LossevoError, match="list the settings"):
-        Objective.from_config(OmegaConf.create({"settings": [], "combine": "wins"}))
+        Objective.from_config(OmegaConf.create({"settings": [], "runs": 1, "combine": "wins"}))
 
 
 @pytest.mark.slow

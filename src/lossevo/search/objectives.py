@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from lossevo.config.settings import ObjectiveSettings, validated
 from lossevo.errors import LossevoError
 from lossevo.results import Fitness
 
@@ -42,10 +43,9 @@ class Objective:
         model=convnet"``) or lists; empty means the run's own surrogate."""
         if node is None:
             return cls()
-        settings = [
-            shlex.split(s) if isinstance(s, str) else [str(o) for o in s] for s in node.get("settings") or []
-        ]
-        objective = cls(settings or [[]], int(node.get("runs", 1)), str(node.get("combine", "mean")))
+        given = validated(node, ObjectiveSettings, "objective")
+        settings = [shlex.split(s) if isinstance(s, str) else [str(o) for o in s] for s in given.settings]
+        objective = cls(settings or [[]], int(given.runs), str(given.combine))
         if objective.combine not in COMBINE:
             raise LossevoError(
                 f"objective.combine must be one of {', '.join(COMBINE)}, got {objective.combine!r}"
