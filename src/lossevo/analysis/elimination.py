@@ -88,8 +88,8 @@ class Elimination:
         failed: set[int] = set()
         for row in self.study.journal.results():
             if row.setting in names and row.loss_id in values:
-                if row.status == Status.DONE:
-                    values[row.loss_id].append(row.fitness)  # type: ignore[arg-type]
+                if row.status == Status.DONE and row.fitness is not None:
+                    values[row.loss_id].append(row.fitness)
                 else:
                     failed.add(row.loss_id)
         return {k: float("nan") if k in failed or not v else float(np.mean(v)) for k, v in values.items()}
@@ -137,7 +137,7 @@ def write_elimination_report(study: Study, results: list[StageResult], cfg: Dict
     lines += ["", "| rank | loss | " + " | ".join(names) + " | equation |", "|---" * (len(names) + 3) + "|"]
     for row in rows:
         if row[3] is not None:
-            lines.append(f"| {row[3]} | {row[1]} | " + " | ".join(row[4:-1]) + f" | `{row[-1]}` |")
+            lines.append(f"| {row[3]} | {row[1]} | " + " | ".join(map(str, row[4:-1])) + f" | `{row[-1]}` |")
     report = folder / "elimination.md"
     report.write_text("\n".join(lines) + "\n")
     tracker = Tracker(cfg.get("logger"), folder, group=group_for(folder), job_type="eliminate",

@@ -52,7 +52,8 @@ def plot_fitness(rows: list[CandidateRow], references: list[ReferenceRow], path:
     fig, ax = plt.subplots(figsize=(8, 4.5))
     done = [(i, f) for i, f in zip(x, fitness, strict=True) if f is not None]
     if done:
-        ax.scatter(*zip(*done, strict=True), s=8, color="lightgrey", label="candidate")
+        xs, ys = zip(*done, strict=True)
+        ax.scatter(xs, ys, s=8, color="lightgrey", label="candidate")
     ax.plot(x, stats["best"], label="best so far", color="tab:blue")
     ax.plot(x, stats["mean"], label="mean so far", color="tab:orange")
     ax.plot(x, stats["median"], label="median so far", color="tab:green", linestyle="--")

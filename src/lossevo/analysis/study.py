@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from lossevo.config import build
+from lossevo.config import build, resolved
 from lossevo.config.composer import ConfigComposer
 from lossevo.config.settings import group_size
 from lossevo.errors import LossevoError
@@ -254,8 +254,8 @@ class Study:
         from lossevo.search.strategies.random_search import RandomSearch
 
         space = build(self.cfg.space, "space")
-        integrity = OmegaConf.to_container(OmegaConf.create(self.cfg.get("integrity") or {}), resolve=True)
-        sampler = RandomSearch(space, seed=int(self.cfg.seed), integrity=integrity)  # type: ignore[arg-type]
+        integrity = resolved(OmegaConf.create(self.cfg.get("integrity") or {}))
+        sampler = RandomSearch(space, seed=int(self.cfg.seed), integrity=integrity)
         out = []
         for i in range(1, n + 1):
             genome = sampler.ask().genome

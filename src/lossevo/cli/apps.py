@@ -26,7 +26,7 @@ def _entry(config_name: str, run: Callable[[DictConfig], object], doc: str) -> C
         run(cfg)
 
     main.__name__, main.__doc__ = config_name, doc
-    return main  # type: ignore[return-value]
+    return main
 
 
 evolve = _entry("evolve", commands.run_evolve, "Search for a loss function.")

@@ -16,7 +16,7 @@ import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
@@ -32,15 +32,16 @@ from lossevo.store.database import storage_problem
 from lossevo.tracking.progress import SearchProgress
 
 log = logging.getLogger("lossevo")
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 _STORAGE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
 
 
-def user_errors(func: F) -> F:
+def user_errors(func: Callable[P, R]) -> Callable[P, R]:
     """Turn user errors into one message and exit status 2 (no stack trace)."""
 
     @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         logging.raiseExceptions = False  # a log file on a full disk must not print tracebacks
         try:
             return func(*args, **kwargs)
@@ -60,7 +61,7 @@ def user_errors(func: F) -> F:
             print(f"error: {storage_problem(Path(where), err)}", file=sys.stderr)
             sys.exit(2)
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
 def _console() -> Console:

@@ -6,7 +6,15 @@ The helpers most modules need are importable from here: ``compose_config``, ``bu
 """
 
 from lossevo.config.build import build
-from lossevo.config.compose import CONF_DIR, compose_config, plain, short_dirname, times, without_hydra
+from lossevo.config.compose import (
+    CONF_DIR,
+    compose_config,
+    plain,
+    resolved,
+    short_dirname,
+    times,
+    without_hydra,
+)
 from lossevo.config.run_folder import RunFolderCheck
 
 __all__ = [
@@ -15,6 +23,7 @@ __all__ = [
     "build",
     "compose_config",
     "plain",
+    "resolved",
     "short_dirname",
     "times",
     "without_hydra",

@@ -48,9 +48,17 @@ def compose_config(config_name: str, overrides: list[str] | None = None) -> Dict
 
 def without_hydra(cfg: DictConfig) -> DictConfig:
     """A copy of a composed config without the ``hydra`` node."""
-    return OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
+    return OmegaConf.masked_copy(cfg, [str(k) for k in cfg if k != "hydra"])
 
 
 def plain(cfg: DictConfig) -> dict[str, Any]:
     """The resolved config as plain data (for W&B and the journal)."""
-    return OmegaConf.to_container(without_hydra(cfg), resolve=True)  # type: ignore[return-value]
+    return resolved(without_hydra(cfg))
+
+
+def resolved(node: Any) -> dict[str, Any]:
+    """A mapping config node, resolved, as a plain dict (interpolations read the whole config)."""
+    data = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+    if not isinstance(data, dict):
+        raise TypeError(f"expected a mapping config node, got {type(data).__name__}")
+    return {str(k): v for k, v in data.items()}

@@ -22,7 +22,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from lossevo.config import compose_config, without_hydra
+from lossevo.config import compose_config, resolved, without_hydra
 
 # The keys a training sets; everything else comes from the setting.
 TRAINING_KEYS = ("seed", "data_seed", "loss", "candidate")
@@ -85,7 +85,7 @@ class ConfigComposer:
             config.data_seed = data_seed
             config.loss = OmegaConf.create(loss)
             config.candidate = None if candidate is None else OmegaConf.create(candidate)
-        return OmegaConf.to_container(config, resolve=True)  # type: ignore[return-value]
+        return resolved(config)
 
     def _resolved_setting(self, extra: Sequence[str]) -> dict[str, Any] | None:
         key = tuple(extra)

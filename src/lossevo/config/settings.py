@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from omegaconf import DictConfig, MissingMandatoryValue, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from lossevo.config.compose import resolved
 from lossevo.errors import LossevoError
 
 T = TypeVar("T")
@@ -120,9 +121,9 @@ def validated(node: DictConfig | dict | None, schema: type[T], where: str) -> T:
     base = OmegaConf.structured(schema)
     try:
         if isinstance(node, DictConfig):  # resolved in place: interpolations read the whole config
-            node = OmegaConf.to_container(node, resolve=True)  # type: ignore[assignment]
+            node = resolved(node)
         merged = OmegaConf.merge(base, node or {})
-        return OmegaConf.to_object(merged)  # type: ignore[return-value]
+        return cast(T, OmegaConf.to_object(merged))  # a structured config's object is its schema's instance
     except MissingMandatoryValue as err:
         key = f"{where}.{err.full_key}" if getattr(err, "full_key", "") else where
         raise LossevoError(

@@ -129,7 +129,7 @@ def tensors(
         xs, ys = found[f"{split}_x"], found[f"{split}_y"]
         if (xs is None) != (ys is None):
             raise LossevoError(f"{file} has {xs or ys} but not its {'labels' if ys is None else 'images'}")
-        if xs is not None:
+        if xs is not None and ys is not None:
             x = as_images(raw[xs], layout, f"{file.name}:{xs}")
             splits[split] = (x, as_labels(raw[ys], len(x), f"{file.name}:{ys}"))
     shapes = {tuple(x.shape[1:]) for x, _ in splits.values()}

@@ -369,11 +369,13 @@ class Pipeline:
     def mix(self, x: torch.Tensor, y: torch.Tensor, rng: AugmentRNG) -> tuple[torch.Tensor, torch.Tensor]:
         """Mixup or CutMix within one batch (soft targets); identity when neither is on."""
         # Both on: one of them per batch, 50/50.
+        if not (self.mixup or self.cutmix) or self.num_classes is None:  # __init__ requires both together
+            return x, y
         use_mixup = rng.uniform() < 0.5 if self.mixup and self.cutmix else bool(self.mixup)
-        if use_mixup:
-            x, y = mixup(x, y, float(self.mixup), self.num_classes, rng)  # type: ignore[arg-type]
+        if use_mixup and self.mixup:
+            x, y = mixup(x, y, float(self.mixup), self.num_classes, rng)
         elif self.cutmix:
-            x, y = cutmix(x, y, float(self.cutmix), self.num_classes, rng)  # type: ignore[arg-type]
+            x, y = cutmix(x, y, float(self.cutmix), self.num_classes, rng)
         return x, y
 
     def __call__(
@@ -398,4 +400,4 @@ def set_dropout(model: torch.nn.Module, p: float) -> None:
         if isinstance(module, torch.nn.modules.dropout._DropoutNd):
             module.p = p
         if hasattr(module, "drop_rate") and isinstance(module.drop_rate, float):
-            module.drop_rate = p
+            module.drop_rate = p  # type: ignore[assignment]  # a float attribute nn.Module types as Tensor | Module

@@ -70,7 +70,8 @@ class ImageSplits:
 
     @property
     def shape(self) -> tuple[int, int, int]:
-        return tuple(self.train_x.shape[1:])  # type: ignore[return-value]
+        c, h, w = self.train_x.shape[1:]
+        return int(c), int(h), int(w)
 
     def summary(self) -> str:
         return (
@@ -201,6 +202,14 @@ def _find(folder: Path, stem: str) -> Path | None:
     return None
 
 
+def _found(folder: Path, stem: str) -> Path:
+    """An IDX file the finder already saw in ``folder``."""
+    path = _find(folder, stem)
+    if path is None:
+        raise LossevoError(f"{folder} has no {stem}(.gz)")
+    return path
+
+
 def _idx_finder(torchvision_name: str) -> Callable[[Path], Path | None]:
     """``folder`` or a torchvision layout below it (``<Name>/raw``) holding the four IDX files."""
 
@@ -243,7 +252,7 @@ def _idx_splits(
     name: str, folder: Path, classes: tuple[str, ...], val_size: int, split_seed: int,
     train_size: int | None,
 ) -> ImageSplits:  # fmt: skip
-    arrays = {key: read_idx(_find(folder, stem)) for key, stem in _IDX_FILES.items()}  # type: ignore[arg-type]
+    arrays = {key: read_idx(_found(folder, stem)) for key, stem in _IDX_FILES.items()}
     x = torch.from_numpy(arrays["train_x"].copy()).unsqueeze(1)
     y = torch.from_numpy(arrays["train_y"].astype(np.int64))
     train_x, train_y, val_x, val_y = holdout(x, y, val_size, split_seed, train_size)

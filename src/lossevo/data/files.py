@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -145,13 +145,16 @@ def image_splits(
     if not train or not test:
         raise LossevoError(f"{name} under {folder} has no images in its train or test split")
     key = _key(folder, name)
-    read = {"channels": channels, "skip_unreadable": skip_unreadable}
-    train_x, train_y = load_images(train, size, key + "-train", **read)
+
+    def read(paths: Any, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        return load_images(paths, size, f"{key}-{split}", channels=channels, skip_unreadable=skip_unreadable)
+
+    train_x, train_y = read(train, "train")
     if val:
-        val_x, val_y = load_images(val, size, key + "-val", **read)
+        val_x, val_y = read(val, "val")
     else:
         train_x, train_y, val_x, val_y = holdout(train_x, train_y, val_size, split_seed)
-    test_x, test_y = load_images(test, size, key + "-test", **read)
+    test_x, test_y = read(test, "test")
     return ImageSplits(
         name=name,
         train_x=train_x,

@@ -12,7 +12,7 @@ import hashlib
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 import sympy as sp
@@ -50,6 +50,11 @@ class Genome(ABC):
     @abstractmethod
     def to_dict(self) -> dict[str, Any]:
         """Plain data (JSON/YAML-safe) from which :func:`genome_from_dict` rebuilds the genome."""
+
+    @classmethod
+    @abstractmethod
+    def from_dict(cls, data: dict[str, Any]) -> Genome:
+        """The genome :meth:`to_dict` wrote (raises :class:`GenomeError` on malformed data)."""
 
     @abstractmethod
     def canonical(self) -> str:
@@ -110,16 +115,20 @@ class Genome(ABC):
 _SPACES: dict[str, type[Genome]] = {}
 
 
-@runtime_checkable
-class SearchSpace(Protocol):
-    """What every search space offers a strategy (``GraphSpace``, ``TreeSpace``, ``TaylorSpace``):
-    random genomes and mutations of a genome. Tree spaces add crossover and GP's mutations."""
+G = TypeVar("G", bound=Genome)
 
-    def random(self, rng: np.random.Generator) -> Genome:
+
+@runtime_checkable
+class SearchSpace(Protocol[G]):
+    """What every search space offers a strategy (``GraphSpace``, ``TreeSpace``, ``TaylorSpace``):
+    random genomes of its kind ``G`` and mutations of one. Tree spaces add crossover and GP's
+    mutations."""
+
+    def random(self, rng: np.random.Generator) -> G:
         """A random genome (not yet checked for integrity)."""
         ...
 
-    def mutate(self, genome: Genome, rng: np.random.Generator) -> Genome:
+    def mutate(self, genome: G, rng: np.random.Generator) -> G:
         """A mutated copy of ``genome``."""
         ...
 
@@ -139,7 +148,7 @@ def genome_from_dict(data: Any, validate: bool = True) -> Genome:
     if space not in _SPACES:
         known = ", ".join(sorted(_SPACES))
         raise GenomeError(f"unknown genome space {space!r}; known spaces: {known}")
-    genome = _SPACES[space].from_dict(data)  # type: ignore[attr-defined]
+    genome = _SPACES[space].from_dict(data)
     if validate:
         genome.validate()
     return genome

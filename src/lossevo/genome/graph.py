@@ -336,9 +336,9 @@ class GraphSpace:
         else:
             slot = int(rng.integers(2))
             choices = [x for x in refs if x != node.inputs[slot]]
-            inputs = list(node.inputs)
-            inputs[slot] = self._pick(rng, choices)
-            new = Node(node.op, tuple(inputs))
+            rewired = list(node.inputs)
+            rewired[slot] = self._pick(rng, choices)
+            new = Node(node.op, tuple(rewired))
         if name == ROOT:
             return GraphGenome(hidden=genome.hidden, root=new)
         hidden = list(genome.hidden)

@@ -163,5 +163,5 @@ class TaylorSpace:
     def random(self, rng: np.random.Generator) -> TaylorGenome:
         return taylor(rng.normal(0.0, self.sigma, PARAMETERS))
 
-    def mutate(self, g: TaylorGenome, rng: np.random.Generator) -> TaylorGenome:
-        return taylor(np.asarray(g.params) + rng.normal(0.0, self.mutation_sigma, PARAMETERS))
+    def mutate(self, genome: TaylorGenome, rng: np.random.Generator) -> TaylorGenome:
+        return taylor(np.asarray(genome.params) + rng.normal(0.0, self.mutation_sigma, PARAMETERS))

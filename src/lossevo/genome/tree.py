@@ -264,6 +264,13 @@ class TreeGenome(Genome):
         return replace(self, sign=sign, _cache={})
 
 
+def as_tree(genome: Genome) -> TreeGenome:
+    """``genome`` as the tree it is (a tree strategy's members); anything else is a GenomeError."""
+    if not isinstance(genome, TreeGenome):
+        raise GenomeError(f"expected an expression tree, got a {genome.space} genome")
+    return genome
+
+
 def _sympy(node: TreeNode, pset: PrimitiveSet) -> sp.Expr:
     if node.op == "const":
         value: sp.Expr = (
@@ -439,16 +446,16 @@ class TreeSpace:
         new = mutate(g.root)
         return self._genome(new) if new.size() <= self.max_size else self._genome(g.root)
 
-    def mutate(self, g: TreeGenome, rng: np.random.Generator) -> TreeGenome:
+    def mutate(self, genome: TreeGenome, rng: np.random.Generator) -> TreeGenome:
         """One mutation that changes the tree: GLO's bottom-up pass, or subtree / one-point
         mutation in proportion to their rates."""
         for _ in range(self.max_tries):
             if self.mutation == "glo":
-                child = self.glo_mutation(g, rng)
+                child = self.glo_mutation(genome, rng)
             elif rng.random() < self.p_subtree / (self.p_subtree + self.p_one_point):
-                child = self.subtree_mutation(g, rng)
+                child = self.subtree_mutation(genome, rng)
             else:
-                child = self.one_point_mutation(g, rng)
-            if child.root != g.root:
+                child = self.one_point_mutation(genome, rng)
+            if child.root != genome.root:
                 return child
         return child

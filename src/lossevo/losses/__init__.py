@@ -29,7 +29,7 @@ def genome_loss(
 
 def genome_loss_config(name: str, genome: dict[str, Any], label_smoothing: float = 0.0) -> dict[str, Any]:
     """The config node of a genome's loss (what ``loss=`` holds for a candidate or ``best_k.yaml``)."""
-    node = {"_target_": "lossevo.losses.genome_loss", "name": name, "genome": genome}
+    node: dict[str, Any] = {"_target_": "lossevo.losses.genome_loss", "name": name, "genome": genome}
     if label_smoothing:
         node["label_smoothing"] = float(label_smoothing)
     return node

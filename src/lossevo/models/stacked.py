@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import nn
@@ -73,32 +74,38 @@ def _fuse(modules: Sequence[nn.Module]) -> nn.Module:
     """The K members' module at one place of the architecture, fused (recursively)."""
     first, k = modules[0], len(modules)
     if isinstance(first, nn.Conv2d):
-        fused = copy.deepcopy(first)
-        fused.in_channels, fused.out_channels = first.in_channels * k, first.out_channels * k
-        fused.groups = first.groups * k
-        fused.weight = nn.Parameter(torch.cat([m.weight.detach() for m in modules]))
+        convs = cast("list[nn.Conv2d]", list(modules))  # the members share one architecture
+        conv = copy.deepcopy(first)
+        conv.in_channels, conv.out_channels = first.in_channels * k, first.out_channels * k
+        conv.groups = first.groups * k
+        conv.weight = nn.Parameter(torch.cat([m.weight.detach() for m in convs]))
         if first.bias is not None:
-            fused.bias = nn.Parameter(torch.cat([m.bias.detach() for m in modules]))
-        return fused
+            conv.bias = nn.Parameter(torch.cat([m.bias.detach() for m in convs if m.bias is not None]))
+        return conv
     if isinstance(first, nn.BatchNorm2d):
-        fused = copy.deepcopy(first)
-        fused.num_features = first.num_features * k
+        norm = copy.deepcopy(first)
+        norm.num_features = first.num_features * k
         for name, _ in list(first.named_parameters(recurse=False)):
-            setattr(fused, name, nn.Parameter(torch.cat([getattr(m, name).detach() for m in modules])))
+            setattr(norm, name, nn.Parameter(torch.cat([getattr(m, name).detach() for m in modules])))
         for name, value in list(first.named_buffers(recurse=False)):
             if value is not None and value.dim() > 0:
-                setattr(fused, name, torch.cat([getattr(m, name) for m in modules]))
-        return fused
+                setattr(norm, name, torch.cat([getattr(m, name) for m in modules]))
+        return norm
     if isinstance(first, nn.Linear):
-        return StackedLinear(modules)  # type: ignore[arg-type]
-    if list(first.parameters(recurse=False)) or [b for b in first.buffers(recurse=False) if b is not None]:
+        return StackedLinear(cast("list[nn.Linear]", list(modules)))
+    own = [*first.parameters(recurse=False), *(b for b in first.buffers(recurse=False) if b is not None)]
+    if own:
         raise TypeError(
             f"{type(first).__name__} has parameters of its own and is not a Conv2d, BatchNorm2d or Linear"
         )
     if not isinstance(first, CHANNELWISE) and not list(first.children()):
         raise TypeError(f"{type(first).__name__} is not known to act per channel")
-    fused = copy.copy(first)
-    fused._modules = {name: _fuse([m._modules[name] for m in modules]) for name in first._modules}  # type: ignore[assignment]
+    fused = copy.copy(first)  # its own table of children: the members' modules stay as they are
+    children: dict[str, nn.Module | None] = {}
+    for name, child in first._modules.items():
+        same = [cast(nn.Module, m._modules[name]) for m in modules]  # one architecture: all there
+        children[name] = None if child is None else _fuse(same)
+    fused._modules = children
     return fused
 
 

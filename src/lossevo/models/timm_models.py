@@ -6,6 +6,8 @@ checkpoint file (``model.checkpoint=``), loaded by :func:`lossevo.models.load_ch
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import nn
 
 from lossevo.errors import LossevoError
@@ -23,7 +25,7 @@ def timm_model(
     resolution the model needs (Inception-v3: 299); the augment configs resize to it."""
     import timm
 
-    options = {"drop_path_rate": drop_path} if drop_path else {}  # not every model takes it
+    options: dict[str, Any] = {"drop_path_rate": drop_path} if drop_path else {}  # not every model takes it
     try:
         return timm.create_model(
             name,

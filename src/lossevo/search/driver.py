@@ -31,7 +31,7 @@ import numpy as np
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
-from lossevo.config import build, plain
+from lossevo.config import build, plain, resolved
 from lossevo.config.composer import ConfigComposer
 from lossevo.config.settings import SearchSettings
 from lossevo.errors import LossevoError
@@ -64,8 +64,8 @@ FREE_KEYS = ("search.budget", "top_k", "driver", "validate")  # the verdict keep
 def build_strategy(cfg: DictConfig) -> Strategy:
     """The search strategy of an ``evolve`` config, on its space, seeded from the run's seed."""
     space = build(cfg.space, "space")
-    resolved = OmegaConf.to_container(cfg.search, resolve=True)  # reads root keys (integrity, classes)
-    node = {k: v for k, v in resolved.items() if k not in DRIVER_SEARCH_KEYS}  # type: ignore[union-attr]
+    search = resolved(cfg.search)  # reads root keys (integrity, classes)
+    node = {k: v for k, v in search.items() if k not in DRIVER_SEARCH_KEYS}
     return build(OmegaConf.create(node), "search", space=space, seed=int(cfg.seed))
 
 
@@ -325,7 +325,7 @@ class Driver:
 
     # ------------------------------------------------------------------ reference loss
     def _reference_loss(self) -> dict[str, Any]:
-        return OmegaConf.to_container(self.cfg.loss, resolve=True)  # type: ignore[return-value]
+        return resolved(self.cfg.loss)
 
     def _queue_references(self) -> None:
         """The reference loss (``loss=``, cross-entropy by default) trained like a candidate at every

@@ -113,9 +113,9 @@ class Fidelity:
             for pool in pools.values():
                 k = math.floor(len(pool) / self.eta + 1e-9)
                 ranked = sorted((r for r in pool if r.status == Status.DONE and r.fitness is not None),
-                                key=lambda r: (-r.fitness, r.candidate_id))  # type: ignore[operator]  # fmt: skip
+                                key=lambda r: (-(r.fitness or 0.0), r.candidate_id))  # fmt: skip
                 best += [r for r in ranked[:k] if (r.candidate_id, rung + 1) not in present]
             if best:
-                chosen = min(best, key=lambda r: (-r.fitness, r.candidate_id))  # type: ignore[operator]
+                chosen = min(best, key=lambda r: (-(r.fitness or 0.0), r.candidate_id))
                 return chosen.candidate_id, rung + 1
         return None

@@ -242,7 +242,9 @@ class Journal(Database):
                 (candidate_id, parent_id, phase, json.dumps(genome, sort_keys=True), key, equation, latex,
                  seed, now),
             )  # fmt: skip
-            candidate_id = int(cursor.lastrowid)  # type: ignore[arg-type]
+            if cursor.lastrowid is None:
+                raise RuntimeError("sqlite returned no row id for an inserted candidate")
+            candidate_id = int(cursor.lastrowid)
             db.execute(
                 "INSERT INTO rungs (candidate_id, rung, status, created_at) VALUES (?, 0, 'pending', ?)",
                 (candidate_id, now),

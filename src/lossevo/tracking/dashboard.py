@@ -18,6 +18,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from lossevo.config import resolved
 from lossevo.errors import LossevoError
 from lossevo.tracking.tracker import group_for, resolve_mode
 
@@ -52,7 +53,7 @@ def target_from(where: str, project: str | None = None, entity: str | None = Non
     logger: dict[str, Any] = {}
     saved = folder / ".hydra" / "config.yaml"
     if saved.is_file():
-        logger = dict(OmegaConf.to_container(OmegaConf.load(saved)).get("logger") or {})  # type: ignore[union-attr]
+        logger = dict(resolved(OmegaConf.load(saved)).get("logger") or {})
     verdict = folder / "verdict.md"
     return DashboardTarget(
         group=group_for(folder),  # the group every tracker of this folder logs under

@@ -127,7 +127,8 @@ class Tracker:
                 [wandb.Image(str(v)) if isinstance(v, Path) and v.suffix == ".png" else v for v in row]
                 for row in rows
             ]
-            self.run.log({key: wandb.Table(columns=columns, data=data)})
+            names: list[str | int] = list(columns)
+            self.run.log({key: wandb.Table(columns=names, data=data)})
         except Exception as err:
             self._disable(err)
 

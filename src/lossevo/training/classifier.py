@@ -28,6 +28,9 @@ class ClassifierModule(pl.LightningModule):
     early_stop, precheck or nonfinite), ``stop_detail`` and ``train_acc``.
     """
 
+    mean: torch.Tensor  # per-channel normalisation, registered as buffers (they follow the device)
+    std: torch.Tensor
+
     def __init__(
         self,
         model: nn.Module,

@@ -72,6 +72,9 @@ class Member:
 class PopulationModule(pl.LightningModule):
     """Trains ``models[k]`` with ``losses[k]`` for every k in one pass over the batches."""
 
+    mean: torch.Tensor  # per-channel normalisation, registered as buffers (they follow the device)
+    std: torch.Tensor
+
     def __init__(
         self,
         stack: Stack,

@@ -156,7 +156,7 @@ class Surrogate:
         return pl.Trainer(
             accelerator="gpu" if self.device.type == "cuda" else "cpu",
             devices=t.devices,
-            precision=t.precision,
+            precision=t.precision,  # type: ignore[arg-type]  # any precision Lightning takes; it checks the value
             max_steps=self.settings.steps if steps is None else steps,
             val_check_interval=self.settings.val_every,
             check_val_every_n_epoch=None,

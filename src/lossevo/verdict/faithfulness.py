@@ -42,22 +42,34 @@ def faithfulness(journal: Journal, losses: list[ValidatedLoss] | None = None) ->
     rungs = sorted(by_rung)
     for a, b in itertools.pairwise(rungs):
         both = sorted(set(by_rung[a]) & set(by_rung[b]))
-        out.append(agreement([by_rung[a][c].fitness for c in both], [by_rung[b][c].fitness for c in both],  # type: ignore[misc]
+        out.append(agreement([_value(by_rung[a][c]) for c in both], [_value(by_rung[b][c]) for c in both],
                              f"rung {a} vs rung {b}"))  # fmt: skip
     for rung in rungs:
-        multi = [r for r in by_rung[rung].values() if r.runs and len(r.runs) > 1]
+        multi = [r.runs for r in by_rung[rung].values() if r.runs and len(r.runs) > 1]
         if not multi:
             continue
-        runs = min(len(r.runs) for r in multi)  # type: ignore[arg-type]
-        taus = [agreement([r.runs[i] for r in multi], [r.runs[j] for r in multi], "").tau  # type: ignore[index]
+        runs = min(len(r) for r in multi)
+        taus = [agreement([r[i] for r in multi], [r[j] for r in multi], "").tau
                 for i, j in itertools.combinations(range(runs), 2)]  # fmt: skip
         finite = [t.tau for t in taus if not math.isnan(t.tau)]
         p = taus[0].p if len(taus) == 1 else math.nan
         mean = Tau(float(np.mean(finite)) if finite else math.nan, p, len(multi))
         pairs = f" (mean of {len(taus)} pairs)" if len(taus) > 1 else ""
         out.append(Agreement(f"seed vs seed at rung {rung}{pairs}", mean))
-    scored = [v for v in losses or [] if v.values and v.finalist.rung_fitness is not None]
+    scored = [
+        (v.finalist.rung_fitness, v.mean)
+        for v in losses or []
+        if v.values and v.finalist.rung_fitness is not None
+    ]
     if len(scored) > 1:
-        out.append(agreement([v.finalist.rung_fitness for v in scored], [v.mean for v in scored],  # type: ignore[misc]
-                             "rung reached vs validation (finalists)"))  # fmt: skip
+        out.append(
+            agreement(
+                [s[0] for s in scored], [s[1] for s in scored], "rung reached vs validation (finalists)"
+            )
+        )
     return out
+
+
+def _value(row: RungRow) -> float:
+    """A finished rung's result (rows are filtered to those with one)."""
+    return math.nan if row.fitness is None else row.fitness

@@ -52,7 +52,9 @@ def finalists(journal: Journal, k: int) -> list[Finalist]:
             best = reached.get(row.candidate_id)
             if best is None or row.rung > best.rung:
                 reached[row.candidate_id] = row
-    order = sorted(reached.values(), key=lambda r: (-r.rung, -r.fitness, r.candidate_id))  # type: ignore[operator]
+    order = sorted(
+        reached.values(), key=lambda r: (-r.rung, -(r.fitness or 0.0), r.candidate_id)
+    )  # all finite
     out = []
     for row in order[:k]:
         candidate: CandidateRow = journal.candidate(row.candidate_id)

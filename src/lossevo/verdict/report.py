@@ -72,13 +72,14 @@ class Verdict:
         def validated(f: Finalist) -> ValidatedLoss:
             mine = [r for r in rows if r.loss == f.name and r.run < runs]
             values = [r.fitness for r in mine if r.status == Status.DONE and r.fitness is not None]
-            return ValidatedLoss(f, values, len(mine) - len(values))  # type: ignore[arg-type]
+            return ValidatedLoss(f, values, len(mine) - len(values))
 
         ref = validated(reference)
         losses = [validated(f) for f in chosen]
         for v in losses:
             v.p_value = welch_greater(np.array(v.values), np.array(ref.values))
-        for v, p in zip(losses, holm([v.p_value for v in losses]), strict=True):  # type: ignore[misc]
+        p_values = [math.nan if v.p_value is None else v.p_value for v in losses]
+        for v, p in zip(losses, holm(p_values), strict=True):
             v.p_holm = p
         losses.sort(key=lambda v: (-np.nan_to_num(v.mean, nan=-1.0), v.finalist.candidate_id or 0))
         return cls(ref, losses, steps, runs, alpha, faithfulness(journal, losses))

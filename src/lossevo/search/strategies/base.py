@@ -53,7 +53,7 @@ class Strategy(ABC):
 
 
 def rng_state(rng: np.random.Generator) -> dict[str, Any]:
-    return rng.bit_generator.state
+    return dict(rng.bit_generator.state)
 
 
 def restore_rng(rng: np.random.Generator, state: dict[str, Any]) -> None:

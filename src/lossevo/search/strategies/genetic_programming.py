@@ -16,14 +16,14 @@ from typing import Any
 from lossevo.errors import LossevoError
 from lossevo.genome.base import Genome, SearchSpace, genome_from_dict
 from lossevo.genome.integrity import IntegrityChecker
-from lossevo.genome.tree import TreeSpace
+from lossevo.genome.tree import TreeGenome, TreeSpace, as_tree
 from lossevo.search.strategies.generational import GenerationalStrategy
 
 
 class GeneticProgramming(GenerationalStrategy):
     def __init__(
         self,
-        space: SearchSpace,
+        space: SearchSpace[Any],
         seed: int = 0,
         population: int = 16,
         crossover: float = 0.7,
@@ -43,14 +43,14 @@ class GeneticProgramming(GenerationalStrategy):
         self.p_store, self.p_archive = archive_store, archive_crossover
         self.max_tries = max_tries
         self.checker = IntegrityChecker(**{"novelty_threshold": 0.0, **(integrity or {})})
-        self.population: list[tuple[Genome, float]] = []
-        self.archive: list[Genome] = []
+        self.population: list[tuple[TreeGenome, float]] = []
+        self.archive: list[TreeGenome] = []
 
-    def _valid(self, genome: Genome) -> Genome | None:
+    def _valid(self, genome: TreeGenome) -> TreeGenome | None:
         result = self.checker.check(genome)
         return genome.with_sign(result.sign) if result.ok else None
 
-    def _random(self) -> Genome:
+    def _random(self) -> TreeGenome:
         for _ in range(self.max_tries):
             genome = self._valid(self.space.random(self.rng))
             if genome is not None:
@@ -62,7 +62,7 @@ class GeneticProgramming(GenerationalStrategy):
             return [self._random() for _ in range(self.size)]
         return [self._child(i) for i in range(len(self.population))]
 
-    def _child(self, i: int) -> Genome:
+    def _child(self, i: int) -> TreeGenome:
         parent = self.population[i][0]
         for _ in range(self.max_tries):
             child = parent
@@ -83,7 +83,7 @@ class GeneticProgramming(GenerationalStrategy):
         return self._random()
 
     def select(self, members: list[Genome], fitness: list[float]) -> None:
-        pool = [*self.population, *zip(members, fitness, strict=True)]
+        pool = [*self.population, *zip(map(as_tree, members), fitness, strict=True)]
         order = sorted(range(len(pool)), key=lambda k: -pool[k][1])  # stable: parents win ties
         keep = set(order[: self.size])
         self.population = [pool[k] for k in sorted(keep)]
@@ -103,8 +103,8 @@ class GeneticProgramming(GenerationalStrategy):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._load_base(state)
-        self.population = [(genome_from_dict(g), f) for g, f in state["population"]]
-        self.archive = [genome_from_dict(g) for g in state["archive"]]
+        self.population = [(as_tree(genome_from_dict(g)), f) for g, f in state["population"]]
+        self.archive = [as_tree(genome_from_dict(g)) for g in state["archive"]]
 
     def summary(self) -> dict[str, Any]:
         best = max((f for _, f in self.population), default=None)

@@ -18,7 +18,7 @@ import numpy as np
 
 from lossevo.errors import LossevoError
 from lossevo.genome.base import Genome, SearchSpace, genome_from_dict
-from lossevo.genome.tree import TreeGenome, TreeSpace
+from lossevo.genome.tree import TreeGenome, TreeSpace, as_tree
 from lossevo.search.strategies import cma_es
 from lossevo.search.strategies.generational import GenerationalStrategy
 
@@ -26,7 +26,7 @@ from lossevo.search.strategies.generational import GenerationalStrategy
 class GLO(GenerationalStrategy):
     def __init__(
         self,
-        space: SearchSpace,
+        space: SearchSpace[Any],
         seed: int = 0,
         population: int = 80,
         elites: int = 6,
@@ -43,9 +43,10 @@ class GLO(GenerationalStrategy):
         self.size, self.elites, self.p_crossover = population, elites, crossover
         self.gp_generations = gp_generations
         self.cma_sigma, self.cma_population = cma_sigma, cma_population
-        self.population: list[tuple[Genome, float]] = []
+        self.population: list[tuple[TreeGenome, float]] = []
         self.best: tuple[Genome, float] | None = None
-        self.es: Any = None
+        self.es: Any = None  # a cma.CMAEvolutionStrategy in the CMA-ES phase
+        self.cma_tree: TreeGenome | None = None  # the tree whose coefficients CMA-ES tunes
 
     @property
     def in_cma_phase(self) -> bool:
@@ -68,7 +69,7 @@ class GLO(GenerationalStrategy):
         if not self.population:
             return [self.space.random(self.rng) for _ in range(self.size)]
         ranked = sorted(self.population, key=lambda item: -item[1])
-        children = [g for g, _ in ranked[: self.elites]]
+        children: list[Genome] = [g for g, _ in ranked[: self.elites]]
         while len(children) < self.size:
             a, b = self._roulette(), self._roulette()
             if self.rng.random() < self.p_crossover:
@@ -78,15 +79,14 @@ class GLO(GenerationalStrategy):
                     children.append(self.space.glo_mutation(child, self.rng))
         return children
 
-    def _roulette(self) -> Genome:
+    def _roulette(self) -> TreeGenome:
         fitness = np.array([max(f, 0.0) for _, f in self.population])
         p = fitness / fitness.sum() if fitness.sum() > 0 else None
         return self.population[int(self.rng.choice(len(self.population), p=p))][0]
 
     def _cma_generation(self) -> list[Genome]:
         assert self.best is not None
-        tree = self.best[0]
-        assert isinstance(tree, TreeGenome)
+        tree = as_tree(self.best[0])
         if self.es is None:
             n = len(tree.coefficients())
             popsize = self.cma_population or 4 + int(3 * np.log(n))
@@ -94,17 +94,17 @@ class GLO(GenerationalStrategy):
                 np.asarray(tree.coefficients(), dtype=float), self.cma_sigma, popsize, self.seed
             )
             self.cma_tree = tree
-        return [self.cma_tree.with_coefficients(list(map(float, x))) for x in self.es.ask()]
+        return [tree.with_coefficients(list(map(float, x))) for x in self.es.ask()]
 
     def select(self, members: list[Genome], fitness: list[float]) -> None:
         for genome, value in zip(members, fitness, strict=True):
             if self.best is None or value > self.best[1]:
                 self.best = (genome, value)
         if self.in_cma_phase:
-            coefficients = [np.asarray(g.coefficients(), dtype=float) for g in members]  # type: ignore[attr-defined]
+            coefficients = [np.asarray(as_tree(g).coefficients(), dtype=np.float64) for g in members]
             self.es.tell(coefficients, [-f for f in fitness])
         else:
-            self.population = list(zip(members, fitness, strict=True))
+            self.population = list(zip(map(as_tree, members), fitness, strict=True))
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
@@ -113,12 +113,14 @@ class GLO(GenerationalStrategy):
             "population": [[g.to_dict(), f] for g, f in self.population],
             "best": None if self.best is None else [self.best[0].to_dict(), self.best[1]],
             "es": None if self.es is None else cma_es.save(self.es),
-            "cma_tree": self.cma_tree.to_dict() if self.es is not None else None,
+            "cma_tree": self.cma_tree.to_dict()
+            if self.es is not None and self.cma_tree is not None
+            else None,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._load_base(state)
-        self.population = [(genome_from_dict(g, validate=False), f) for g, f in state["population"]]
+        self.population = [(as_tree(genome_from_dict(g, validate=False)), f) for g, f in state["population"]]
         self.best = (
             None
             if state["best"] is None
@@ -126,7 +128,7 @@ class GLO(GenerationalStrategy):
         )
         self.es = None if state["es"] is None else cma_es.load(state["es"])
         if state["cma_tree"] is not None:
-            self.cma_tree = genome_from_dict(state["cma_tree"], validate=False)
+            self.cma_tree = as_tree(genome_from_dict(state["cma_tree"], validate=False))
 
     def summary(self) -> dict[str, Any]:
         return {

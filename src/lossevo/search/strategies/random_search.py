@@ -19,7 +19,7 @@ from lossevo.search.strategies.base import Proposal, Strategy, restore_rng, rng_
 class RandomSearch(Strategy):
     def __init__(
         self,
-        space: SearchSpace,
+        space: SearchSpace[Any],
         seed: int = 0,
         max_random_tries: int = 100_000,
         integrity: dict[str, Any] | None = None,
@@ -37,7 +37,7 @@ class RandomSearch(Strategy):
         for _ in range(self.max_random_tries):
             genome = self.space.random(self.rng)
             result = self.checker.check(genome, self.archive)
-            if result.ok:
+            if result.ok and result.phenotype is not None:  # a passing check has its phenotype
                 genome = genome.with_sign(result.sign)
                 proposal = Proposal(self.next_id, genome, None, "random")
                 self.archive.add(self.next_id, result.phenotype)

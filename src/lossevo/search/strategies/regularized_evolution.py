@@ -71,7 +71,7 @@ class RegularizedEvolution(Strategy):
 
     def __init__(
         self,
-        space: SearchSpace,
+        space: SearchSpace[Any],
         seed: int = 0,
         initial_population: int = 1000,
         population_size: int = 100,
@@ -176,9 +176,9 @@ class RegularizedEvolution(Strategy):
         pending = self.outstanding.pop(candidate_id)
         if fitness is None:
             self.archive.remove(candidate_id)
-            if pending.phase == "evolve" and pending.redos_left > 1:
-                # Redo: a new mutation of the same parent comes next.
-                self.redo_queue.insert(0, (pending.parent, pending.redos_left - 1))  # type: ignore[arg-type]
+            if pending.phase == "evolve" and pending.redos_left > 1 and pending.parent is not None:
+                # Redo: a new mutation of the same parent comes next (a child always has one).
+                self.redo_queue.insert(0, (pending.parent, pending.redos_left - 1))
         elif pending.phase == "initial":
             self.initial_done.append(Member(candidate_id, pending.genome, fitness))
         else:

@@ -23,7 +23,7 @@ from lossevo.search.strategies.generational import GenerationalStrategy
 class TaylorGLO(GenerationalStrategy):
     def __init__(
         self,
-        space: SearchSpace,
+        space: SearchSpace[Any],
         seed: int = 0,
         population: int | None = None,
         sigma: float = 1.2,
@@ -49,17 +49,18 @@ class TaylorGLO(GenerationalStrategy):
         return [taylor([float(v) for v in x]) for x in self.es.ask()]
 
     def presume(self, genome: Genome) -> float | None:
-        assert isinstance(genome, TaylorGenome)
+        genome = _taylor(genome)
         if self.invariant and genome.untrainable(self.classes, both=self.invariant_both):
             self.stats["invariant_rejections"] += 1
             return 0.0  # untrainable at the null epoch: no training
         return None
 
     def select(self, members: list[Genome], fitness: list[float]) -> None:
-        for genome, value in zip(members, fitness, strict=True):
+        params = [list(_taylor(g).params) for g in members]
+        for p, value in zip(params, fitness, strict=True):
             if value > 0 and (self.best is None or value > self.best[0]):
-                self.best = (value, list(genome.params))  # type: ignore[attr-defined]
-        self.es.tell([np.asarray(g.params) for g in members], [-f for f in fitness])  # type: ignore[attr-defined]
+                self.best = (value, p)
+        self.es.tell([np.asarray(p) for p in params], [-f for f in fitness])
 
     def stalled(self) -> LossevoError:
         return LossevoError(
@@ -77,3 +78,10 @@ class TaylorGLO(GenerationalStrategy):
 
     def summary(self) -> dict[str, Any]:
         return {**self.stats, "best_fitness": None if self.best is None else self.best[0]}
+
+
+def _taylor(genome: Genome) -> TaylorGenome:
+    """A member of TaylorGLO's generation: always a Taylor genome."""
+    if not isinstance(genome, TaylorGenome):
+        raise LossevoError(f"search=taylorglo evolves Taylor parameters, got a {genome.space} genome")
+    return genome
