@@ -5,7 +5,7 @@ augmentation pipeline as training does (per-image ops on `surrogate.augment_chun
 once, mixing per batch), divided by the time of one ConvNet step (forward, loss, backward, Adam)
 on that batch. Interleaved and repeated; medians. Target: <= 10% for every technique.
 
-    python benchmarks/bench_augment.py [--dataset fashion_mnist] [--batch 64]
+    python benchmarks/bench_augment.py [--dataset fashion_mnist] [--batch 64] [--quick]
 """
 
 from __future__ import annotations
@@ -15,11 +15,13 @@ import statistics
 import time
 
 import torch
+from omegaconf import OmegaConf
 
 from lossevo.config import build, compose_config
 from lossevo.data import AugmentedBatches, ShuffledBatches, load_dataset
 from lossevo.data.augment import AugmentRNG
 from lossevo.losses import get_loss
+from lossevo.training.surrogate import MODEL_KEYS
 
 TECHNIQUES = ["base", "cutout", "mixup", "cutmix", "randaug", "all"]
 
@@ -33,10 +35,14 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--chunk", type=int, default=None, help="default: surrogate.augment_chunk")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, seconds: checks the benchmark runs")
     args = parser.parse_args()
+    if args.quick:
+        args.dataset, args.steps, args.repeats = "digits", 2, 1
     base = compose_config("evolve", [f"dataset={args.dataset}", "logger=none"])
     data = load_dataset(base.dataset)
-    model = build(base.model, "model", in_channels=data.shape[0], num_classes=data.num_classes)
+    node = OmegaConf.masked_copy(base.model, [k for k in base.model if k not in MODEL_KEYS])
+    model = build(node, "model", in_channels=data.shape[0], num_classes=data.num_classes)
     optimizer = torch.optim.Adam(model.parameters(), 1e-3)
     loss_fn = get_loss("cross_entropy")
     chunk = args.chunk or int(base.surrogate.augment_chunk)

@@ -7,7 +7,7 @@ with a one-step surrogate, and times every part of the per-candidate path: the s
 the candidate config (merge + resolve + config.yaml) and the training itself. Overhead = the
 search's wall time minus training, per candidate. Target: <= 50 ms.
 
-    python benchmarks/bench_driver.py [--budget 300] [--population 100]
+    python benchmarks/bench_driver.py [--budget 300] [--population 100] [--quick]
 """
 
 from __future__ import annotations
@@ -50,7 +50,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=int, default=300)
     parser.add_argument("--population", type=int, default=100)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, seconds: checks the benchmark runs")
     args = parser.parse_args()
+    if args.quick:
+        args.budget, args.population = 12, 6
     overrides = [
         "dataset=digits",
         "logger=none",
@@ -64,14 +67,14 @@ def main() -> None:
         f"search.budget={args.budget}",
         f"search.initial_population={args.population}",
         f"search.population_size={args.population}",
-        "search.tournament_size=20",
+        f"search.tournament_size={min(20, args.population)}",
         "search.fidelity.rungs=null",  # the single-fidelity path: one training per candidate
         "validate.runs=0",
     ]
     cfg = compose_config("evolve", overrides)
     for method in ("add_candidate", "mark_running", "finish_candidate"):
         timed(Journal, method, "journal")
-    timed(executors, "evaluate", "evaluate (loss build + training)")
+    timed(executors, "evaluate_group", "evaluate (loss build + training)")
     timed(ConfigComposer, "training", "training config (copy + values)")
     timed(Driver, "_candidate_task", "candidate task (configs + yaml)")
     with tempfile.TemporaryDirectory() as tmp:

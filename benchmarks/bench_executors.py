@@ -7,7 +7,7 @@ default threads (all cores) in one process; local splits the cores into single-t
 processes. Prints both wall times, the time from the first finished training to the last (the
 reference loss runs on the executor too) and the ratio inline / local (> 1: local is faster).
 
-    python benchmarks/bench_executors.py [--budget 16] [--workers 2] [--extra key=value ...]
+    python benchmarks/bench_executors.py [--budget 16] [--workers 2] [--extra key=value ...] [--quick]
 """
 
 from __future__ import annotations
@@ -44,7 +44,13 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--extra", nargs="*", default=[])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, seconds: checks the benchmark runs")
     args = parser.parse_args()
+    if args.quick:
+        args.budget = 3
+        args.extra = [*args.extra, "dataset=digits", "surrogate.steps=20", "surrogate.val_every=10",
+                      "surrogate.precheck.step=null", "surrogate.early_stop.step=null",
+                      "search.initial_population=2"]  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         inline = run(["executor=inline"], args.budget, args.extra, Path(tmp) / "inline")
         local = run(

@@ -5,7 +5,7 @@
 2. Integrity checks per second on fresh random graph genomes against a population of 100
    (structure, phenotype and gradient, probe batch, novelty). Target >= 5,000/s.
 
-    python benchmarks/bench_losses.py [--repeats 7]
+    python benchmarks/bench_losses.py [--repeats 7] [--quick]
 """
 
 from __future__ import annotations
@@ -90,7 +90,10 @@ def main() -> None:
     )
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--genomes", type=int, default=20000)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, seconds: checks the benchmark runs")
     args = parser.parse_args()
+    if args.quick:
+        args.repeats, args.genomes = 1, 200
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     bench_compiled(args.repeats)
     bench_integrity(args.genomes)

@@ -17,7 +17,7 @@ alone and at ``--paper-k``, and prints seconds per candidate extrapolated to the
 candidates per GPU-hour, next to Morgan & Hougen's ~20 per A100-hour.
 
     python benchmarks/bench_population.py [--sizes 1 4 8 16 32] [--steps 100] [--accelerator cpu]
-                                          [--no-channels-last] [--only convnet] [--paper]
+                                          [--no-channels-last] [--only convnet] [--paper] [--quick]
 """
 
 from __future__ import annotations
@@ -55,7 +55,8 @@ def surrogates(args: argparse.Namespace, cifar_root: Path) -> list[tuple[str, Su
               "surrogate.precheck.step=null", "surrogate.early_stop.step=null",
               f"trainer.accelerator={args.accelerator}", f"trainer.precision={args.precision}",
               f"trainer.channels_last={str(args.channels_last).lower()}"]  # fmt: skip
-    cifar = ["dataset=cifar10", f"dataset.root={cifar_root}", "dataset.download=false"]
+    cifar = ["dataset=cifar10", f"dataset.root={cifar_root}", "dataset.download=false",
+             *(["dataset.val_size=100"] if args.quick else [])]  # fmt: skip
     chosen = {
         "convnet / fashion_mnist": ["dataset=fashion_mnist", "model=convnet"],
         "resnet9v2_small / cifar10-shaped": [*cifar, "model=resnet9v2_small"],
@@ -89,7 +90,11 @@ def main() -> None:
     parser.add_argument("--paper-k", type=int, default=16, help="population size at the paper's surrogate")
     parser.add_argument("--paper-override", action="append", default=[],
                         help="a Hydra override there, e.g. augment=mixup (repeatable)")  # fmt: skip
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, seconds: checks the benchmark runs")
     args = parser.parse_args()
+    if args.quick:  # every surrogate and the paper's, a few steps each, K = 1 and 2
+        args.sizes, args.steps, args.cifar_images, args.paper_steps, args.paper_k = [1, 2], 3, 600, 2, 2
+        args.paper = True
     if args.accelerator == "cpu":
         torch.set_num_threads(torch.get_num_threads())
     from bench_gpu_resnet9 import write_cifar10  # the same CIFAR-10 folder writer
@@ -127,6 +132,7 @@ def paper(args: argparse.Namespace, cifar_root: Path) -> None:
                                     "dataset.download=false", "logger=none",
                                     f"surrogate.steps={args.paper_steps}",
                                     f"trainer.accelerator={args.accelerator}",
+                                    *(["dataset.val_size=100"] if args.quick else []),
                                     *args.paper_override])  # fmt: skip
     s = Surrogate(cfg)
     s.train(jobs(1)[0])  # warm-up: cuDNN's kernel choice for these shapes

@@ -7,7 +7,7 @@ validation points. The full stack is the driver's per-candidate path: the candid
 the LightningModule's hooks. The ratio is their overhead; both reach the same accuracy.
 Runs are interleaved and repeated; the ratio of medians is printed. Target: <= 1.10 on CPU.
 
-    python benchmarks/bench_surrogate.py [--dataset fashion_mnist] [--steps 300] [--repeats 5]
+    python benchmarks/bench_surrogate.py [--dataset fashion_mnist] [--steps 300] [--repeats 5] [--quick]
 """
 
 from __future__ import annotations
@@ -74,7 +74,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--accelerator", default="cpu")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, seconds: checks the benchmark runs")
     args = parser.parse_args()
+    if args.quick:
+        args.dataset, args.steps, args.repeats = "digits", 20, 1
     overrides = [
         f"dataset={args.dataset}",
         f"surrogate.steps={args.steps}",
