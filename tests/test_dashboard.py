@@ -77,7 +77,8 @@ def test_a_search_folder_gives_fitness_candidates_and_verdict_panels(tmp_path: P
     verdict = found["Verdict"]
     assert verdict[0]["viewType"] == "Markdown Panel"
     assert verdict[0]["config"]["value"] == (run_dir / "verdict.md").read_text()
-    assert [t for p in verdict[1:] for t in table_names(p)] == ["validation", "faithfulness"]
+    tables = [t for p in verdict[1:] for t in table_names(p)]
+    assert tables == ["validation", "comparisons", "faithfulness", "cost"]
 
 
 def test_a_group_name_gives_every_section_including_kendall_heatmaps(tmp_path: Path) -> None:

@@ -134,7 +134,9 @@ def test_a_second_process_is_refused_while_the_first_holds_the_folder(tmp_path: 
 
 
 def test_a_journal_of_another_schema_is_refused(tmp_path: Path) -> None:
-    with Journal(tmp_path) as j:
-        j.set_meta("schema_version", 1)
-    with pytest.raises(LossevoError, match="schema 1; this lossevo reads schema 2"):
-        Journal(tmp_path)
+    """Schema 2 (lossevo 0.1) is migrated (tests/test_old_runs.py); older or newer ones are refused."""
+    for version in (1, 4):
+        with Journal(tmp_path / str(version)) as j:
+            j.set_meta("schema_version", version)
+        with pytest.raises(LossevoError, match=f"schema {version}; this lossevo reads schema 3"):
+            Journal(tmp_path / str(version))

@@ -86,6 +86,7 @@ NUMPY = {
     "taylorglo": lambda y, p, z: _taylor(y, p),
     "mse": lambda y, p, z: ((p - y) ** 2).mean(1),
     "focal": _sum(lambda y, p: -y * (1 - p) ** 2 * np.log(p)),
+    "poly1": lambda y, p, z: (-y * np.log(p)).sum(1) + 1.0 * (1 - (y * p).sum(1)),
     "sce": lambda y, p, z: (
         0.1 * (-y * np.log(p)).sum(1) - (np.clip(p, 1e-7, 1) * np.log(np.clip(y, 1e-4, 1))).sum(1)
     ),
@@ -119,6 +120,24 @@ def test_values_match_numpy(name: str) -> None:
         torch.tensor(LOGITS), torch.tensor(LABELS)
     )
     np.testing.assert_allclose(none.numpy(), per_sample, rtol=5e-5, atol=1e-5)
+
+
+def test_poly1_is_cross_entropy_plus_epsilon_times_one_minus_pt() -> None:
+    """Leng et al. (ICLR 2022), Eq. 2: Poly-1 = -log(p_t) + ε(1 - p_t); soft targets weight p_t by
+    the target, ε(1 - Σ_c y_c p_c); label smoothing smooths the targets first."""
+    logits = torch.tensor(LOGITS, dtype=torch.float64)
+    p = _np_softmax(LOGITS)
+    pt = p[np.arange(len(LABELS)), LABELS]
+    for epsilon in (1.0, 2.5, -1.0):
+        got = get_loss("poly1", epsilon=epsilon, reduction="none")(logits, torch.tensor(LABELS))
+        np.testing.assert_allclose(got.numpy(), -np.log(pt) + epsilon * (1 - pt), rtol=1e-12)
+    soft = np.full((len(LABELS), 3), 0.1) + 0.7 * np.eye(3)[LABELS]
+    got = get_loss("poly1", reduction="none")(logits, torch.tensor(soft))
+    np.testing.assert_allclose(got.numpy(), (-soft * np.log(p)).sum(1) + 1 - (soft * p).sum(1), rtol=1e-12)
+    smoothed = np.eye(3)[LABELS] * 0.9 + 0.1 / 3
+    got = get_loss("poly1", label_smoothing=0.1, reduction="none")(logits, torch.tensor(LABELS))
+    np.testing.assert_allclose(got.numpy(), (-smoothed * np.log(p)).sum(1) + 1 - (smoothed * p).sum(1),
+                               rtol=1e-12)  # fmt: skip
 
 
 def test_pinned_numbers() -> None:

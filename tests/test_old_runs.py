@@ -53,6 +53,29 @@ def test_a_search_written_by_an_earlier_version_resumes(tmp_path: Path) -> None:
     assert len(after) == 5 and after[4][2] == "done"
     assert "resuming" in result.stderr + result.stdout
     assert (run / "verdict.md").is_file()
+    # Its journal was migrated (schema 2 -> 3): the old validation rows had no test accuracy, so the
+    # verdict trained them again (same seeds) and every row now has one.
+    with sqlite3.connect(run / "journal.sqlite") as db:
+        assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "3"
+        rows = db.execute("SELECT loss, run, test_acc FROM validation ORDER BY loss, run").fetchall()
+    assert {loss for loss, _, _ in rows} >= {"candidate_1", "cross_entropy"} and all(
+        t is not None for *_, t in rows
+    )
+
+
+def test_a_journal_written_by_an_earlier_version_is_migrated_keeping_what_it_holds(tmp_path: Path) -> None:
+    from lossevo.store.journal import Journal
+
+    run = _copy(tmp_path)
+    with sqlite3.connect(run / "journal.sqlite") as db:
+        before = db.execute(
+            "SELECT loss, budget, run, seed, status, fitness FROM validation ORDER BY loss, run"
+        ).fetchall()
+    with Journal(run) as journal:
+        rows = journal.validations()
+        assert [(r.loss, r.budget, r.run, r.seed, r.status.value, r.fitness) for r in rows] == before
+        assert all(r.setting == "" and r.test_acc is None for r in rows) and journal.looks() == []
+        assert len(journal.candidates()) == 4
 
 
 @pytest.mark.slow
@@ -75,3 +98,16 @@ def test_a_best_loss_written_by_an_earlier_version_loads() -> None:
     loss = load_loss_file(FIXTURE / "conf" / "loss" / "best_1.yaml")
     header = (FIXTURE / "conf" / "loss" / "best_1.yaml").read_text().splitlines()[1]
     assert header == f"# {loss.equation}"
+
+
+def test_the_verdict_of_an_earlier_version_reads_and_says_it_needs_test_figures(tmp_path: Path) -> None:
+    from lossevo.store.journal import Journal
+    from lossevo.verdict.report import Verdict
+
+    run = _copy(tmp_path)
+    with Journal(run) as journal:
+        verdict = Verdict.load(journal)
+    assert verdict is not None and verdict.plan.steps == [80] and verdict.plan.runs == 2
+    assert [b.name for b in verdict.plan.baselines] == ["cross_entropy"]
+    assert [f.runs.name for f in verdict.headline.finalists] == ["candidate_1"]
+    assert verdict.sentence().startswith("the verdict is incomplete: 0 of 4 validation trainings")

@@ -47,6 +47,7 @@ def test_flat_class_folders_are_split_with_the_seed(tmp_path: Path, cache_dir: P
     assert splits.classes == ("bird", "cat", "dog")  # sorted, as torchvision's ImageFolder
     assert (len(splits.train_x), len(splits.val_x), len(splits.test_x)) == (19, 5, 6)
     assert splits.shape == (3, 16, 16) and splits.train_x.dtype == torch.uint8
+    assert "val and test held out of the training images" in splits.summary()
     every = torch.cat([splits.train_y, splits.val_y, splits.test_y])
     assert torch.bincount(every).tolist() == [8, 10, 12]
     assert list(cache_dir.glob("resized/pets-*-train-16-*.pt"))
@@ -129,6 +130,7 @@ def test_npz_nhwc_uint8_with_every_split(tmp_path: Path) -> None:
     splits = tensors.__wrapped__(str(path))
     assert splits.shape == (3, 10, 10) and splits.classes == ("ant", "bee", "cat", "dog")
     assert (len(splits.train_x), len(splits.val_x), len(splits.test_x)) == (40, 8, 12)
+    assert splits.held_out == () and "held out" not in splits.summary()
     raw = np.load(path)
     assert torch.equal(splits.test_x, torch.from_numpy(raw["x_test"]).permute(0, 3, 1, 2))
 
@@ -138,6 +140,9 @@ def test_pt_float_nchw_and_grey_hw_are_held_out(tmp_path: Path) -> None:
     torch.save({"x": x, "y": torch.arange(50) % 5}, tmp_path / "a.pt")
     splits = tensors.__wrapped__(str(tmp_path / "a.pt"), val_size=0.2, test_size=5)
     assert (len(splits.train_x), len(splits.val_x), len(splits.test_x)) == (36, 9, 5)
+    # The verdict reports on test data: a file without a test split gets one, and the user is told.
+    assert splits.held_out == ("val", "test")
+    assert "val and test held out of the training images" in splits.summary()
     assert splits.train_x.dtype == torch.uint8 and splits.num_classes == 5
     every = torch.cat([splits.train_x, splits.val_x, splits.test_x]).flatten().sort().values
     assert torch.equal(every, (x * 255).round().to(torch.uint8).flatten().sort().values)

@@ -16,7 +16,7 @@ import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
@@ -30,6 +30,9 @@ from lossevo.errors import LossevoError
 from lossevo.results import StopReason
 from lossevo.store.database import storage_problem
 from lossevo.tracking.progress import SearchProgress
+
+if TYPE_CHECKING:
+    from lossevo.search.outputs import SearchOutcome
 
 log = logging.getLogger("lossevo")
 P = ParamSpec("P")
@@ -125,7 +128,7 @@ def run_evolve(
     return outcome
 
 
-def print_outcome(outcome: Any, console: Console) -> None:
+def print_outcome(outcome: SearchOutcome, console: Console) -> None:
     verdict = outcome.verdict
     title = (
         f"Validated losses of {outcome.run_dir}"
@@ -136,29 +139,47 @@ def print_outcome(outcome: Any, console: Console) -> None:
     for column in ("rank", "candidate", "search result (rung)"):
         table.add_column(column, justify="right")
     if verdict is not None:
-        table.add_column(f"validated ({verdict.runs} seeds, {verdict.steps:,} steps)", justify="right")
-        table.add_column("p vs reference", justify="right")
+        where = f"{verdict.plan.runs} runs, {verdict.headline.cell.label}"
+        table.add_column(f"test ({where})", justify="right")
+        table.add_column("validation", justify="right")
+        table.add_column("p, every baseline", justify="right")
     table.add_column("equation", overflow="fold")
-    validated = {v.finalist.candidate_id: v for v in verdict.losses} if verdict is not None else {}
+    validated = (
+        {f.runs.finalist.candidate_id: f for f in verdict.headline.finalists if f.runs.finalist}
+        if verdict
+        else {}
+    )
     for rank, (row, finalist) in enumerate(zip(outcome.best, outcome.finalists, strict=True), start=1):
         cells = [str(rank), str(row.id), f"{finalist.rung_fitness:.4f} ({finalist.rung})"]
         if verdict is not None:
-            v = validated[row.id]
-            cells += [_mean_std(v.mean, v.std), "-" if v.p_value is None else f"{v.p_value:.3g}"]
+            v = validated.get(row.id)
+            cells += ["-", "-", "-"] if v is None else [
+                _mean_std(v.runs.test_mean, v.runs.test_std), _mean_std(v.runs.val_mean, v.runs.val_std),
+                "-" if v.p != v.p else f"{v.p:.3g}"]  # fmt: skip
         table.add_row(*cells, escape(row.equation))
-    ref = outcome.top_reference
-    if ref is not None:
-        shown = "failed" if ref.fitness is None else f"{ref.fitness:.4f} ({ref.rung})"
-        cells = ["ref", escape(ref.name), shown]
-        if verdict is not None:
-            cells += [_mean_std(verdict.reference.mean, verdict.reference.std), ""]
-        table.add_row(*cells, escape(ref.equation), style="bold")
+    if verdict is not None:
+        for b in verdict.headline.baselines:
+            cells = [
+                "baseline",
+                escape(b.name),
+                "",
+                _mean_std(b.test_mean, b.test_std),
+                _mean_std(b.val_mean, b.val_std),
+                "",
+            ]
+            table.add_row(*cells, escape(b.equation), style="bold")
+    else:
+        ref = outcome.top_reference
+        if ref is not None:
+            shown = "failed" if ref.fitness is None else f"{ref.fitness:.4f} ({ref.rung})"
+            table.add_row("ref", escape(ref.name), shown, escape(ref.equation), style="bold")
     console.print(table)
     promoted = f", {outcome.promotions} promotions" if outcome.promotions else ""
     console.print(f"{outcome.evaluated} candidates evaluated ({outcome.failed} failed{promoted}); "
                   f"journal: {outcome.run_dir / 'journal.sqlite'}", markup=False)  # fmt: skip
-    if verdict is not None:
+    if verdict is not None and outcome.files:
         console.print(f"verdict: {verdict.sentence()}", markup=False)
+        console.print(verdict.resolution(), markup=False)
         console.print(f"written: {outcome.files['verdict']}, {outcome.files['validation']}", markup=False)
     if outcome.loss_configs:
         conf = outcome.loss_configs[0].parent.parent
@@ -189,7 +210,7 @@ def run_validate(cfg: DictConfig) -> Any:
         )
     overrides = [str(o) for o in yaml.safe_load(saved.read_text()) or []]
     overrides += [str(o) for o in cfg.get("overrides") or []]
-    given = ("runs", "top_k", "alpha", "steps")
+    given = ("runs", "top_k", "alpha", "steps", "baselines", "settings")
     overrides += [f"validate.{key}={cfg[key]}" for key in given if cfg.get(key) is not None]
     return run_evolve(compose_config("evolve", overrides), run_dir=folder, overrides=overrides)
 

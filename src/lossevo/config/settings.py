@@ -108,12 +108,15 @@ class FidelitySettings:
 
 @dataclass
 class ValidateSettings:
-    """The verdict (lossevo.verdict): the finalists and the reference loss retrained with fresh seeds."""
+    """The verdict (lossevo.verdict): the finalists and the baselines retrained with fresh seeds,
+    reported on test data (evolve.yaml's ``validate``)."""
 
-    runs: int | None  # trainings per loss; null: 5 on a GPU, 3 on the CPU; 0: no verdict
+    runs: int | None  # trainings per loss and cell; null: on a GPU and on the CPU (evolve.yaml); 0: none
     top_k: int | None  # finalists validated; null: top_k
-    steps: int | None  # their budget; null: the top rung's
-    alpha: float  # significance level of the one-sided Welch test (Holm-adjusted over finalists)
+    steps: Any  # their budget(s): a step count, a list of them, or null (the top rung's; x4 too on a GPU)
+    settings: list[str]  # other settings (override strings) the finalists are checked on
+    baselines: list[str]  # loss options a finalist must beat, each; ``reference``: the search's loss=
+    alpha: float  # significance level (one-sided paired tests; Holm over the finalists)
 
 
 def validated(node: DictConfig | dict | None, schema: type[T], where: str) -> T:

@@ -149,6 +149,7 @@ def tensors(
     if len(classes) < 2 or len(labels.unique()) < 2:
         raise LossevoError(f"{file}: every label is {int(labels[0])}; a classifier needs two classes or more")
     x, y = splits["train"]
+    held_out = tuple(s for s in ("val", "test") if s not in splits)
     if "test" not in splits:
         order = torch.randperm(len(x), generator=torch.Generator().manual_seed(split_seed + 1))
         n = count(test_size, len(x), "test_size")
@@ -168,4 +169,5 @@ def tensors(
         test_y=splits["test"][1],
         classes=classes,
         source=str(file),
+        held_out=held_out,
     )

@@ -55,6 +55,9 @@ class ImageSplits:
     test_y: torch.Tensor
     classes: tuple[str, ...]
     source: str = ""
+    # Splits the data did not bring and were held out of the training images ("val", "test"):
+    # the verdict reports on a test split, so a user's data without one gets one, and is told so.
+    held_out: tuple[str, ...] = ()
     mean: tuple[float, ...] = field(default=())
     std: tuple[float, ...] = field(default=())
 
@@ -78,7 +81,9 @@ class ImageSplits:
             f"{self.name}: {len(self.train_x)} train / {len(self.val_x)} val / "
             f"{len(self.test_x)} test, {self.shape} images, {self.num_classes} classes"
             + (f" ({self.source})" if self.source else "")
-        )
+            + (f"; {' and '.join(self.held_out)} held out of the training images (dataset.split_seed)"
+               if self.held_out else "")
+        )  # fmt: skip
 
 
 # Keys of a dataset config that other nodes read (augment=base pads and flips by them, the

@@ -108,9 +108,12 @@ def image_folder(
     classes, train = scan(split_folders.get("train", folder))
     test = scan(split_folders["test"], classes)[1] if "test" in split_folders else None
     val = scan(split_folders["val"], classes)[1] if "val" in split_folders else None
+    held_out = tuple(s for s, found in (("val", val), ("test", test)) if found is None)
     if test is None:
         test, train = _take(train, test_size, "test_size", split_seed + 1)
     val_count = count(val_size, len(train), "val_size")
     name = folder.resolve().name
-    return image_splits(name, folder, classes, image_size, train, val, test, val_count, split_seed,
-                        channels=channels, skip_unreadable=skip_unreadable)  # fmt: skip
+    splits = image_splits(name, folder, classes, image_size, train, val, test, val_count, split_seed,
+                          channels=channels, skip_unreadable=skip_unreadable)  # fmt: skip
+    splits.held_out = held_out
+    return splits

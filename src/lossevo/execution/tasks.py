@@ -29,6 +29,9 @@ class Task:
     root_dir: str | None = None  # where Lightning may write (a candidate's folder)
     settings: list[str] = field(default_factory=lambda: [""])  # labels, for failure messages
     runs: int = 1
+    # Also measure test accuracy at the end of each training (the verdict's trainings; a search's
+    # own trainings never look at the test split).
+    test: bool = False
 
 
 # One surrogate per distinct setting, per process: data stay loaded between tasks.
@@ -97,11 +100,12 @@ def _train_together(surrogate: Any, tasks: list[Task], chunk: list[tuple[int, An
         except LossevoError as err:  # a genome that cannot be built is a failed candidate
             jobs.append(Fitness.failure(StopReason.ERROR, f"building the loss: {err}"))
     ready = [job for job in jobs if not isinstance(job, Fitness)]
+    test = any(tasks[j].test for j, _ in chunk)
     if len(ready) == 1:
         j = chunk[jobs.index(ready[0])][0]
-        trained = [surrogate.train(ready[0], root_dir=_root(tasks[j], i))]
+        trained = [surrogate.train(ready[0], test=test, root_dir=_root(tasks[j], i))]
     else:
-        trained = surrogate.train_population(ready) if ready else []
+        trained = surrogate.train_population(ready, test=test) if ready else []
     it = iter(trained)
     return [job if isinstance(job, Fitness) else next(it) for job in jobs]
 

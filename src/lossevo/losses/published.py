@@ -162,6 +162,25 @@ class Focal(Loss):
         return f"L = -Σ_c [{self.alpha}*y*(1 - yhat)**{self.gamma}*log(yhat)]" + self.smoothing_note()
 
 
+class Poly1(Loss):
+    """Poly-1 (Leng et al., *PolyLoss*, ICLR 2022, Eq. 2): cross-entropy plus ``ε (1 - p_t)``, the
+    first polynomial term of its Taylor expansion in ``1 - p_t``; for soft targets ``p_t`` is the
+    target-weighted probability ``Σ_c y_c yhat_c`` (the authors' code after label smoothing).
+    ε = 1 by default; one coefficient is the simplest loss a found one has to beat."""
+
+    def __init__(self, epsilon: float = 1.0, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.epsilon = float(epsilon)
+
+    def per_sample(self, y: torch.Tensor, yhat: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        ce = -(y * F.log_softmax(logits, dim=1)).sum(dim=1)
+        return ce + self.epsilon * (1 - (y * yhat).sum(dim=1))
+
+    @property
+    def equation(self) -> str:
+        return f"L = -Σ_c [y*log(yhat)] + {self.epsilon}*(1 - Σ_c [y*yhat])" + self.smoothing_note()
+
+
 class SymmetricCE(Loss):
     """Symmetric cross-entropy (Wang et al. 2019): ``α CE + β RCE`` with the reverse term
     ``RCE = -Σ_c clamp(yhat, 1e-7, 1) ln(clamp(y, 1e-4, 1))`` (log 0 clamped to ln 1e-4 = -9.2, as
@@ -197,6 +216,12 @@ def mse(reduction: str = "mean") -> Loss:
 def focal(gamma: float = 2.0, alpha: float = 1.0, reduction: str = "mean") -> Loss:
     """Focal loss (sum over classes)."""
     return Focal(gamma=gamma, alpha=alpha, reduction=reduction)
+
+
+@register_loss("poly1")
+def poly1(epsilon: float = 1.0, reduction: str = "mean") -> Loss:
+    """Poly-1: cross-entropy + ε(1 - p_t) (sum over classes)."""
+    return Poly1(epsilon=epsilon, reduction=reduction)
 
 
 @register_loss("sce")

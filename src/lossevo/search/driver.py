@@ -50,7 +50,16 @@ from lossevo.store.journal import CandidateRow, Journal
 from lossevo.tracking.progress import SearchProgress
 from lossevo.tracking.tracker import Tracker, group_for
 from lossevo.verdict.phase import ValidationPhase
-from lossevo.verdict.plan import Finalist, ValidationPlan, plan_validation, validation_runs
+from lossevo.verdict.plan import (
+    OWN,
+    REFERENCE,
+    Baseline,
+    ValidationPlan,
+    budgets,
+    finalists,
+    on_gpu,
+    validation_runs,
+)
 from lossevo.verdict.report import Verdict
 
 log = logging.getLogger("lossevo")
@@ -104,6 +113,7 @@ class Driver:
         self.reference_name = self.settings.reference_name
         self.retries = Retries(self.settings.driver)
         self.strategy = build_strategy(cfg)  # a bad search config fails before the folder is touched
+        self.baselines = self._baselines()  # likewise a baseline that is not a loss
         run_dir.mkdir(parents=True, exist_ok=True)
         self.journal = Journal(run_dir)
         try:
@@ -159,8 +169,7 @@ class Driver:
             if plan.runs >= 1:
                 plan.save(self.journal)
                 phase = ValidationPhase(plan, self.journal, self.composer, self.objective, self.seed,
-                                        self._reference_loss(), self.settings.label_smoothing,
-                                        self.retries)  # fmt: skip
+                                        self.settings.label_smoothing, self.retries)  # fmt: skip
                 verdict = phase.run(executor, self.settings.group)
             outcome = write_outputs(self.run_dir, self.journal, self.tracker, self.settings, verdict,
                                     self.strategy.summary(), self.cfg.loss)  # fmt: skip
@@ -386,15 +395,59 @@ class Driver:
 
     # ------------------------------------------------------------------ verdict
     def validation_plan(self) -> ValidationPlan:
-        """What the verdict validates: the best finalists and the reference loss, at the top rung's
-        budget unless ``validate.steps`` says otherwise."""
+        """What the verdict validates: the best finalists against every baseline, in the search's
+        setting and ``validate.settings``, at the top rung's budget unless ``validate.steps`` says
+        otherwise (and four times it too on a GPU)."""
         v = self.settings.validate
-        reference = Finalist(self.reference_name, None, self._reference_equation(), None, None, None)
-        return plan_validation(
-            self.journal,
-            reference,
-            top_k=int(v.top_k if v.top_k is not None else self.settings.top_k),
-            steps=int(v.steps or self.fidelity.steps[-1]),
-            runs=validation_runs(v.runs, str(self.cfg.trainer.get("accelerator", "auto"))),
-            alpha=v.alpha,
+        gpu = on_gpu(str(self.cfg.trainer.get("accelerator", "auto")))
+        k = int(v.top_k if v.top_k is not None else self.settings.top_k)
+        prescreened = (
+            [cid for cid, phase in self._phases.items() if phase == "initial"] if self.prescreen else []
         )
+        return ValidationPlan(
+            finalists=finalists(self.journal, k),
+            baselines=self.baselines,
+            steps=budgets(v.steps, self.fidelity.steps[-1], gpu),
+            settings=[OWN, *(str(s) for s in v.settings)],
+            runs=validation_runs(v.runs, gpu),
+            alpha=v.alpha,
+            top_k=k,
+            gpu=gpu,
+            prescreened=prescreened,
+        )
+
+    def _baselines(self) -> list[Baseline]:
+        """``validate.baselines`` as losses: ``reference`` is the search's own reference loss, any
+        other name a loss option (conf/loss/, or a --config-dir's). The search's label smoothing, a
+        training setting, applies to a baseline that has none of its own; duplicates count once."""
+        out: list[Baseline] = []
+        for option in self.settings.validate.baselines:
+            if option == REFERENCE:
+                name, loss = self.reference_name, self._reference_loss()
+            else:
+                name, loss = str(option), self._loss_option(str(option))
+                if self.settings.label_smoothing and not loss.get("label_smoothing"):
+                    loss["label_smoothing"] = self.settings.label_smoothing
+            if any(b.loss == loss for b in out):
+                continue
+            if any(b.name == name for b in out):
+                name = f"{name}_{len(out) + 1}"
+            equation = str(
+                getattr(build(OmegaConf.create(loss), f"validate.baselines ({option})"), "equation", name)
+            )
+            out.append(Baseline(name, loss, equation))
+        if not out:
+            raise LossevoError("validate.baselines is empty: name the losses a finalist must beat, e.g. "
+                               "validate.baselines=[reference,cross_entropy_ls,poly1]")  # fmt: skip
+        return out
+
+    def _loss_option(self, option: str) -> dict[str, Any]:
+        try:
+            return resolved(self.composer.setting([f"loss={option}"]).loss)
+        except LossevoError:
+            raise
+        except Exception:
+            raise LossevoError(
+                f"validate.baselines: {option!r} is not a loss option; use `reference` or a name from "
+                "conf/loss/ (or your --config-dir's loss/), e.g. cross_entropy_ls, poly1, focal"
+            ) from None

@@ -98,8 +98,16 @@ def combine_mean(results: list[Fitness], settings: list[str], runs: int) -> Fitn
     parts = [float(v) for v in grid.mean(axis=1)]
     per_run = [float(v) for v in grid.mean(axis=0)]
     detail = "mean of " + ", ".join(f"{p:.4f}" for p in parts) if len(settings) > 1 else results[0].detail
+    tests = [r.test_acc for r in results]
+    test_acc = float(np.mean([t for t in tests if t is not None])) if None not in tests else None
     return results[0].with_changes(
-        fitness=float(grid.mean()), parts=parts, per_run=per_run, seconds=seconds, steps=steps, detail=detail
+        fitness=float(grid.mean()),
+        parts=parts,
+        per_run=per_run,
+        seconds=seconds,
+        steps=steps,
+        detail=detail,
+        test_acc=test_acc,
     )
 
 

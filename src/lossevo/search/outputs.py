@@ -56,15 +56,20 @@ def write_outputs(
 ) -> SearchOutcome:
     """Write the best losses, the verdict's files and the W&B tables; the search's outcome."""
     k = settings.top_k
-    if verdict is not None and verdict.losses:
-        ordered = [v for v in verdict.losses if v.values][:k]
-        chosen = [v.finalist for v in ordered]
-        notes = [
-            f"validated {v.mean:.4f} over {len(v.values)} runs at {verdict.steps:,} steps" for v in ordered
-        ]
-    else:
-        chosen = finalists(journal, k)
-        notes = [f"rung {f.rung} fitness {f.rung_fitness:.4f}" for f in chosen]
+    chosen: list[Finalist] = []
+    notes: list[str] = []
+    if verdict is not None:  # the validated finalists first, by their validation mean
+        cell = verdict.headline.cell.label
+        for f in verdict.ordered:
+            if f.runs.val and f.runs.finalist is not None and len(chosen) < k:
+                chosen.append(f.runs.finalist)
+                notes.append(f"validation {f.runs.val_mean:.4f}, test {f.runs.test_mean:.4f} over "
+                             f"{f.runs.finished} runs at {cell}")  # fmt: skip
+    for ranked in finalists(journal, k):  # then the search's own ranking (highest rung, result there)
+        if len(chosen) < k and all(ranked.candidate_id != c.candidate_id for c in chosen):
+            chosen.append(ranked)
+            note = f"rung {ranked.rung} fitness {ranked.rung_fitness:.4f}"
+            notes.append(note + (" (not validated)" if verdict is not None else ""))
     best = [journal.candidate(f.candidate_id) for f in chosen if f.candidate_id is not None]
     paths = write_loss_configs(best, run_dir / "conf" / "loss", notes, settings.label_smoothing)
     files: dict[str, Path] = {}

@@ -29,12 +29,15 @@ _META = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT N
 
 class Database:
     """Subclasses set ``FILENAME`` (in a run folder), ``KIND`` (for messages), ``SCHEMA`` (``CREATE
-    ... IF NOT EXISTS`` statements) and ``SCHEMA_VERSION``."""
+    ... IF NOT EXISTS`` statements), ``SCHEMA_VERSION`` and ``MIGRATIONS``: the SQL that takes a
+    database of version v to v + 1, run in one transaction when an older database is opened (so
+    a run folder written by an earlier lossevo resumes)."""
 
     FILENAME: ClassVar[str]
     KIND: ClassVar[str]
     SCHEMA: ClassVar[str]
     SCHEMA_VERSION: ClassVar[int]
+    MIGRATIONS: ClassVar[dict[int, str]] = {}
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -59,6 +62,14 @@ class Database:
                 found = self.get_meta("schema_version")
                 if found is None:
                     self.created = True
+                    self.set_meta("schema_version", self.SCHEMA_VERSION)
+                elif found < self.SCHEMA_VERSION and all(
+                    v in self.MIGRATIONS for v in range(found, self.SCHEMA_VERSION)
+                ):
+                    for version in range(found, self.SCHEMA_VERSION):
+                        for statement in self.MIGRATIONS[version].split(";"):
+                            if statement.strip():
+                                db.execute(statement)
                     self.set_meta("schema_version", self.SCHEMA_VERSION)
                 elif found != self.SCHEMA_VERSION:
                     raise LossevoError(

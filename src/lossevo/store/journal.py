@@ -18,7 +18,7 @@ import json
 import sqlite3
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from lossevo.results import FINISHED, UNFINISHED, Fitness, Status, StopReason
 from lossevo.store.database import Database, RecordedTraining, row_values
@@ -91,17 +91,24 @@ CREATE TABLE IF NOT EXISTS reference (
 CREATE TABLE IF NOT EXISTS validation (
     loss         TEXT NOT NULL,
     candidate_id INTEGER REFERENCES candidates(id),
+    setting      TEXT NOT NULL DEFAULT '',
     budget       INTEGER NOT NULL,
     run          INTEGER NOT NULL,
     seed         INTEGER NOT NULL,
     status       TEXT NOT NULL {_STATUS},
     fitness      REAL,
+    test_acc     REAL,
     stop_reason  TEXT,
     detail       TEXT,
     steps        INTEGER,
     seconds      REAL,
     finished_at  REAL NOT NULL,
-    PRIMARY KEY (loss, budget, run)
+    PRIMARY KEY (loss, setting, budget, run)
+);
+CREATE TABLE IF NOT EXISTS looks (
+    id   INTEGER PRIMARY KEY,
+    at   REAL NOT NULL,
+    plan TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS strategy_state (
     id         INTEGER PRIMARY KEY CHECK (id = 1),
@@ -179,12 +186,27 @@ class ReferenceRow(RecordedTraining):
 
 @dataclass
 class ValidationRow(RecordedTraining):
-    loss: str  # candidate_<id> or the reference loss's name
+    """One validation training of the verdict: ``fitness`` is its validation accuracy (best over
+    its checks), ``test_acc`` its test accuracy at the end of training (None: a row of a journal
+    older than test figures)."""
+
+    loss: str  # candidate_<id>, or a baseline's name
     candidate_id: int | None
+    setting: str  # the verdict's setting ('': the search's own)
     budget: int  # the steps it was trained for (a verdict's budget)
     run: int
     seed: int
+    test_acc: float | None
     finished_at: float
+
+
+@dataclass
+class Look:
+    """One computation of a verdict with its plan (runs, budgets, top_k, alpha, baselines, settings)."""
+
+    id: int
+    at: float
+    plan: dict[str, Any]
 
 
 def _std(values: list[float]) -> float | None:
@@ -200,7 +222,25 @@ class Journal(Database):
     FILENAME = "journal.sqlite"
     KIND = "journal"
     SCHEMA = _SCHEMA
-    SCHEMA_VERSION = 2
+    SCHEMA_VERSION = 3
+    # 2 -> 3: validation rows gain their setting (the verdict's cells) and test accuracy; the
+    # verdict's looks are kept. Old rows have no test accuracy: the next verdict trains them again.
+    MIGRATIONS: ClassVar[dict[int, str]] = {
+        2: f"""
+        CREATE TABLE validation_v3 (
+            loss TEXT NOT NULL, candidate_id INTEGER REFERENCES candidates(id),
+            setting TEXT NOT NULL DEFAULT '', budget INTEGER NOT NULL, run INTEGER NOT NULL,
+            seed INTEGER NOT NULL, status TEXT NOT NULL {_STATUS}, fitness REAL, test_acc REAL,
+            stop_reason TEXT, detail TEXT, steps INTEGER, seconds REAL, finished_at REAL NOT NULL,
+            PRIMARY KEY (loss, setting, budget, run));
+        INSERT INTO validation_v3 (loss, candidate_id, setting, budget, run, seed, status, fitness,
+            test_acc, stop_reason, detail, steps, seconds, finished_at)
+            SELECT loss, candidate_id, '', budget, run, seed, status, fitness, NULL, stop_reason, detail,
+                   steps, seconds, finished_at FROM validation;
+        DROP TABLE validation;
+        ALTER TABLE validation_v3 RENAME TO validation
+        """
+    }
 
     def __enter__(self) -> Journal:
         return self
@@ -387,24 +427,58 @@ class Journal(Database):
 
     # ------------------------------------------------------------------ validation
     def add_validation(
-        self, loss: str, candidate_id: int | None, budget: int, run: int, seed: int, result: Fitness
+        self,
+        loss: str,
+        candidate_id: int | None,
+        budget: int,
+        run: int,
+        seed: int,
+        result: Fitness,
+        setting: str = "",
     ) -> None:
-        """One validation training of ``loss`` at ``budget`` steps (a verdict at another budget
-        keeps its own rows)."""
+        """One validation training of ``loss`` at ``budget`` steps in ``setting`` (each budget and
+        setting keeps its own rows); its validation and test accuracy."""
         with self.transaction() as db:
             db.execute(
-                "INSERT OR REPLACE INTO validation (loss, candidate_id, budget, run, seed, status, fitness, "
-                "stop_reason, detail, steps, seconds, finished_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (loss, candidate_id, budget, run, seed, result.status.value, result.fitness,
-                 result.stop_reason.value, result.detail, result.steps, result.seconds, time.time()),
+                "INSERT OR REPLACE INTO validation (loss, candidate_id, setting, budget, run, seed, status, "
+                "fitness, test_acc, stop_reason, detail, steps, seconds, finished_at) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (loss, candidate_id, setting, budget, run, seed, result.status.value, result.fitness,
+                 result.test_acc, result.stop_reason.value, result.detail, result.steps, result.seconds,
+                 time.time()),
             )  # fmt: skip
 
-    def validations(self, budget: int | None = None) -> list[ValidationRow]:
-        if budget is None:
-            rows = self.query("SELECT * FROM validation ORDER BY budget, loss, run")
-        else:
-            rows = self.query("SELECT * FROM validation WHERE budget = ? ORDER BY loss, run", (budget,))
+    def validations(self, budget: int | None = None, setting: str | None = None) -> list[ValidationRow]:
+        where: list[str] = []
+        parameters: list[Any] = []
+        if budget is not None:
+            where.append("budget = ?")
+            parameters.append(budget)
+        if setting is not None:
+            where.append("setting = ?")
+            parameters.append(setting)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        rows = self.query(
+            f"SELECT * FROM validation{clause} ORDER BY setting, budget, loss, run", tuple(parameters)
+        )
         return [ValidationRow.from_row(r) for r in rows]
+
+    # ------------------------------------------------------------------ the verdict's looks
+    def add_look(self, plan: dict[str, Any]) -> bool:
+        """Record that the verdict was computed with ``plan``, unless the last look had the same plan;
+        True when a look was added."""
+        looks = self.looks()
+        if looks and looks[-1].plan == plan:
+            return False
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO looks (at, plan) VALUES (?, ?)", (time.time(), json.dumps(plan, sort_keys=True))
+            )
+        return True
+
+    def looks(self) -> list[Look]:
+        rows = self.query("SELECT * FROM looks ORDER BY id")
+        return [Look(r["id"], r["at"], json.loads(r["plan"])) for r in rows]
 
 
 def _values(status: Status | tuple[Status, ...]) -> tuple[str, ...]:

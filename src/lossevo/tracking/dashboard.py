@@ -87,7 +87,9 @@ def build_workspace(target: DashboardTarget) -> Any:
     if target.verdict is not None or (target.search and target.folder is None):
         panels: list[Any] = [
             wr.WeavePanelSummaryTable(table_name="validation"),
+            wr.WeavePanelSummaryTable(table_name="comparisons"),
             wr.WeavePanelSummaryTable(table_name="faithfulness"),
+            wr.WeavePanelSummaryTable(table_name="cost"),
         ]
         if target.verdict:
             panels.insert(0, wr.MarkdownPanel(markdown=target.verdict))

@@ -1,13 +1,19 @@
 """How far a search's cheap ranking can be trusted: Kendall τ between consecutive rungs over the
-candidates that reached both, between two seeds of the same rung, and between the rung reached and
-the validation means."""
+candidates that reached both, and, where a rung trained several seeds, between two seeds of it
+(its test-retest reliability).
+
+A τ is shown with a bootstrap 95% interval (losses resampled with replacement) and only over at
+least :data:`MIN_LOSSES` losses: over fewer, τ takes a handful of values and says next to
+nothing. Rung 0 is compared on one surrogate: candidates trained on a pre-screen (another
+surrogate, another scale) are left out of its comparisons.
+"""
 
 from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Collection
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -15,58 +21,58 @@ from lossevo.analysis.rank_correlation import Tau, kendall
 from lossevo.results import Status
 from lossevo.store.journal import Journal, RungRow
 
-if TYPE_CHECKING:
-    from lossevo.verdict.report import ValidatedLoss
+MIN_LOSSES = 5
+BOOTSTRAP = 2000
 
 
 @dataclass
 class Agreement:
-    """Kendall τ between two rankings of the same losses."""
+    """Kendall τ between two rankings of the same losses, with a bootstrap 95% interval."""
 
     label: str
     tau: Tau
+    low: float = math.nan
+    high: float = math.nan
 
 
-def agreement(a: list[float], b: list[float], label: str) -> Agreement:
-    return Agreement(label, kendall(np.asarray(a, dtype=float), np.asarray(b, dtype=float)))
+def agreement(a: list[float], b: list[float], label: str, seed: int = 0) -> Agreement:
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    tau = kendall(x, y)
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(BOOTSTRAP):
+        pick = rng.integers(0, len(x), len(x))
+        t = kendall(x[pick], y[pick]).tau
+        if not math.isnan(t):
+            draws.append(t)
+    low, high = np.percentile(draws, [2.5, 97.5]) if draws else (math.nan, math.nan)
+    return Agreement(label, tau, float(low), float(high))
 
 
-def faithfulness(journal: Journal, losses: list[ValidatedLoss] | None = None) -> list[Agreement]:
-    """τ between consecutive rungs, between seeds within a rung, and of the top rung against the
-    validation means."""
+def faithfulness(journal: Journal, prescreened: Collection[int] = ()) -> list[Agreement]:
+    """τ between consecutive rungs and between the seeds of a rung, where at least
+    :data:`MIN_LOSSES` losses were measured; ``prescreened`` candidates' rung-0 results (another
+    surrogate) are left out."""
     rows = [r for r in journal.rungs() if r.status == Status.DONE and r.fitness is not None]
     by_rung: dict[int, dict[int, RungRow]] = {}
     for r in rows:
-        by_rung.setdefault(r.rung, {})[r.candidate_id] = r
+        if not (r.rung == 0 and r.candidate_id in prescreened):
+            by_rung.setdefault(r.rung, {})[r.candidate_id] = r
     out = []
     rungs = sorted(by_rung)
     for a, b in itertools.pairwise(rungs):
         both = sorted(set(by_rung[a]) & set(by_rung[b]))
-        out.append(agreement([_value(by_rung[a][c]) for c in both], [_value(by_rung[b][c]) for c in both],
-                             f"rung {a} vs rung {b}"))  # fmt: skip
+        if len(both) >= MIN_LOSSES:
+            out.append(agreement([_value(by_rung[a][c]) for c in both], [_value(by_rung[b][c]) for c in both],
+                                 f"rung {a} vs rung {b}"))  # fmt: skip
     for rung in rungs:
         multi = [r.runs for r in by_rung[rung].values() if r.runs and len(r.runs) > 1]
-        if not multi:
+        if len(multi) < MIN_LOSSES:
             continue
         runs = min(len(r) for r in multi)
-        taus = [agreement([r[i] for r in multi], [r[j] for r in multi], "").tau
-                for i, j in itertools.combinations(range(runs), 2)]  # fmt: skip
-        finite = [t.tau for t in taus if not math.isnan(t.tau)]
-        p = taus[0].p if len(taus) == 1 else math.nan
-        mean = Tau(float(np.mean(finite)) if finite else math.nan, p, len(multi))
-        pairs = f" (mean of {len(taus)} pairs)" if len(taus) > 1 else ""
-        out.append(Agreement(f"seed vs seed at rung {rung}{pairs}", mean))
-    scored = [
-        (v.finalist.rung_fitness, v.mean)
-        for v in losses or []
-        if v.values and v.finalist.rung_fitness is not None
-    ]
-    if len(scored) > 1:
-        out.append(
-            agreement(
-                [s[0] for s in scored], [s[1] for s in scored], "rung reached vs validation (finalists)"
-            )
-        )
+        for i, j in itertools.combinations(range(runs), 2):
+            out.append(agreement([r[i] for r in multi], [r[j] for r in multi],
+                                 f"test-retest at rung {rung} (seed {i + 1} vs seed {j + 1})"))  # fmt: skip
     return out
 
 

@@ -1,10 +1,13 @@
-"""The verdict's trainings: every finalist and the reference loss retrained with the validation seeds.
+"""The verdict's trainings: every finalist and baseline retrained with the validation seeds in
+every cell of the plan, and tested.
 
-Each loss is trained ``plan.runs`` times at ``plan.steps`` (the whole budget: no pre-check, no
-early stop), run-major, so the losses of one run share its seeds and can train in one pass
-(``surrogate.population``). What the journal already holds at this budget is not trained again,
-so a verdict that was interrupted, or extended with more runs, trains only what it lacks. Each
-result is journalled as it arrives; a broken one is retried like any other evaluation.
+Each loss is trained ``plan.runs`` times per cell (a setting at a budget; the whole budget: no
+pre-check, no early stop), the headline cell first and run-major, so the losses of one run share
+its seeds and can train in one pass (``surrogate.population``). Each training reports its
+validation accuracy and its test accuracy at its last step. What the journal already holds is not
+trained again, so a verdict that was interrupted, or extended with more runs, budgets or
+settings, trains only what it lacks; a row without test accuracy (an older lossevo's) is trained
+again. Each result is journalled as it arrives; a broken one is retried like any other evaluation.
 """
 
 from __future__ import annotations
@@ -19,10 +22,10 @@ from lossevo.execution.executors import Executor, run_tasks
 from lossevo.execution.retries import Retries
 from lossevo.execution.tasks import Task
 from lossevo.losses import genome_loss_config
-from lossevo.results import Fitness
+from lossevo.results import Fitness, Status
 from lossevo.search.objectives import Objective
 from lossevo.store.journal import Journal
-from lossevo.verdict.plan import ValidationPlan, validation_overrides, validation_seeds
+from lossevo.verdict.plan import OWN, ValidationPlan, validation_overrides, validation_seeds
 from lossevo.verdict.report import Verdict
 
 log = logging.getLogger("lossevo")
@@ -30,10 +33,11 @@ log = logging.getLogger("lossevo")
 
 @dataclass(frozen=True)
 class ValidationKey:
-    """One validation training of one loss: its ``run`` at ``budget`` steps."""
+    """One validation training of one loss: its ``run`` in ``setting`` at ``budget`` steps."""
 
-    loss: str  # candidate_<id>, or the reference loss's name
+    loss: str  # candidate_<id>, or a baseline's name
     candidate_id: int | None
+    setting: str
     budget: int
     run: int
     seed: int
@@ -49,7 +53,6 @@ class ValidationPhase:
         composer: ConfigComposer,
         objective: Objective,
         run_seed: int,
-        reference_loss: dict[str, Any],
         label_smoothing: float,
         retries: Retries,
     ) -> None:
@@ -58,37 +61,47 @@ class ValidationPhase:
         self.composer = composer
         self.objective = objective
         self.run_seed = run_seed
-        self.reference_loss = reference_loss
         self.label_smoothing = label_smoothing
         self.retries = retries
 
+    def _losses(self) -> list[tuple[str, int | None, dict[str, Any]]]:
+        """(name, candidate id, loss config) of every loss the verdict trains."""
+        out = []
+        for f in self.plan.finalists:
+            assert f.genome is not None
+            out.append((f.name, f.candidate_id, genome_loss_config(f.name, f.genome, self.label_smoothing)))
+        for b in self.plan.baselines:
+            assert b.loss is not None
+            out.append((b.name, None, b.loss))
+        return out
+
     def tasks(self) -> deque[Task]:
         plan = self.plan
-        done = {(r.loss, r.run) for r in self.journal.validations(plan.steps)}
-        extras = [validation_overrides(list(setting), plan.steps) for setting in self.objective.settings]
-        seeds = validation_seeds(self.run_seed, len(extras), plan.runs)
-        losses = [
-            (f, self.reference_loss if f.genome is None else genome_loss_config(f.name, f.genome,
-                                                                                self.label_smoothing))
-            for f in [*plan.finalists, plan.reference]
-        ]  # fmt: skip
+        seeds = validation_seeds(self.run_seed, len(self.objective.settings), plan.runs)
         queue: deque[Task] = deque()
-        for run in range(plan.runs):  # run-major: the losses of one run share its seeds (one pass)
-            for f, loss in losses:
-                if (f.name, run) in done:
-                    continue
-                configs = [self.composer.training(loss, seeds[s * plan.runs + run], extra)
-                           for s, extra in enumerate(extras)]  # fmt: skip
-                key = ValidationKey(f.name, f.candidate_id, plan.steps, run, seeds[run])
-                queue.append(Task(key, configs, f"validation of {f.name} (run {run + 1})", None,
-                                  self.objective.labels(), 1))  # fmt: skip
+        for cell in plan.cells:
+            done = {(r.loss, r.run) for r in self.journal.validations(cell.steps, cell.setting)
+                    if r.status == Status.FAILED or r.test_acc is not None}  # fmt: skip
+            extras = [validation_overrides([*setting, *cell.overrides], cell.steps)
+                      for setting in self.objective.settings]  # fmt: skip
+            where = "" if cell.setting == OWN else f", {cell.setting}"
+            for run in range(plan.runs):  # run-major: the losses of one run share its seeds (one pass)
+                for name, candidate_id, loss in self._losses():
+                    if (name, run) in done:
+                        continue
+                    configs = [self.composer.training(loss, seeds[s * plan.runs + run], extra)
+                               for s, extra in enumerate(extras)]  # fmt: skip
+                    key = ValidationKey(name, candidate_id, cell.setting, cell.steps, run, seeds[run])
+                    label = f"validation of {name} (run {run + 1}, {cell.steps:,} steps{where})"
+                    queue.append(Task(key, configs, label, None, self.objective.labels(), 1, test=True))
         return queue
 
     def run(self, executor: Executor, group: int) -> Verdict:
         queue = self.tasks()
         if queue:
-            log.info("verdict: %d validation trainings (%d losses x %d runs at %s steps)", len(queue),
-                     len(self.plan.finalists) + 1, self.plan.runs, f"{self.plan.steps:,}")  # fmt: skip
+            cells = len(self.plan.cells)
+            log.info("verdict: %d validation trainings (%d losses x %d runs x %d cell%s)", len(queue),
+                     len(self.plan.losses), self.plan.runs, cells, "" if cells == 1 else "s")  # fmt: skip
 
         def next_task() -> Task | None:
             return self.retries.submitted(queue.popleft()) if queue else None
@@ -98,9 +111,14 @@ class ValidationPhase:
                 return
             key = task.key
             assert isinstance(key, ValidationKey)
-            self.journal.add_validation(key.loss, key.candidate_id, key.budget, key.run, key.seed, result)
-            shown = f"{result.fitness:.4f}" if result.ok and result.fitness is not None else None
-            log.info("%s: %s", task.name, shown or f"failed ({result.stop_reason})")
+            self.journal.add_validation(key.loss, key.candidate_id, key.budget, key.run, key.seed, result,
+                                        setting=key.setting)  # fmt: skip
+            if result.ok and result.fitness is not None:
+                test = "-" if result.test_acc is None else f"{result.test_acc:.4f}"
+                log.info("%s: validation %.4f, test %s", task.name, result.fitness, test)
+            else:
+                log.info("%s: failed (%s)", task.name, result.stop_reason)
 
         run_tasks(executor, next_task, on_result, group)
-        return Verdict.from_plan(self.journal, self.plan)
+        self.journal.add_look(self.plan.look())  # a look: the verdict is computed and shown
+        return Verdict.from_journal(self.journal, self.plan)

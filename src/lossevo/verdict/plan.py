@@ -1,14 +1,17 @@
-"""What a verdict validates: the finalists, the reference loss, the budget and the runs.
+"""What a verdict validates: the finalists, the baselines, the cells (settings x budgets), the runs.
 
-When a search's budget is spent, the best ``top_k`` candidates of the highest rung they reached
-(ties: by their result there) and the reference loss are each trained ``runs`` times at the
-final budget with seeds no ranking has seen, the same seeds for every loss (docs/methods.md §5).
-The plan is recorded in the journal, so a report rebuilds the verdict from the journal alone.
+When a search's budget is spent, its best ``top_k`` candidates of the highest rung they reached
+(ties: by their result there; the ranking used validation data only) and every baseline are each
+trained ``runs`` times in every cell, a setting at a budget, with seeds no ranking has seen, the
+same seeds for every loss (docs/methods.md §5). Run r of every loss shares its init seed and its
+batches, so the losses are compared in pairs. The plan is recorded in the journal, so a report
+rebuilds the verdict from the journal alone.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import shlex
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -21,6 +24,10 @@ from lossevo.store.journal import CandidateRow, Journal, RungRow
 # pre-check and early stop save time on candidates; here they would turn a slow start into a
 # missing value, and a mean over the runs that survived flatters the loss.
 FULL_BUDGET = ("surrogate.precheck.step=null", "surrogate.early_stop.step=null")
+# The search's own setting among the verdict's cells.
+OWN = ""
+# In validate.baselines: the search's reference loss (its loss=).
+REFERENCE = "reference"
 
 
 def validation_overrides(setting: list[str], steps: int) -> list[str]:
@@ -44,6 +51,32 @@ class Finalist:
     rung_fitness: float | None  # its result there
 
 
+@dataclass
+class Baseline:
+    """A loss every finalist must beat: its name in the journal, its loss config, its equation."""
+
+    name: str
+    loss: dict[str, Any] | None  # None in plans of journals older than baselines
+    equation: str
+
+
+@dataclass(frozen=True)
+class ValidationCell:
+    """One setting at one budget."""
+
+    setting: str  # override string ('': the search's own)
+    steps: int
+
+    @property
+    def overrides(self) -> list[str]:
+        return shlex.split(self.setting)
+
+    @property
+    def label(self) -> str:
+        where = self.setting or "the search's setting"
+        return f"{where} at {self.steps:,} steps"
+
+
 def finalists(journal: Journal, k: int) -> list[Finalist]:
     """The best ``k`` candidates of the highest rung reached: by rung, then the result there."""
     reached: dict[int, RungRow] = {}
@@ -52,9 +85,7 @@ def finalists(journal: Journal, k: int) -> list[Finalist]:
             best = reached.get(row.candidate_id)
             if best is None or row.rung > best.rung:
                 reached[row.candidate_id] = row
-    order = sorted(
-        reached.values(), key=lambda r: (-r.rung, -(r.fitness or 0.0), r.candidate_id)
-    )  # all finite
+    order = sorted(reached.values(), key=lambda r: (-r.rung, -(r.fitness or 0.0), r.candidate_id))
     out = []
     for row in order[:k]:
         candidate: CandidateRow = journal.candidate(row.candidate_id)
@@ -65,13 +96,38 @@ def finalists(journal: Journal, k: int) -> list[Finalist]:
 
 @dataclass
 class ValidationPlan:
-    """The reference, the finalists, their budget (steps), the runs per loss and the level."""
+    """What the verdict trains and tests: ``runs`` trainings of every finalist and baseline in every
+    cell (each of ``settings`` at each of ``steps``); ``alpha`` is the level of "beats"."""
 
-    reference: Finalist
     finalists: list[Finalist]
-    steps: int
-    runs: int
-    alpha: float
+    baselines: list[Baseline]  # the first is the search's reference loss
+    steps: list[int]  # budgets, ascending; the longest is the headline's
+    settings: list[str] = field(default_factory=lambda: [OWN])  # the search's own first
+    runs: int = 0
+    alpha: float = 0.05
+    top_k: int = 0
+    gpu: bool = False  # trained on GPUs (the cost is in GPU-hours)
+    prescreened: list[int] = field(default_factory=list)  # candidates whose rung 0 was a pre-screen
+
+    @property
+    def cells(self) -> list[ValidationCell]:
+        """Every (setting, budget), the headline first: the search's own setting at its longest budget."""
+        cells = [ValidationCell(s, b) for s in self.settings for b in self.steps]
+        return sorted(cells, key=lambda c: c != self.headline)
+
+    @property
+    def headline(self) -> ValidationCell:
+        return ValidationCell(self.settings[0], max(self.steps))
+
+    @property
+    def losses(self) -> list[str]:
+        return [*(f.name for f in self.finalists), *(b.name for b in self.baselines)]
+
+    def look(self) -> dict[str, Any]:
+        """What a look at this verdict is defined by (journalled, listed in verdict.md)."""
+        return {"runs": self.runs, "steps": self.steps, "settings": self.settings, "top_k": self.top_k,
+                "alpha": self.alpha, "baselines": [b.name for b in self.baselines],
+                "finalists": [f.name for f in self.finalists]}  # fmt: skip
 
     def save(self, journal: Journal) -> None:
         """Record what the verdict validates, so a report can rebuild it from the journal alone."""
@@ -79,31 +135,48 @@ class ValidationPlan:
 
     @classmethod
     def load(cls, journal: Journal) -> ValidationPlan | None:
-        """The plan recorded in a search's journal (None: the search has no verdict yet)."""
+        """The plan recorded in a search's journal (None: the search has no verdict yet). A plan of
+        an older lossevo (one reference, one budget) reads as one baseline and one cell."""
         plan = journal.get_meta("verdict")
         if plan is None:
             return None
-        return cls(Finalist(**plan["reference"]), [Finalist(**f) for f in plan["finalists"]], plan["steps"],
-                   plan["runs"], plan["alpha"])  # fmt: skip
+        chosen = [Finalist(**f) for f in plan["finalists"]]
+        if "baselines" not in plan:
+            reference = plan["reference"]
+            baseline = Baseline(reference["name"], None, reference["equation"])
+            runs, alpha = int(plan["runs"]), float(plan["alpha"])
+            return cls(chosen, [baseline], [int(plan["steps"])], [OWN], runs, alpha, len(chosen))
+        return cls(
+            chosen,
+            [Baseline(**b) for b in plan["baselines"]],
+            [int(s) for s in plan["steps"]],
+            [str(s) for s in plan["settings"]],
+            int(plan["runs"]),
+            float(plan["alpha"]),
+            int(plan["top_k"]),
+            bool(plan.get("gpu", False)),
+            [int(c) for c in plan.get("prescreened", [])],
+        )
 
 
-def validation_runs(runs: int | None, accelerator: str) -> int:
-    """``validate.runs``; unset: 5 on a GPU, 3 on the CPU."""
+def budgets(steps: Any, top_rung: int, gpu: bool) -> list[int]:
+    """``validate.steps`` as budgets, ascending: a count, a list of counts, or unset (the top rung's
+    budget, and four times it on a GPU)."""
+    if steps is None:
+        return [top_rung, 4 * top_rung] if gpu else [top_rung]
+    values = list(steps) if isinstance(steps, (list, tuple)) else [steps]
+    return sorted({int(v) for v in values})
+
+
+def validation_runs(runs: int | None, gpu: bool) -> int:
+    """``validate.runs``; unset: 8 on a GPU, 5 on the CPU (what resolves a 0.5-point difference at
+    80% power for the spreads the default surrogate shows; README)."""
     if runs is not None:
         return int(runs)
+    return 8 if gpu else 5
+
+
+def on_gpu(accelerator: str) -> bool:
     import torch
 
-    return 5 if torch.cuda.is_available() and accelerator != "cpu" else 3
-
-
-def plan_validation(
-    journal: Journal,
-    reference: Finalist,
-    top_k: int,
-    steps: int,
-    runs: int,
-    alpha: float,
-) -> ValidationPlan:
-    """The verdict of a search: its best ``top_k`` finalists and ``reference``, ``runs`` times each at
-    ``steps``."""
-    return ValidationPlan(reference, finalists(journal, top_k), steps, runs, alpha)
+    return torch.cuda.is_available() and accelerator != "cpu"

@@ -1,29 +1,112 @@
-"""The tests a verdict runs: one-sided Welch t-tests and Holm's correction over the finalists."""
+"""The statistics of a verdict (docs/methods.md §5): paired comparisons of a finalist with each
+baseline, the intersection-union test over baselines, Holm's correction over finalists, and the
+difference a verdict of this size could detect.
+
+Validation runs are *paired*: run r of every loss shares its init seed and its batches, so the
+difference ``a[r] - b[r]`` cancels what the run shares and the paired t-test is the test of the
+design (Welch's unpaired test is shown beside it). A finalist *beats the baselines* only when it
+beats each of them: an intersection-union test, whose p-value is the largest of its p-values
+against the baselines and needs no correction across baselines. Across finalists the IUT p-values
+are Holm-adjusted, a missing p-value counting as 1. When nothing beats the baselines, what the
+verdict could have seen is the minimum detectable difference: the true mean paired difference
+a one-sided paired t-test at this level and these runs finds with 80% probability, for the
+spread of differences observed (noncentral t).
+"""
 
 from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import ttest_ind
+from scipy import optimize, stats
 
 
 def welch_greater(a: np.ndarray, b: np.ndarray) -> float:
     """One-sided Welch t-test p-value for mean(a) > mean(b); NaN with fewer than 2 values each."""
     if len(a) < 2 or len(b) < 2:
-        return float("nan")
-    with warnings.catch_warnings():  # identical runs (a tiny test budget): NaN, not a warning
+        return math.nan
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        return float(ttest_ind(a, b, equal_var=False, alternative="greater").pvalue)
+        return float(stats.ttest_ind(a, b, equal_var=False, alternative="greater").pvalue)
 
 
-def holm(p_values: list[float]) -> list[float]:
-    """Holm-Bonferroni adjusted p-values (NaN stays NaN)."""
-    finite = sorted((p, i) for i, p in enumerate(p_values) if not math.isnan(p))
-    adjusted = [math.nan] * len(p_values)
+@dataclass(frozen=True)
+class Comparison:
+    """A loss against one baseline over their matched runs (both finished, same run index)."""
+
+    baseline: str
+    n: int  # matched runs
+    difference: float  # mean paired difference, loss - baseline
+    low: float  # its 95% confidence interval (two-sided, t)
+    high: float
+    sd: float  # standard deviation of the paired differences
+    p: float  # one-sided paired t-test, H1: the loss is better (NaN: fewer than 2 pairs)
+    p_welch: float  # one-sided Welch test on the same runs, unpaired
+    correlation: float  # Pearson r of the pairs (how much the pairing removes)
+    detectable: float  # minimum detectable difference at 80% power, at ``level``
+    level: float
+
+
+def compare(loss: Mapping[int, float], baseline: Mapping[int, float], name: str, level: float) -> Comparison:
+    """``loss`` against ``baseline`` (accuracy per run index) over the runs both finished; the
+    detectable difference is for a one-sided test at ``level``."""
+    runs = sorted(set(loss) & set(baseline))
+    a = np.array([loss[r] for r in runs], dtype=np.float64)
+    b = np.array([baseline[r] for r in runs], dtype=np.float64)
+    n = len(runs)
+    if n < 2:
+        nan = math.nan
+        difference = float(a[0] - b[0]) if n else nan
+        return Comparison(name, n, difference, nan, nan, nan, nan, nan, nan, nan, level)
+    d = a - b
+    sd = float(np.std(d, ddof=1))
+    half = float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        p = float(stats.ttest_rel(a, b, alternative="greater").pvalue)
+        r = float(np.corrcoef(a, b)[0, 1]) if np.std(a) > 0 and np.std(b) > 0 else math.nan
+    return Comparison(name, n, float(d.mean()), float(d.mean()) - half, float(d.mean()) + half, sd, p,
+                      welch_greater(a, b), r, detectable_difference(n, sd, level), level)  # fmt: skip
+
+
+def detectable_difference(n: int, sd: float, level: float, power: float = 0.8) -> float:
+    """The true mean difference a one-sided paired t-test at ``level`` over ``n`` pairs detects with
+    probability ``power`` when the differences' standard deviation is ``sd``: the δ with
+    ``P(T > t_crit) = power`` for ``T`` noncentral t with ``n - 1`` degrees of freedom and
+    noncentrality ``δ √n / sd``."""
+    if n < 2 or not math.isfinite(sd):
+        return math.nan
+    if sd == 0:
+        return 0.0
+    df = n - 1
+    critical = float(stats.t.ppf(1 - level, df))
+
+    def shortfall(delta: float) -> float:
+        return float(stats.nct.sf(critical, df, delta * math.sqrt(n) / sd)) - power
+
+    high = sd * (critical + 10.0) / math.sqrt(n)  # power is ~1 there
+    return float(optimize.brentq(shortfall, 0.0, high, xtol=1e-12))
+
+
+def intersection_union(p_values: Sequence[float]) -> float:
+    """The p-value of "better than every baseline": the largest of the p-values against each (a
+    missing one counts as 1)."""
+    if not p_values:
+        return math.nan
+    return max(1.0 if math.isnan(p) else p for p in p_values)
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values; a missing (NaN) p-value counts as 1 (it is adjusted to 1
+    and still counts among the hypotheses)."""
+    filled = [1.0 if math.isnan(p) else p for p in p_values]
+    order = sorted(range(len(filled)), key=lambda i: filled[i])
+    adjusted = [1.0] * len(filled)
     running = 0.0
-    for rank, (p, i) in enumerate(finite):
-        running = max(running, min(1.0, (len(finite) - rank) * p))
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(filled) - rank) * filled[i]))
         adjusted[i] = running
     return adjusted

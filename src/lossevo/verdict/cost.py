@@ -1,0 +1,38 @@
+"""What a search and its verdict cost: trainings, training steps and seconds per rung and per cell,
+from the journal (every training records its steps and seconds)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lossevo.results import FINISHED
+from lossevo.store.database import RecordedTraining
+from lossevo.store.journal import Journal
+from lossevo.verdict.plan import ValidationPlan
+
+
+@dataclass(frozen=True)
+class CostLine:
+    phase: str  # "search" or "verdict"
+    where: str  # "rung 0", or a verdict cell
+    trainings: int
+    steps: int
+    seconds: float
+
+
+def cost(journal: Journal, plan: ValidationPlan | None) -> list[CostLine]:
+    """One line per search rung (candidates and the reference loss) and per verdict cell."""
+    lines = []
+    rungs = sorted({r.rung for r in journal.rungs()} | {r.rung for r in journal.references()})
+    for rung in rungs:
+        rows: list[RecordedTraining] = [r for r in journal.rungs(rung) if r.status in FINISHED]
+        rows += journal.references(rung)
+        lines.append(CostLine("search", f"rung {rung}", len(rows), sum(r.steps or 0 for r in rows),
+                              sum(r.seconds or 0.0 for r in rows)))  # fmt: skip
+    if plan is None:
+        return lines
+    for cell in plan.cells:
+        done = [r for r in journal.validations(cell.steps, cell.setting) if r.loss in plan.losses]
+        lines.append(CostLine("verdict", cell.label, len(done), sum(r.steps or 0 for r in done),
+                              sum(r.seconds or 0.0 for r in done)))  # fmt: skip
+    return lines
