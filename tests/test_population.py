@@ -168,6 +168,7 @@ SEARCH = [
     "search.initial_population=4",
     "surrogate.steps=60",
     "trainer.precision=64-true",
+    "trainer.threads=1",  # as in a local worker: float64 sums still round by thread count
 ]
 
 

@@ -51,6 +51,12 @@ class ConfigComposer:
             self._settings[key] = without_hydra(composed)
         return self._settings[key]
 
+    def loss_option(self, option: str) -> DictConfig:
+        """The loss node of ``conf/loss/<option>.yaml``, composed without the user's own
+        ``loss=``/``loss.<key>=`` overrides (those belong to the run's reference loss)."""
+        own = [o for o in self.overrides if _override_key(o).split(".")[0] != "loss"]
+        return compose_config(self.config_name, [*own, f"loss={option}"]).loss
+
     def training(
         self,
         loss: dict[str, Any],
@@ -96,3 +102,8 @@ class ConfigComposer:
             )
             self._resolved[key] = a if a == b else None
         return self._resolved[key]
+
+
+def _override_key(override: str) -> str:
+    """``+loss.eps=2`` -> ``loss.eps``; ``~loss`` -> ``loss``; ``loss@x=y`` -> ``loss``."""
+    return override.split("=", 1)[0].lstrip("+~").split("@", 1)[0]

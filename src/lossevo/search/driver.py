@@ -443,7 +443,7 @@ class Driver:
 
     def _loss_option(self, option: str) -> dict[str, Any]:
         try:
-            return resolved(self.composer.setting([f"loss={option}"]).loss)
+            return resolved(self.composer.loss_option(option))
         except LossevoError:
             raise
         except Exception:
