@@ -24,7 +24,8 @@ def test_running_statistics_skip_failures() -> None:
 @pytest.mark.slow
 def test_report_of_a_search(tmp_path: Path) -> None:
     search = tmp_path / "search"
-    overrides = [*TINY, "search=random", "search.budget=4", "surrogate.steps=20", "driver.reference_runs=3"]
+    overrides = [*TINY, "search=random", "search.budget=4", "surrogate.steps=20", "driver.reference_runs=3",
+                 "validate.runs=0"]  # fmt: skip
     outcome = run_evolve(compose_config("evolve", overrides), run_dir=search, overrides=overrides)
     with Journal(search) as journal:
         names = sorted(r.name for r in journal.references(0))

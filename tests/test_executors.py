@@ -19,7 +19,8 @@ from .conftest import ROOT, TINY, script_command, script_env
 pytestmark = pytest.mark.slow
 
 SEARCH = [*TINY, "search.budget=6", "search.initial_population=3", "search.population_size=2",
-          "search.tournament_size=2", "surrogate.steps=300", "surrogate.val_every=100"]  # fmt: skip
+          "search.tournament_size=2", "surrogate.steps=300", "surrogate.val_every=100",
+          "validate.runs=0"]  # fmt: skip
 
 
 def rows(run_dir: Path) -> list[tuple]:
@@ -79,7 +80,7 @@ def kill_until_an_evaluation_fails(
     [
         (["executor=local", "executor.workers=2"], "spawn_main"),
         (["executor=ray", "executor.workers=2"], "ray::evaluate_with_threads"),
-        # Every job starts a fresh Python (as on a cluster): one rung and no verdict keep it short.
+        # Every job starts a fresh Python (as on a cluster): one rung keeps it short.
         (
             [
                 "executor=slurm",
@@ -88,7 +89,6 @@ def kill_until_an_evaluation_fails(
                 "executor.cpus_per_task=1",
                 "executor.poll_s=0.2",
                 "search.fidelity.rungs=[300]",
-                "validate.runs=0",
             ],
             "submitit.core._submit",
         ),

@@ -78,7 +78,7 @@ def test_the_ladder_is_checked() -> None:
 SEARCH = [*TINY, "search.budget=9", "search.initial_population=4", "search.population_size=3",
           "search.tournament_size=2", "surrogate.steps=40", "surrogate.val_every=20",
           "search.fidelity.rungs=[40,80,160]", "search.fidelity.runs=[1,1,2]", "validate.runs=2",
-          "validate.top_k=2"]  # fmt: skip
+          "validate.top_k=2", "validate.baselines=[reference]"]  # fmt: skip
 EXACT = ("SELECT candidate_id, rung, status, fitness, mean, std, runs, stop_reason, steps FROM rungs "
          "ORDER BY rung, candidate_id")  # fmt: skip
 

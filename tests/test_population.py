@@ -169,6 +169,8 @@ SEARCH = [
     "surrogate.steps=60",
     "trainer.precision=64-true",
     "trainer.threads=1",  # as in a local worker: float64 sums still round by thread count
+    "validate.runs=2",
+    "validate.baselines=[reference,poly1]",
 ]
 
 

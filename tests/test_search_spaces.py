@@ -18,7 +18,8 @@ pytestmark = pytest.mark.slow
 @pytest.mark.parametrize("space", ["graph", "tree_glo", "tree_ngl", "taylor"])
 def test_regularized_evolution_searches_each_space(space: str, tmp_path: Path) -> None:
     overrides = [*TINY, f"space={space}", "search.budget=6", "search.initial_population=3",
-                 "search.population_size=2", "search.tournament_size=2", "surrogate.steps=30"]  # fmt: skip
+                 "search.population_size=2", "search.tournament_size=2", "surrogate.steps=30",
+                 "validate.runs=0"]  # fmt: skip
     outcome = run_evolve(compose_config("evolve", overrides), run_dir=tmp_path, overrides=overrides)
     with Journal(tmp_path) as journal:
         rows = journal.candidates()
@@ -45,7 +46,15 @@ def test_regularized_evolution_searches_each_space(space: str, tmp_path: Path) -
 def test_other_strategies_run_through_the_driver(
     space: str, search: str, extra: list[str], tmp_path: Path
 ) -> None:
-    overrides = [*TINY, f"space={space}", f"search={search}", "search.budget=6", "surrogate.steps=30", *extra]
+    overrides = [
+        *TINY,
+        f"space={space}",
+        f"search={search}",
+        "search.budget=6",
+        "surrogate.steps=30",
+        "validate.runs=0",
+        *extra,
+    ]
     outcome = run_evolve(compose_config("evolve", overrides), run_dir=tmp_path, overrides=overrides)
     with Journal(tmp_path) as journal:
         rows = journal.candidates()
