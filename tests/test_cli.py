@@ -29,6 +29,7 @@ SEARCH = [
     "surrogate.precheck.min_train_acc=0.3",
     "validate.runs=2",
     "validate.top_k=2",
+    "validate.baselines=[reference]",  # the verdict's breadth: tests/test_verdict.py
 ]
 # Columns that a resumed search must reproduce exactly (timings differ, nothing else may).
 EXACT = (
@@ -247,7 +248,7 @@ def test_other_settings_in_the_same_folder_lose_nothing(reference_run: Path) -> 
 
 
 def test_multirun_over_augmentations_gives_one_folder_per_technique(tmp_path: Path) -> None:
-    tiny = [*TINY, "search.budget=2", "search.initial_population=2", "surrogate.steps=20"]
+    tiny = [*TINY, "search.budget=2", "search.initial_population=2", "surrogate.steps=20", "validate.runs=0"]
     result = run_script("evolve.py", "-m", "--config-dir=sweeps", "+sweep=augmentations", *tiny,
                         f"hydra.sweep.dir={tmp_path}")  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
@@ -284,8 +285,8 @@ def test_a_setting_that_breaks_every_training_is_a_configuration_error(tmp_path:
 
 
 def test_fractions_and_words_are_refused_before_anything_is_recorded(tmp_path: Path) -> None:
-    for value, message in (("search.budget=2.7", "search.budget must be an integer, got 2.7"),
-                           ("seed=abc", "seed must be an integer, got 'abc'")):  # fmt: skip
+    whole = "search.budget=2.7 is not a whole number: it must be a whole number >= 1"
+    for value, message in (("search.budget=2.7", whole), ("seed=abc", "seed='abc' is not a number")):
         result = evolve(tmp_path / value.split("=")[0], value)
         _assert_one_clear_error(result, message)
         assert not (tmp_path / value.split("=")[0] / "journal.sqlite").exists()

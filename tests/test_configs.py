@@ -151,3 +151,22 @@ def test_no_schema_has_defaults_of_its_own() -> None:
             f.name for f in fields(schema) if f.default is not MISSING or f.default_factory is not MISSING
         ]
         assert not defaults, f"{schema.__name__} defaults {defaults}"
+
+
+def test_a_multirun_job_folder_name_is_an_unquoted_override_value() -> None:
+    """Hydra joins a job's overrides as ``key-value__key-value`` (conf/hydra/default.yaml); what
+    Hydra's grammar would take apart becomes ``_``, so ``run=<job folder>`` works as it is."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from lossevo.config.compose import short_dirname
+
+    given = ["dataset-digits__seed-0", "validate.steps-[900,3600]__loss.path-/a b/c.json", "x-" + "y" * 300]
+    names = [short_dirname(g) for g in given]
+    assert names[:2] == ["dataset-digits__seed-0", "validate.steps-_900_3600___loss.path-_a_b_c.json"]
+    assert len(names[2]) == 100
+    parser = OverridesParser.create()
+    for name in names:
+        assert (
+            parser.parse_override(f"run=/outputs/multirun-evolve/{name}").value()
+            == f"/outputs/multirun-evolve/{name}"
+        )

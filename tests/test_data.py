@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import pickle
 from pathlib import Path
 
@@ -230,3 +231,36 @@ def test_a_wrong_class_count_is_refused() -> None:
     cfg = compose_config("evolve", ["dataset=digits", "dataset.num_classes=100"])
     with pytest.raises(LossevoError, match=r"dataset.num_classes=100, but digits has 10 classes"):
         load_dataset(cfg.dataset)
+
+
+class _RunsCode:
+    """What a crafted data file holds: unpickling it calls os.system (plain pickle runs it)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple:
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_cifar_batch_that_would_run_code_is_refused_unrun(tmp_path: Path) -> None:
+    root = make_cifar10(tmp_path / "data")
+    marker = tmp_path / "it-ran"
+    batch = root / "cifar-10-batches-py" / "data_batch_1"
+    batch.write_bytes(pickle.dumps({b"data": _RunsCode(marker), b"labels": [0]}))
+    pickle.loads(pickle.dumps(_RunsCode(tmp_path / "plain-pickle-runs-it")))  # the file is a real attack
+    assert (tmp_path / "plain-pickle-runs-it").exists()
+    with pytest.raises(LossevoError) as err:
+        cifar10.__wrapped__(root=str(root), val_size=50)
+    assert not marker.exists(), "nothing ran"
+    assert f"{batch} asks to load posix.system" in str(err.value)
+
+
+def test_an_idx_header_larger_than_memory_is_refused_unread(tmp_path: Path) -> None:
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    with gzip.open(path, "wb") as f:  # 2**32-1 images of 2**16 x 2**16 pixels, and 4 bytes of data
+        f.write(
+            bytes([0, 0, 8, 3]) + (2**32 - 1).to_bytes(4, "big") + (2**16).to_bytes(4, "big") * 2 + b"abcd"
+        )
+    with pytest.raises(LossevoError, match="more than this machine's memory: not an MNIST file"):
+        read_idx(path)

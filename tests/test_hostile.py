@@ -184,3 +184,160 @@ def test_a_study_or_elimination_resumed_with_other_settings_is_refused(tmp_path:
         "correlate.py", *study, "settings=['base: augment=cutout']", f"hydra.run.dir={tmp_path / 'c'}"
     )
     one_clear_error(renamed, "base: 'augment=base' -> 'augment=cutout'")
+
+
+# ---------------------------------------------------------------------------- second pass
+def test_a_cifar_folder_that_would_run_code_runs_nothing(tmp_path: Path) -> None:
+    """A crafted data_batch_1 (its __reduce__ calls os.system): nothing runs, one line, exit 2."""
+    import pickle
+
+    from .test_data import _RunsCode, make_cifar10
+
+    root = make_cifar10(tmp_path / "data")
+    marker = tmp_path / "it-ran"
+    (root / "cifar-10-batches-py" / "data_batch_1").write_bytes(pickle.dumps([_RunsCode(marker)]))
+    result = run_script(
+        "train.py", *TINY, "dataset=cifar10", f"dataset.root={root}", f"hydra.run.dir={tmp_path / 'r'}"
+    )
+    one_clear_error(result, "data_batch_1 asks to load posix.system, which its format never holds")
+    assert not marker.exists()
+
+
+def test_bad_values_are_refused_by_name_before_anything_is_recorded(tmp_path: Path) -> None:
+    """(Every rule: tests/test_checks.py; here that the CLI says it in one line, exit 2.)"""
+    for value, message in (
+        ("validate.alpha=2", "validate.alpha=2 is out of range: it must be a number in (0, 1)"),
+        ("surrogate.steps=-5", "surrogate.steps=-5 is out of range"),
+    ):
+        run_dir = tmp_path / value.split("=")[0]
+        one_clear_error(run_script("evolve.py", *SEARCH, value, f"hydra.run.dir={run_dir}"), message)
+        assert not (run_dir / "journal.sqlite").exists()
+
+
+def test_train_whose_every_training_fails_exits_non_zero(tmp_path: Path) -> None:
+    too_big = run_script("train.py", *TINY, "dataset=fashion_mnist", "dataset.train_size=5",
+                         f"hydra.run.dir={tmp_path / 'a'}")  # fmt: skip
+    one_clear_error(too_big, "surrogate.batch_size=32 exceeds the 5 training images")
+    digits = run_script("train.py", *TINY, "+dataset.train_size=5", f"hydra.run.dir={tmp_path / 'c'}")
+    one_clear_error(digits, "dataset.train_size is not an option of dataset (lossevo.data.digits)")
+    never = run_script(
+        "train.py",
+        *TINY,
+        "seeds=2",
+        "surrogate.precheck.step=5",
+        "surrogate.precheck.min_train_acc=1",
+        f"hydra.run.dir={tmp_path / 'b'}",
+    )
+    one_clear_error(never, "every training of cross_entropy failed (2 of 2)")
+    assert len((tmp_path / "b" / "results.csv").read_text().splitlines()) == 3, "both recorded"
+
+
+def test_deep_or_huge_genome_files_are_one_line(tmp_path: Path) -> None:
+    import json
+
+    node: dict = {"leaf": "yhat"}
+    for _ in range(300):
+        node = {"op": "neg", "args": [node]}
+    deep = tmp_path / "deep.json"
+    deep.write_text(json.dumps({"space": "tree", "primitives": "ngl", "tree": node}))
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("[" * 200_000 + "]" * 200_000)
+    for path in (deep, bomb):
+        result = subprocess.run(
+            [sys.executable, "-m", "lossevo", "show", str(path)],
+            cwd=ROOT,
+            env=script_env(),
+            capture_output=True,
+            text=True,
+        )
+        one_clear_error(result, "is nested more than 200 levels deep")
+    trained = run_script(
+        "train.py", *TINY, "loss=file", f"loss.path={deep}", f"hydra.run.dir={tmp_path / 'r'}"
+    )
+    one_clear_error(trained, "is nested more than 200 levels deep")
+    words = subprocess.run(
+        [sys.executable, "-m", "lossevo", "show", "taylorglo", "--param", "params=[a,b]"],
+        cwd=ROOT,
+        env=script_env(),
+        capture_output=True,
+        text=True,
+    )
+    one_clear_error(words, "loss 'taylorglo' cannot be built from params=['a', 'b']")
+
+
+def test_ctrl_c_during_the_verdict_says_what_was_kept_and_the_command_resumes(tmp_path: Path) -> None:
+    run_dir, log = tmp_path / "run", tmp_path / "output.log"
+    command = script_command("evolve.py", *SEARCH, "validate.runs=2", f"hydra.run.dir={run_dir}")
+    with log.open("w") as out:
+        proc = subprocess.Popen(command, cwd=ROOT, env=script_env(), stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.time() + 300
+        while time.time() < deadline and proc.poll() is None and "validation of" not in log.read_text():
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=120) == 130, log.read_text()[-3000:]
+    text = log.read_text()
+    assert "Traceback" not in text, text[-3000:]
+    assert f"error: interrupted: everything that finished is kept in {run_dir / 'journal.sqlite'}" in text
+    report = run_script("report.py", f"run={run_dir}", f"hydra.run.dir={tmp_path / 'report'}")
+    assert report.returncode == 0, report.stderr[-2000:]
+    assert "the verdict is incomplete" in (tmp_path / "report" / "verdict.md").read_text()
+    resumed = run_script("evolve.py", *SEARCH, "validate.runs=2", f"hydra.run.dir={run_dir}")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    with sqlite3.connect(run_dir / "journal.sqlite") as db:
+        done = db.execute("SELECT COUNT(*) FROM validation WHERE status = 'done'").fetchone()[0]
+    assert done == 2 * 4, "1 finalist and 3 baselines, 2 runs each"
+
+
+def test_a_resume_that_finds_less_than_the_folder_had_says_so(finished: Path, tmp_path: Path) -> None:
+    deleted = copy_of(finished, tmp_path / "deleted")
+    shutil.rmtree(deleted / "candidates" / "000002")
+    result = run_script("evolve.py", *SEARCH, f"hydra.run.dir={deleted}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    said = "1 finished candidate folder was deleted (000002): the journal keeps their results and nothing"
+    assert said in result.stdout + result.stderr
+    assert candidates(deleted) == candidates(finished)
+    # A journal older than its folder (restored from a copy made after 2 candidates): 3 and 4 redone.
+    older = tmp_path / "older"
+    first = run_script("evolve.py", *SEARCH, "search.budget=2", f"hydra.run.dir={older}")
+    assert first.returncode == 0, first.stderr[-3000:]
+    fell_back = copy_of(finished, tmp_path / "fell_back")
+    shutil.copy(older / "journal.sqlite", fell_back / "journal.sqlite")
+    result = run_script("evolve.py", *SEARCH, f"hydra.run.dir={fell_back}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    said = "the journal has no row for 2 candidates whose folder exists (000003, 000004)"
+    assert said in result.stdout + result.stderr
+    assert candidates(fell_back) == candidates(finished)
+
+
+def test_a_multirun_job_folder_is_passed_back_as_it_is(tmp_path: Path) -> None:
+    """evolve -m names its jobs so that report, validate and dashboard take them unquoted."""
+    sweep = tmp_path / "sweep"
+    result = run_script(
+        "evolve.py",
+        "-m",
+        *SEARCH,
+        "search.budget=2",
+        "search.initial_population=2",
+        "seed=0,1",
+        f"hydra.sweep.dir={sweep}",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = sorted(p.parent for p in sweep.glob("*/journal.sqlite"))
+    assert len(jobs) == 2 and all("=" not in job.name and "," not in job.name for job in jobs), jobs
+    job = jobs[0]
+    report = run_script("report.py", f"run={job}", f"hydra.run.dir={tmp_path / 'report'}")
+    assert report.returncode == 0, report.stderr[-3000:]
+    validated = run_script(
+        "validate.py", f"run={job}", "runs=1", "baselines=[reference]", f"hydra.run.dir={tmp_path / 'v'}"
+    )
+    assert validated.returncode == 0, validated.stderr[-3000:]
+    env = {**script_env(), "WANDB_MODE": "offline"}
+    dashboard = subprocess.run(
+        [sys.executable, "-m", "lossevo", "dashboard", str(job), "--offline"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert dashboard.returncode == 0 and "Traceback" not in dashboard.stderr, dashboard.stderr[-3000:]
+    assert (job / "dashboard.json").is_file()

@@ -149,21 +149,40 @@ def test_glo_scores_trees_without_y_as_zero_without_training() -> None:
 
 
 # ---------------------------------------------------------------------------- CMA-ES state, configs
-def test_cma_state_records_its_version_and_a_foreign_one_is_refused_clearly() -> None:
+def test_cma_state_is_plain_data_that_rebuilds_the_optimiser_exactly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The journal holds how CMA-ES was made and what it was told, never a pickle (which runs code
+    when loaded): a resume rebuilds it and continues exactly; a lossevo 0.1 pickle is refused unless
+    the user trusts the file."""
+    import base64
+    import pickle
+
     import cma
 
     from lossevo.search.strategies import cma_es
 
     s = TaylorGLO(TaylorSpace(), seed=3)
-    run(s, taylor_objective, 5)
+    run(s, taylor_objective, 45)  # one generation of 40 told, the next one out
     state = json.loads(json.dumps(s.state_dict()))
-    assert state["es"]["cma"] == cma.__version__
+    assert state["es"]["cma"] == cma.__version__ and "pickle" not in state["es"]
+    assert len(state["es"]["told"]) == 1 and state["es"]["asked"] == 2
+    assert state["es"]["told"] and all(isinstance(f, float) for g in state["es"]["told"] for f in g)
     other = TaylorGLO(TaylorSpace(), seed=4)
     other.load_state_dict(state)
     assert run(other, taylor_objective, 10) == run(s, taylor_objective, 10)
+    old = {
+        "cma": cma.__version__,
+        "pickle": base64.b64encode(pickle.dumps(cma_es.new_cma([0.0] * 8, 1.2, 20, 0))).decode(),
+    }
+    with pytest.raises(
+        LossevoError, match=r"saved by lossevo 0\.1 as a pickle, which can run code.*LOSSEVO_TRUST_PICKLES=1"
+    ):
+        cma_es.SeededCMA.from_state(old)
+    monkeypatch.setenv("LOSSEVO_TRUST_PICKLES", "1")
+    trusted = cma_es.SeededCMA.from_state(old)
+    assert trusted.popsize == 20 and "pickle" in trusted.state()  # saved as it was loaded
     unreadable = {"cma": "0.0.1", "pickle": "bm90IGEgcGlja2xl"}  # what another version may not read
     with pytest.raises(LossevoError, match=r"written by cma 0\.0\.1 .* `pip install 'cma==0\.0\.1'`"):
-        cma_es.load(unreadable)
+        cma_es.SeededCMA.from_state(unreadable)
 
 
 def test_strategies_choose_their_natural_space_and_taylorglo_counts_the_datasets_classes() -> None:

@@ -129,7 +129,7 @@ def test_test_accuracy_for_final_training(tiny_cfg) -> None:
 def test_bad_recipe_is_a_clear_error() -> None:
     with pytest.raises(LossevoError, match="bad `surrogate` config"):
         Surrogate(compose_config("evolve", [*TINY, "+surrogate.stesp=3"]))
-    with pytest.raises(LossevoError, match="bad `model` config"):
+    with pytest.raises(LossevoError, match=r"model.depth is not an option of model \(lossevo.models"):
         Surrogate(compose_config("evolve", [*TINY, "+model.depth=3"]))
 
 

@@ -222,6 +222,7 @@ def test_a_search_with_a_users_model_and_dataset_configs(tmp_path: Path) -> None
         "evolve.py", f"--config-dir={configs}", *TINY, "dataset=bright", "model=tiny",
         "surrogate.steps=200", "search.budget=3", "search.initial_population=3",
         "search.fidelity.rungs=[200]", "validate.runs=2", "validate.top_k=1",
+        "validate.baselines=[reference]",
         "executor=local", "executor.workers=1", f"hydra.run.dir={run_dir}", env=env,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
@@ -266,3 +267,27 @@ def test_an_unset_folder_or_model_class_says_which_key_to_set() -> None:
         load_dataset(cfg.dataset)
     with pytest.raises(LossevoError, match=r"^model\._target_ is not set"):
         build(cfg.model, "model", in_channels=1, num_classes=10)
+
+
+def test_a_label_far_beyond_the_others_is_refused_before_allocating(tmp_path: Path) -> None:
+    """labels [0, 1, 2**62] would make 2**62 classes: refused by name, at once."""
+    path = tmp_path / "huge.npz"
+    np.savez(path, x=np.zeros((12, 8, 8), np.uint8), y=np.array([0, 1, 2**62] * 4))
+    with pytest.raises(LossevoError, match=r"label 4611686018427387904 is far beyond its 3 distinct labels"):
+        tensors.__wrapped__(str(path), val_size=2, test_size=2)
+
+
+def test_an_npz_member_declaring_more_than_memory_is_refused_unread(tmp_path: Path) -> None:
+    """A small file can declare a huge array in its .npy header: refused before decompressing."""
+    import io
+    import zipfile
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False,
+                                                   "shape": (2**40, 8, 8)})  # fmt: skip
+    path = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("x.npy", header.getvalue() + b"\0" * 64)
+        archive.writestr("y.npy", header.getvalue())
+    with pytest.raises(LossevoError, match=r"bomb.npz:x declares an array of shape \(1099511627776, 8, 8\)"):
+        tensors.__wrapped__(str(path), val_size=2, test_size=2)

@@ -12,8 +12,10 @@ from __future__ import annotations
 import errno
 import functools
 import logging
+import signal
 import sqlite3
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
@@ -25,6 +27,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from lossevo.config.checks import check
 from lossevo.config.composer import ConfigComposer
 from lossevo.errors import LossevoError
 from lossevo.results import StopReason
@@ -46,8 +49,15 @@ def user_errors(func: Callable[P, R]) -> Callable[P, R]:
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         logging.raiseExceptions = False  # a log file on a full disk must not print tracebacks
+        interrupted = _note_interrupts()
         try:
             return func(*args, **kwargs)
+        except (KeyboardInterrupt, SystemExit) as err:
+            # Lightning turns Ctrl-C into exit(1) after its own shutdown: an exit after SIGINT is one too
+            if not (isinstance(err, KeyboardInterrupt) or interrupted):
+                raise
+            print(f"error: interrupted: {_what_is_kept()}", file=sys.stderr)
+            sys.exit(130)  # 128 + SIGINT, as shells expect
         except LossevoError as err:
             print(f"error: {err}", file=sys.stderr)
             sys.exit(2)
@@ -65,6 +75,33 @@ def user_errors(func: Callable[P, R]) -> Callable[P, R]:
             sys.exit(2)
 
     return wrapper
+
+
+def _note_interrupts() -> list[bool]:
+    """A list that becomes non-empty when SIGINT arrives (which still raises KeyboardInterrupt)."""
+    seen: list[bool] = []
+    if threading.current_thread() is not threading.main_thread():
+        return seen
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        seen.append(True)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_sigint)
+    return seen
+
+
+def _what_is_kept() -> str:
+    folder, command, _ = _hydra_context()
+    folder = folder or Path(".")
+    if command == "report":
+        return "the report was not finished; run the same command again"
+    if command == "train":
+        return f"the trainings that finished are in {folder / 'results.csv'}; the rest were not run"
+    return (
+        f"everything that finished is kept in {folder / 'journal.sqlite'}; the same command resumes "
+        "there and trains only what is missing"
+    )
 
 
 def _console() -> Console:
@@ -89,6 +126,7 @@ def _journalled_run(
 ) -> tuple[Path, ConfigComposer]:
     """The run folder and training-config composer of an evolve / correlate / eliminate run.
     Outside a Hydra app the caller names the folder and gives the overrides ``cfg`` was composed with."""
+    check(cfg)  # a value out of range is one line naming it, before anything is built or recorded
     hydra_dir, config_name, hydra_overrides = _hydra_context()
     folder = Path(run_dir) if run_dir is not None else hydra_dir
     if folder is None:
@@ -220,6 +258,7 @@ def run_train(cfg: DictConfig, run_dir: str | Path | None = None) -> Any:
     """Train one loss with the configured recipe ``seeds`` times; prints validation and test accuracy."""
     from lossevo.training.train_loss import train_loss
 
+    check(cfg)
     outcome = train_loss(cfg, _folder(run_dir), str(cfg.get("setting") or _setting_label(cfg)))
     for seed, result in zip(outcome.seeds, outcome.results, strict=True):
         if result.ok:
@@ -227,6 +266,11 @@ def run_train(cfg: DictConfig, run_dir: str | Path | None = None) -> Any:
                   f"{result.test_acc:.4f} ({result.steps} steps, {result.seconds:.1f}s)")  # fmt: skip
         else:
             print(f"seed {seed}: training failed: {result.stop_reason}: {result.detail}")
+    if not outcome.finished:  # recorded in results.csv, but nothing to report: the command failed
+        raise LossevoError(
+            f"every training of {outcome.name} failed ({len(outcome.results)} of {len(outcome.seeds)}); "
+            "see the reasons above and in results.csv"
+        )
     test = outcome.test_accuracies()
     if len(outcome.seeds) > 1 and len(test):
         spread = f" ± {test.std(ddof=1):.4f}" if len(test) > 1 else ""

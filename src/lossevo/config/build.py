@@ -3,6 +3,7 @@ clear error naming the config node."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from hydra.errors import InstantiationException
@@ -10,6 +11,8 @@ from hydra.utils import instantiate
 from omegaconf import MissingMandatoryValue
 
 from lossevo.errors import LossevoError
+
+_UNEXPECTED = re.compile(r"got an unexpected keyword argument '(\w+)'")
 
 
 def build(node: Any, where: str, **kwargs: Any) -> Any:
@@ -29,6 +32,13 @@ def build(node: Any, where: str, **kwargs: Any) -> Any:
             key = str(getattr(cause, "full_key", "") or str(cause).split(": ")[-1].splitlines()[0])
             key = key if key.startswith(f"{where}.") else f"{where}.{key}"
             raise LossevoError(f"{key} is not set: add {key}=... to the command line") from None
+        unknown = _UNEXPECTED.search(str(cause)) if isinstance(cause, TypeError) else None
+        if unknown is not None:  # +dataset.train_size=5 on a loader that has no such option
+            target = str(node.get("_target_", where)) if hasattr(node, "get") else where
+            raise LossevoError(
+                f"{where}.{unknown.group(1)} is not an option of {where} ({target}): remove it, or pick a "
+                f"{where} config that has it (`--cfg job` shows the composed config)"
+            ) from None
         if isinstance(err, InstantiationException) and cause is err:
             message = str(err).splitlines()[0]
         else:

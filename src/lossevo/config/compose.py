@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.resources
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +18,19 @@ CONF_DIR = Path(str(importlib.resources.files("lossevo.conf")))
 
 
 def short_dirname(overrides: str, limit: int = 100) -> str:
-    """A folder name for a multirun job from its overrides: as is when short, else a readable
-    prefix and a hash of the whole (file systems refuse names over 255 bytes)."""
-    name = overrides.replace("/", "_") or "default"
+    """A folder name for a multirun job from its overrides (``dataset-digits__seed-0``: Hydra joins
+    them with ``-`` and ``__``, conf/hydra/default.yaml) that can be passed back as ``run=<folder>``
+    unquoted: characters Hydra's override grammar or a file system would take apart (``=``, ``,``,
+    brackets, quotes, spaces, ``/``) become ``_``; a long name is a readable prefix and a hash of
+    the whole (file systems refuse names over 255 bytes)."""
+    name = _UNSAFE.sub("_", overrides) or "default"
     if len(name) <= limit:
         return name
-    digest = hashlib.sha1(name.encode()).hexdigest()[:10]
+    digest = hashlib.sha1(overrides.encode()).hexdigest()[:10]
     return f"{name[: limit - 11]}-{digest}"
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.+@-]")
 
 
 def times(value: int, factor: float) -> int:

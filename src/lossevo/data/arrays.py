@@ -10,6 +10,7 @@ decides when the shape cannot: ``NCHW`` or ``NHWC``), uint8, or float in [0, 1] 
 
 from __future__ import annotations
 
+import zipfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from lossevo.data.datasets import ImageSplits, holdout
+from lossevo.data.datasets import ImageSplits, holdout, memory_bytes
 from lossevo.data.folders import count
 from lossevo.errors import LossevoError
 
@@ -31,15 +32,20 @@ NAMES = {
     "test_y": ("test_y", "y_test"),
 }
 CHANNELS = (1, 3, 4)
+MAX_CLASSES = 100_000
 
 
 def read_arrays(path: Path) -> dict[str, Any]:
-    """The named arrays of a ``.npz`` or ``.pt`` file."""
+    """The named arrays of a ``.npz`` or ``.pt`` file. A ``.npz`` member's size is read from its
+    header before it is decompressed: one larger than this machine's memory is refused unread (a
+    small file can declare a huge array)."""
     if not path.is_file():
         raise LossevoError(f"dataset.path={path} is not a file; point it at a .npz or .pt file")
     try:
         if path.suffix == ".npz":
             with np.load(path, allow_pickle=False) as archive:
+                for name in archive.files:
+                    _check_declared_size(path, archive.zip, name)
                 return {k: archive[k] for k in archive.files}
         if path.suffix in (".pt", ".pth"):
             data = torch.load(path, map_location="cpu", weights_only=True)
@@ -53,6 +59,21 @@ def read_arrays(path: Path) -> dict[str, Any]:
     except Exception as err:
         raise LossevoError(f"cannot read {path} ({type(err).__name__}: {err})") from None
     raise LossevoError(f"dataset.path={path}: use a .npz (numpy.savez) or .pt (torch.save) file")
+
+
+def _check_declared_size(path: Path, archive: zipfile.ZipFile, name: str) -> None:
+    with archive.open(f"{name}.npy") as member:
+        version = np.lib.format.read_magic(member)
+        header = (
+            np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        )
+        shape, _, dtype = header(member)
+    size = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+    if size > memory_bytes():
+        raise LossevoError(
+            f"{path}:{name} declares an array of shape {shape} ({size / 2**30:,.1f} GiB), more than this "
+            f"machine's {memory_bytes() / 2**30:,.1f} GiB of memory; it was not loaded"
+        )
 
 
 def as_images(array: Any, layout: str, where: str) -> torch.Tensor:
@@ -137,6 +158,13 @@ def tensors(
         raise LossevoError(f"{file}: the splits' images differ in shape: {sorted(shapes)}")
     labels = torch.cat([y for _, y in splits.values()])
     names = raw.get("classes")
+    if names is None:  # the classes are 0 .. max: a label far beyond the others is not a class index
+        top, distinct = int(labels.max()), len(labels.unique())
+        if top >= MAX_CLASSES or top >= 10 * distinct + 10:
+            raise LossevoError(
+                f"{file}: label {top} is far beyond its {distinct} distinct labels; labels must be class "
+                f"indices 0 .. classes - 1 (at most {MAX_CLASSES:,}): remap them, or add `classes`"
+            )
     classes = (
         tuple(str(c) for c in np.asarray(names).tolist())
         if names is not None

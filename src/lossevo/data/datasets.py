@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gzip
 import os
-import pickle
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from lossevo import safe_pickle
 from lossevo.errors import LossevoError
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -184,20 +184,31 @@ _IDX_FILES = {
 }
 
 
+def memory_bytes() -> int:
+    """This machine's physical memory, which no array a data file declares may exceed."""
+    return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+
+
 def read_idx(path: Path) -> np.ndarray:
-    """Read an IDX file (the MNIST format), gzipped or not."""
+    """Read an IDX file (the MNIST format), gzipped or not. Its header says how large it is: a size
+    beyond this machine's memory is refused before anything is read past the header."""
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rb") as handle:
-        data = handle.read()
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
-        raise LossevoError(f"{path} is not an IDX file of unsigned bytes")
-    ndim = data[3]
-    dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    offset = 4 + 4 * ndim
-    expected = int(np.prod(dims))
-    if len(data) - offset != expected:
-        raise LossevoError(f"{path} is truncated: {len(data) - offset} bytes, expected {expected}")
-    return np.frombuffer(data, dtype=np.uint8, offset=offset).reshape(dims)
+        head = handle.read(4)
+        if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] != 0x08:
+            raise LossevoError(f"{path} is not an IDX file of unsigned bytes")
+        ndim = head[3]
+        raw_dims = handle.read(4 * ndim)
+        dims = [int.from_bytes(raw_dims[4 * i : 4 * i + 4], "big") for i in range(ndim)]
+        expected = int(np.prod(dims, dtype=np.float64))
+        if len(raw_dims) < 4 * ndim or expected > memory_bytes():
+            raise LossevoError(
+                f"{path} declares {dims} bytes, more than this machine's memory: not an MNIST file"
+            )
+        data = handle.read(expected + 1)  # one byte more shows a file longer than it says
+    if len(data) != expected:
+        raise LossevoError(f"{path} holds {len(data)} bytes of images, its header says {expected}")
+    return np.frombuffer(data, dtype=np.uint8).reshape(dims)
 
 
 def _find(folder: Path, stem: str) -> Path | None:
@@ -322,11 +333,12 @@ SOURCES["cifar100"] = Source(
 
 
 def _unpickle(path: Path) -> dict:
-    try:
-        with open(path, "rb") as handle:
-            return pickle.load(handle, encoding="bytes")
-    except Exception as err:
-        raise LossevoError(f"{path} is not a CIFAR pickle ({type(err).__name__}: {err})") from None
+    """A CIFAR python batch: a pickle by format, read admitting only what the format holds (dicts,
+    lists, bytes, numbers, numpy arrays), so a crafted file cannot run code (lossevo.safe_pickle)."""
+    batch = safe_pickle.load(path.read_bytes(), str(path), encoding="bytes")
+    if not isinstance(batch, dict):
+        raise LossevoError(f"{path} is not a CIFAR batch (a pickled dict), got {type(batch).__name__}")
+    return batch
 
 
 def _cifar_images(batch: dict, path: Path) -> torch.Tensor:

@@ -44,6 +44,10 @@ def get_loss(name: str, label_smoothing: float = 0.0, **kwargs: Any) -> Loss:
         raise LossevoError(
             f"loss {name!r} has no option {', '.join(map(repr, unknown))} (options: {options})"
         )
-    loss = factory(**kwargs)
+    try:
+        loss = factory(**kwargs)
+    except (TypeError, ValueError) as err:  # e.g. params=[a,b]: words where numbers belong
+        given = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+        raise LossevoError(f"loss {name!r} cannot be built from {given}: {err}") from None
     loss.label_smoothing = label_smoothing
     return loss

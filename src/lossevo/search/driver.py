@@ -131,6 +131,7 @@ class Driver:
             self.journal.close()
             raise
         self._phases = {row.id: row.phase for row in self.journal.candidates()}
+        self._warn_about_lost_work()
         if progress is not None:
             for row in self.journal.candidates(FINISHED):
                 progress.add(row.fitness)
@@ -147,6 +148,23 @@ class Driver:
         self._references: deque[Task] = deque()  # reference trainings not yet journalled
         self._ready: deque[Task] = deque()  # retries and interrupted work, before anything new
         self._outstanding_references: set[ReferenceKey] = set()
+
+    def _warn_about_lost_work(self) -> None:
+        """A resume that finds less than the folder shows says so: candidate folders the journal has
+        no row for (a journal restored from an older copy, or its write-ahead log lost) are trained
+        again; finished candidates whose folder was deleted keep their results."""
+        folders = {int(p.name) for p in (self.run_dir / "candidates").glob("[0-9]*") if p.name.isdigit()}
+        known = set(self._phases)
+        finished = {row.id for row in self.journal.candidates(FINISHED)}
+        if lost := sorted(folders - known):
+            log.warning("the journal has no row for %d candidate%s whose folder exists (%s): it is older "
+                        "than the run folder (restored, or its write-ahead log lost); they will be "
+                        "proposed and trained again", len(lost), "" if len(lost) == 1 else "s",
+                        _ids(lost))  # fmt: skip
+        if gone := sorted(finished - folders):
+            log.warning("%d finished candidate folder%s deleted (%s): the journal keeps their results and "
+                        "nothing is trained again; their config files are not rewritten", len(gone),
+                        " was" if len(gone) == 1 else "s were", _ids(gone))  # fmt: skip
 
     def _nothing_recorded(self) -> bool:
         return self.journal.count(FINISHED) == 0 and not self.journal.references()
@@ -451,3 +469,8 @@ class Driver:
                 f"validate.baselines: {option!r} is not a loss option; use `reference` or a name from "
                 "conf/loss/ (or your --config-dir's loss/), e.g. cross_entropy_ls, poly1, focal"
             ) from None
+
+
+def _ids(ids: list[int]) -> str:
+    shown = ", ".join(f"{i:06d}" for i in ids[:5])
+    return shown + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")

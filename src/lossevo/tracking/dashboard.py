@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -104,10 +105,17 @@ def build_workspace(target: DashboardTarget) -> Any:
     return ws.Workspace(
         entity=target.entity,
         project=target.project,
-        name=f"lossevo {target.group}",
+        name=workspace_name(target.group),
         sections=sections,
         runset_settings=ws.RunsetSettings(filters=[ws.Metric("Group") == target.group]),
     )
+
+
+def workspace_name(group: str) -> str:
+    """``lossevo <group>`` without the symbols wandb-workspaces refuses in a name (it takes ``=``,
+    ``+``, ``$``, ``^`` for emoji: Unicode symbol categories), e.g. a multirun job's ``seed=0``."""
+    kept = "".join("-" if unicodedata.category(c).startswith(("S", "Cs")) else c for c in group)
+    return f"lossevo {kept}"
 
 
 def definition(workspace: Any) -> dict[str, Any]:

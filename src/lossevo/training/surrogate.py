@@ -75,6 +75,11 @@ class Surrogate:
         if s.steps < 1 or s.batch_size < 1 or s.val_every < 1:
             raise LossevoError("surrogate.steps, surrogate.batch_size and surrogate.val_every must be >= 1")
         self.data: ImageSplits = load_dataset(cfg.dataset)
+        if s.batch_size > len(self.data.train_x):  # every batch would be short: refused, not trained
+            raise LossevoError(
+                f"surrogate.batch_size={s.batch_size} exceeds the {len(self.data.train_x)} training images "
+                f"of {self.data.name}; lower surrogate.batch_size, or give the dataset more images"
+            )
         self.augment = build(cfg.augment, "augment", num_classes=self.data.num_classes)
         self.optimizer = (
             build(s.optimizer, "surrogate.optimizer") if s.optimizer else partial(torch.optim.Adam, lr=1e-3)

@@ -45,7 +45,7 @@ class GLO(GenerationalStrategy):
         self.cma_sigma, self.cma_population = cma_sigma, cma_population
         self.population: list[tuple[TreeGenome, float]] = []
         self.best: tuple[Genome, float] | None = None
-        self.es: Any = None  # a cma.CMAEvolutionStrategy in the CMA-ES phase
+        self.es: cma_es.SeededCMA | None = None  # in the CMA-ES phase
         self.cma_tree: TreeGenome | None = None  # the tree whose coefficients CMA-ES tunes
 
     @property
@@ -90,8 +90,8 @@ class GLO(GenerationalStrategy):
         if self.es is None:
             n = len(tree.coefficients())
             popsize = self.cma_population or 4 + int(3 * np.log(n))
-            self.es = cma_es.new_cma(
-                np.asarray(tree.coefficients(), dtype=float), self.cma_sigma, popsize, self.seed
+            self.es = cma_es.SeededCMA(
+                np.asarray(tree.coefficients(), dtype=np.float64), self.cma_sigma, popsize, self.seed
             )
             self.cma_tree = tree
         return [tree.with_coefficients(list(map(float, x))) for x in self.es.ask()]
@@ -102,6 +102,7 @@ class GLO(GenerationalStrategy):
                 self.best = (genome, value)
         if self.in_cma_phase:
             coefficients = [np.asarray(as_tree(g).coefficients(), dtype=np.float64) for g in members]
+            assert self.es is not None  # made by the generation these members are
             self.es.tell(coefficients, [-f for f in fitness])
         else:
             self.population = list(zip(map(as_tree, members), fitness, strict=True))
@@ -112,7 +113,7 @@ class GLO(GenerationalStrategy):
             **self._base_state(),
             "population": [[g.to_dict(), f] for g, f in self.population],
             "best": None if self.best is None else [self.best[0].to_dict(), self.best[1]],
-            "es": None if self.es is None else cma_es.save(self.es),
+            "es": None if self.es is None else self.es.state(),
             "cma_tree": self.cma_tree.to_dict()
             if self.es is not None and self.cma_tree is not None
             else None,
@@ -126,7 +127,7 @@ class GLO(GenerationalStrategy):
             if state["best"] is None
             else (genome_from_dict(state["best"][0], validate=False), state["best"][1])
         )
-        self.es = None if state["es"] is None else cma_es.load(state["es"])
+        self.es = None if state["es"] is None else cma_es.SeededCMA.from_state(state["es"])
         if state["cma_tree"] is not None:
             self.cma_tree = as_tree(genome_from_dict(state["cma_tree"], validate=False))
 

@@ -41,7 +41,7 @@ class TaylorGLO(GenerationalStrategy):
         super().__init__(seed, salt=0x7A1)
         self.invariant, self.invariant_both, self.classes = invariant, invariant_both, int(classes or 0)
         popsize = population or (40 if invariant else 20)
-        self.es = cma_es.new_cma(np.zeros(PARAMETERS), sigma, popsize, seed)
+        self.es = cma_es.SeededCMA(np.zeros(PARAMETERS), sigma, popsize, seed)
         self.stats["invariant_rejections"] = 0
         self.best: tuple[float, list[float]] | None = None
 
@@ -69,11 +69,11 @@ class TaylorGLO(GenerationalStrategy):
         )
 
     def state_dict(self) -> dict[str, Any]:
-        return {**self._base_state(), "es": cma_es.save(self.es), "best": self.best}
+        return {**self._base_state(), "es": self.es.state(), "best": self.best}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._load_base(state)
-        self.es = cma_es.load(state["es"])
+        self.es = cma_es.SeededCMA.from_state(state["es"])
         self.best = None if state["best"] is None else (state["best"][0], list(state["best"][1]))
 
     def summary(self) -> dict[str, Any]:
