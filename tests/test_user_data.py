@@ -241,7 +241,8 @@ def test_train_on_an_image_folder_and_a_model_target_override(tmp_path: Path) ->
     class_tree(tmp_path / "imgs", {"a": 12, "b": 12})
     result = run_script(
         "train.py", *TINY, "dataset=image_folder", f"dataset.root={tmp_path / 'imgs'}",
-        "dataset.image_size=10", "dataset.val_size=4", "dataset.test_size=4", "model=custom",
+        "dataset.image_size=10", "dataset.val_size=4", "dataset.test_size=4", "surrogate.batch_size=8",
+        "model=custom",
         "model._target_=my_models.TinyNet",
         f"hydra.run.dir={tmp_path / 'run'}", env=env,
     )  # fmt: skip

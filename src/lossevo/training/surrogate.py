@@ -115,11 +115,12 @@ class Surrogate:
         try:
             model = build(node, "model", in_channels=self.data.shape[0], num_classes=self.data.num_classes)
         except LossevoError as err:
-            if "unexpected keyword" not in str(err) or str(node.get("_target_", "")).startswith("lossevo."):
+            what, sep, _ = str(err).partition(": remove it")
+            if not sep or str(node.get("_target_", "")).startswith("lossevo."):
                 raise
             # model._target_=my.Net on a built-in model's config keeps that model's keys
             raise LossevoError(
-                f"{err}. Your model receives in_channels, num_classes and every key of the model config; "
+                f"{what}: your model receives in_channels, num_classes and every key of the model config; "
                 "start from an empty one: model=custom model._target_=..."
             ) from None
         checkpoint = self.cfg.model.get("checkpoint")
