@@ -48,15 +48,19 @@ def test_disabled_tracker_is_a_no_op(tmp_path: Path) -> None:
     assert not (tmp_path / "wandb").exists()
 
 
-def test_wandb_sweep_files_compose_as_hydra_command_lines() -> None:
-    """A W&B agent runs `program key=value ...` (args_no_hyphens): every grid point must compose."""
+def test_wandb_sweep_files_compose_as_hydra_command_lines(tmp_path: Path) -> None:
+    """A W&B agent runs `python -m lossevo <entry> key=value ...` (args_no_hyphens): every grid point
+    composes, and the command works where lossevo is only installed (from another folder)."""
     import itertools
+    import subprocess
+    import sys
 
     import yaml
 
+    from lossevo.cli.main import HYDRA_COMMANDS
     from lossevo.config import compose_config
 
-    from .conftest import ROOT
+    from .conftest import ROOT, script_env
 
     paths = sorted((ROOT / "sweeps" / "wandb").glob("*.yaml"))
     assert [p.name for p in paths] == ["augmentations.yaml", "table5_cpu.yaml"], (
@@ -64,15 +68,23 @@ def test_wandb_sweep_files_compose_as_hydra_command_lines() -> None:
     )
     for path in paths:
         sweep = yaml.safe_load(path.read_text())
-        assert sweep["command"][-1] == "${args_no_hyphens}" and (ROOT / sweep["program"]).is_file()
-        entry = sweep["program"].removesuffix(".py")
+        *head, entry, args = sweep["command"]
+        assert head == ["${env}", "${interpreter}", "-m", "lossevo"] and args == "${args_no_hyphens}"
+        assert entry in HYDRA_COMMANDS and "program" not in sweep, "no script of a clone"
         params = sweep["parameters"]
         axes = [
             [(k, v) for v in p["values"]] if "values" in p else [(k, p["value"])] for k, p in params.items()
         ]
-        for point in itertools.product(*axes):
-            cfg = compose_config(entry, [f"{k}={v}" for k, v in point])
-            assert cfg is not None
+        points = [[f"{k}={v}" for k, v in point] for point in itertools.product(*axes)]
+        assert len(points) > 1
+        for point in points:
+            assert compose_config(entry, point) is not None
+        command = [sys.executable, "-m", "lossevo", entry, *points[-1], "--cfg", "job"]
+        shown = subprocess.run(
+            command, cwd=tmp_path, env=script_env(), capture_output=True, text=True, timeout=120
+        )
+        assert shown.returncode == 0, shown.stderr[-2000:]
+        assert all(p.split("=")[1] in shown.stdout for p in points[-1])
         assert sweep["metric"]["name"] in ("best_fitness", "test_acc")
 
 

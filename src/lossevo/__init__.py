@@ -5,3 +5,16 @@ from lossevo import _moved
 __version__ = "0.1.0"
 
 _moved.install()  # configs and run folders of lossevo 0.1 name modules by their old paths
+
+_API = ("evolve", "train", "validate", "SearchResult")
+__all__ = ["__version__", *_API]
+
+
+def __getattr__(name: str) -> object:
+    """``lossevo.evolve`` / ``train`` / ``validate`` (lossevo.api), imported when first used so that
+    ``import lossevo`` stays light."""
+    if name in _API:
+        from lossevo import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'lossevo' has no attribute {name!r}")

@@ -1,0 +1,123 @@
+"""lossevo from Python: ``lossevo.evolve``, ``lossevo.train`` and ``lossevo.validate`` take the
+overrides of the command line and return results, not exit codes.
+
+    import lossevo
+    result = lossevo.evolve(["dataset=digits", "search.budget=12"], run_dir="runs/first")
+    print(result.sentence)           # the verdict, as the command prints it
+    loss = result.losses()[0]        # best_1 as a torch module: loss(logits, target)
+
+Each call composes the same config the command would (Hydra's compose API, no command line),
+runs the same code and resumes the same way: the same ``run_dir`` again continues a search.
+Mistakes are :class:`~lossevo.errors.LossevoError` with the command's one-line message.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import yaml
+
+from lossevo.errors import LossevoError
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
+
+    from lossevo.losses.base import Loss
+    from lossevo.search.outputs import SearchOutcome
+    from lossevo.training.train_loss import TrainingOutcome
+    from lossevo.verdict.report import Verdict
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """A search's outcome: its folder, its best losses (best first) and its verdict."""
+
+    run_dir: Path
+    outcome: SearchOutcome
+
+    @property
+    def verdict(self) -> Verdict | None:
+        return self.outcome.verdict
+
+    @property
+    def sentence(self) -> str | None:
+        """The verdict's sentence (None without a verdict, e.g. ``validate.runs=0``)."""
+        return None if self.verdict is None else self.verdict.sentence()
+
+    @property
+    def loss_files(self) -> list[Path]:
+        """``<run_dir>/conf/loss/best_<k>.yaml``: ``loss=best_1`` configs for train.py."""
+        return list(self.outcome.loss_configs)
+
+    def losses(self) -> list[Loss]:
+        """The best losses as torch modules, best first (``loss(logits, target)``)."""
+        from omegaconf import OmegaConf
+
+        from lossevo.config import build
+
+        return [build(OmegaConf.load(path), str(path)) for path in self.loss_files]
+
+
+def evolve(overrides: Sequence[str] = (), run_dir: str | Path | None = None) -> SearchResult:
+    """Run (or resume) a search and its verdict, as ``python evolve.py <overrides>`` would; a new
+    folder under ``outputs/evolve/`` when ``run_dir`` is None."""
+    from lossevo.cli.commands import run_evolve
+
+    overrides = list(overrides)
+    folder = _run_folder(run_dir, "evolve")
+    cfg = _compose("evolve", overrides)
+    _write_overrides(folder, overrides)
+    outcome = run_evolve(cfg, run_dir=folder, overrides=overrides)
+    return SearchResult(folder, outcome)
+
+
+def validate(run_dir: str | Path, overrides: Sequence[str] = ()) -> SearchResult:
+    """The verdict of an earlier search, as ``python validate.py run=<run_dir> <overrides>``
+    (``runs=8``, ``steps=[900,3600]``, ``baselines=[reference,poly1]``, ...)."""
+    from lossevo.cli.commands import run_validate
+
+    folder = Path(run_dir)
+    outcome = run_validate(_compose("validate", [f"run={folder}", *overrides]))
+    return SearchResult(folder, outcome)
+
+
+def train(overrides: Sequence[str] = (), run_dir: str | Path | None = None) -> TrainingOutcome:
+    """Train one loss ``seeds`` times, as ``python train.py <overrides>`` would (results.csv and
+    result.yaml in ``run_dir``); raises when every training failed."""
+    from lossevo.cli.commands import run_train
+
+    folder = _run_folder(run_dir, "train")
+    return run_train(_compose("train", list(overrides)), run_dir=folder)
+
+
+def _compose(config_name: str, overrides: list[str]) -> DictConfig:
+    """Compose like the command line; a bad override is a LossevoError with Hydra's first line."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from lossevo.config import compose_config
+
+    try:
+        return compose_config(config_name, overrides)
+    except (HydraException, OmegaConfBaseException) as err:
+        raise LossevoError(f"{config_name}: {str(err).splitlines()[0]}") from None
+
+
+def _run_folder(run_dir: str | Path | None, entry: str) -> Path:
+    """``run_dir``, or a new ``outputs/<entry>/<date>/<time>`` as the command line makes."""
+    if run_dir is None:
+        now = datetime.datetime.now()
+        run_dir = Path("outputs") / entry / f"{now:%Y-%m-%d}" / f"{now:%H-%M-%S-%f}"
+    return Path(run_dir)
+
+
+def _write_overrides(folder: Path, overrides: Sequence[str]) -> None:
+    """``<folder>/.hydra/overrides.yaml``, as a Hydra run writes it (``validate`` recomposes a
+    search from it)."""
+    path = folder / ".hydra" / "overrides.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(list(overrides)))
