@@ -36,7 +36,7 @@ def test_report_writes_pngs_and_the_equation(tmp_path: Path) -> None:
     assert all(p.read_bytes().startswith(PNG) and p.stat().st_size > 10_000 for p in paths)
     text = (tmp_path / "equation.md").read_text()
     assert "L = Σ_c [y/(epsilon + i0e(log(epsilon + yhat)))]" in text
-    assert r"\operatorname{i0e}" in text and "def loss_fn" in text
+    assert r"\operatorname{i0e}" in text and "def per_sample" in text and "def _bessel_i0e(x):" in text
 
 
 def test_lossevo_command_prints_losses(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

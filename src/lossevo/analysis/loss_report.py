@@ -7,16 +7,18 @@ surface (PNGs) and its equation (``equation.md``: text, LaTeX, key and generated
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
 
 from lossevo.config import build, compose_config
+from lossevo.errors import LossevoError
 
 
 def describe_loss(name: str, loss: Any) -> str:
-    """The equation of a loss (and its LaTeX, key and source when it is a genome), as Markdown."""
+    """The equation of a loss (its LaTeX and key when it is a genome) and its source, as Markdown."""
     lines = [f"# {name}", "", f"    {getattr(loss, 'equation', type(loss).__name__)}", ""]
     genome = getattr(loss, "genome", None)
     if genome is not None:
@@ -26,9 +28,8 @@ def describe_loss(name: str, loss: Any) -> str:
             f"space: {genome.space}, sign: {genome.sign:+d}, key: {genome.key()}",
             "",
         ]
-        source = getattr(genome, "source", None)
-        if source is not None:
-            lines += ["```python", source(signed=True).rstrip(), "```", ""]
+    with contextlib.suppress(AttributeError, LossevoError):  # a loss without a standalone source
+        lines += ["```python", loss.source().rstrip(), "```", ""]  # as `lossevo export` writes it
     return "\n".join(lines)
 
 

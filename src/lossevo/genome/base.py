@@ -12,13 +12,16 @@ import hashlib
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 import sympy as sp
 import torch
 
 from lossevo.errors import GenomeError
+
+if TYPE_CHECKING:
+    from lossevo.genome.ops import Op
 
 # (y, yhat, logits) -> per-sample loss [B]; y, yhat and logits are [B, C].
 PerSampleFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -42,6 +45,15 @@ class Genome(ABC):
     @abstractmethod
     def compile(self, signed: bool = False) -> PerSampleFn:
         """The per-sample loss, vectorised, with autograd; without the sign unless ``signed``."""
+
+    @abstractmethod
+    def source(self, signed: bool = False, name: str = "loss_fn") -> str:
+        """The Python source :meth:`compile` executes: ``def name(y, yhat, logits=None)`` calling the
+        functions of :meth:`ops` by their ``function_name`` (``lossevo export`` writes both out)."""
+
+    def ops(self) -> list[Op]:
+        """The ops :meth:`source` calls."""
+        return []
 
     @abstractmethod
     def expression(self) -> sp.Expr:

@@ -17,7 +17,7 @@ import sympy as sp
 
 from lossevo.errors import GenomeError
 from lossevo.genome.base import Genome, PerSampleFn, register_space
-from lossevo.genome.ops import BINARY_NAMES, OPS, SYM_Y, SYM_YHAT, UNARY_NAMES
+from lossevo.genome.ops import BINARY_NAMES, OPS, SYM_Y, SYM_YHAT, UNARY_NAMES, Op
 
 INPUTS: tuple[str, ...] = ("y", "yhat", "one", "minus_one")
 ROOT = "root"
@@ -125,27 +125,31 @@ class GraphGenome(Genome):
         return result
 
     # ----------------------------------------------------------------- compile
-    def source(self, signed: bool = False) -> str:
-        """Python source of the per-sample function that :meth:`compile` executes."""
+    def source(self, signed: bool = False, name: str = "loss_fn") -> str:
+        """Python source of the per-sample function that :meth:`compile` executes; it calls the ops
+        of :meth:`definitions` by their function names."""
         self.validate()
-        lines = ["def loss_fn(y, yhat, logits=None):"]
+        lines = [f"def {name}(y, yhat, logits=None):"]
         order = self.active_order()
-        used = {ref for name in order for ref in self.node(name).inputs}
+        used = {ref for node in order for ref in self.node(node).inputs}
         if "one" in used:
             lines.append("    one = yhat.new_tensor(1.0)")
         if "minus_one" in used:
             lines.append("    minus_one = yhat.new_tensor(-1.0)")
-        for name in order:
-            node = self.node(name)
-            lines.append(f"    {name} = {node.op}({', '.join(node.inputs)})")
+        for node_name in order:
+            node = self.node(node_name)
+            lines.append(f"    {node_name} = {OPS[node.op].function_name}({', '.join(node.inputs)})")
         negate = signed and self.sign < 0
         lines.append(f"    return {'-' if negate else ''}root.sum(dim=-1)")
         return "\n".join(lines) + "\n"
 
+    def ops(self) -> list[Op]:
+        return sorted({OPS[self.node(n).op] for n in self.active_order()}, key=lambda op: op.name)
+
     def compile(self, signed: bool = False) -> PerSampleFn:
         slot = "fn_signed" if signed else "fn"
         if slot not in self._cache:
-            namespace: dict[str, Any] = {name: op.fn for name, op in OPS.items()}
+            namespace: dict[str, Any] = {op.function_name: op.fn for op in OPS.values()}
             code = compile(self.source(signed), f"<graph genome {self.canonical()}>", "exec")
             exec(code, namespace)
             self._cache[slot] = namespace["loss_fn"]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import sympy as sp
 import torch
@@ -46,69 +47,90 @@ _log10 = _named("log10")
 
 @dataclass(frozen=True)
 class Op:
+    """One op: its torch body (the text of a function of ``x``, or of ``a`` and ``b``, that uses only
+    ``torch`` and inlines its constants) and its sympy form. Training runs the function compiled from
+    :meth:`definition`, and ``lossevo export`` copies the same text into a standalone file, so the
+    two compute the same thing by construction."""
+
     name: str
     arity: int
-    fn: Callable[..., torch.Tensor]
+    body: str  # e.g. "return torch.log(torch.abs(x) + 1e-07)"; may have several lines
     sym: Callable[..., sp.Expr]
     commutative: bool = False
 
+    @property
+    def function_name(self) -> str:
+        """The name generated sources call it by (``_ln``: never a builtin such as ``max``)."""
+        return f"_{self.name}"
 
-def _softplus_t(x: torch.Tensor) -> torch.Tensor:
-    return torch.logaddexp(x, x.new_tensor(_LN_1P_EPS))
+    def definition(self) -> str:
+        """Python source of the op as a module-level function."""
+        args = "x" if self.arity == 1 else "a, b"
+        lines = self.body.splitlines()
+        return f"def {self.function_name}({args}):\n" + "".join(f"    {line}\n" for line in lines)
+
+    @property
+    def fn(self) -> Callable[..., torch.Tensor]:
+        cached = _COMPILED.get(self)
+        if cached is None:
+            namespace: dict[str, Any] = {"torch": torch}
+            exec(compile(self.definition(), f"<op {self.name}>", "exec"), namespace)
+            cached = _COMPILED[self] = namespace[self.function_name]
+        return cached
 
 
-def _dsigmoid(x: torch.Tensor) -> torch.Tensor:
-    s = torch.sigmoid(x)
-    return s * (1 - s)
+_COMPILED: dict[Op, Callable[..., torch.Tensor]] = {}
 
 
-def _norm_div(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return a / torch.sqrt(1 + b * b)
+def unary(name: str, expression: str, sym: Callable[..., sp.Expr]) -> Op:
+    """An op of one argument whose body returns ``expression`` (in ``x``)."""
+    return Op(name, 1, f"return {expression}", sym)
+
+
+def binary(name: str, expression: str, sym: Callable[..., sp.Expr], commutative: bool = False) -> Op:
+    """An op of two arguments whose body returns ``expression`` (in ``a`` and ``b``)."""
+    return Op(name, 2, f"return {expression}", sym, commutative)
 
 
 UNARY: tuple[Op, ...] = (
-    Op("neg", 1, torch.neg, lambda x: -x),
-    Op("ln", 1, lambda x: torch.log(torch.abs(x) + EPS), lambda x: sp.log(sp.Abs(x) + SYM_EPS)),
-    Op(
-        "log10",
-        1,
-        lambda x: torch.log10(torch.abs(x) + EPS),
-        lambda x: _log10(sp.Abs(x) + SYM_EPS),
-    ),
-    Op("exp", 1, torch.exp, sp.exp),
-    Op("abs", 1, torch.abs, sp.Abs),
-    Op("sigmoid", 1, torch.sigmoid, _sigma),
-    Op("dsoftsign", 1, lambda x: 1 / (1 + torch.abs(x)), lambda x: 1 / (1 + sp.Abs(x))),
-    Op("softplus", 1, _softplus_t, _softplus),
-    Op("erf", 1, torch.erf, sp.erf),
-    Op("erfc", 1, torch.erfc, sp.erfc),
-    Op("sin", 1, torch.sin, sp.sin),
-    Op("sinh", 1, torch.sinh, sp.sinh),
-    Op("asinh", 1, torch.asinh, sp.asinh),
-    Op("tanh", 1, torch.tanh, sp.tanh),
-    Op("atan", 1, torch.atan, sp.atan),
-    Op("reciprocal", 1, lambda x: 1 / (x + EPS), lambda x: 1 / (x + SYM_EPS)),
-    Op("bessel_i0", 1, torch.special.i0, lambda x: sp.besseli(0, x)),
-    Op("bessel_i0e", 1, torch.special.i0e, _i0e),
-    Op("bessel_i1", 1, torch.special.i1, lambda x: sp.besseli(1, x)),
-    Op("bessel_i1e", 1, torch.special.i1e, _i1e),
-    Op("relu", 1, torch.relu, lambda x: sp.Max(x, 0)),
-    Op("min0", 1, lambda x: torch.clamp(x, max=0), lambda x: sp.Min(x, 0)),
-    Op("square", 1, torch.square, lambda x: x**2),
-    Op("sqrt", 1, lambda x: torch.sqrt(torch.abs(x)), lambda x: sp.sqrt(sp.Abs(x))),
-    Op("softsign", 1, torch.nn.functional.softsign, _softsign),
-    Op("dtanh", 1, lambda x: 1 - torch.tanh(x) ** 2, lambda x: 1 - sp.tanh(x) ** 2),
-    Op("dsigmoid", 1, _dsigmoid, lambda x: _sigma(x) * (1 - _sigma(x))),
+    unary("neg", "torch.neg(x)", lambda x: -x),
+    unary("ln", f"torch.log(torch.abs(x) + {EPS!r})", lambda x: sp.log(sp.Abs(x) + SYM_EPS)),
+    unary("log10", f"torch.log10(torch.abs(x) + {EPS!r})", lambda x: _log10(sp.Abs(x) + SYM_EPS)),
+    unary("exp", "torch.exp(x)", sp.exp),
+    unary("abs", "torch.abs(x)", sp.Abs),
+    unary("sigmoid", "torch.sigmoid(x)", _sigma),
+    unary("dsoftsign", "1 / (1 + torch.abs(x))", lambda x: 1 / (1 + sp.Abs(x))),
+    # ln(|1 + e^x| + eps) without overflow for large x.
+    unary("softplus", f"torch.logaddexp(x, x.new_tensor({_LN_1P_EPS!r}))", _softplus),
+    unary("erf", "torch.erf(x)", sp.erf),
+    unary("erfc", "torch.erfc(x)", sp.erfc),
+    unary("sin", "torch.sin(x)", sp.sin),
+    unary("sinh", "torch.sinh(x)", sp.sinh),
+    unary("asinh", "torch.asinh(x)", sp.asinh),
+    unary("tanh", "torch.tanh(x)", sp.tanh),
+    unary("atan", "torch.atan(x)", sp.atan),
+    unary("reciprocal", f"1 / (x + {EPS!r})", lambda x: 1 / (x + SYM_EPS)),
+    unary("bessel_i0", "torch.special.i0(x)", lambda x: sp.besseli(0, x)),
+    unary("bessel_i0e", "torch.special.i0e(x)", _i0e),
+    unary("bessel_i1", "torch.special.i1(x)", lambda x: sp.besseli(1, x)),
+    unary("bessel_i1e", "torch.special.i1e(x)", _i1e),
+    unary("relu", "torch.relu(x)", lambda x: sp.Max(x, 0)),
+    unary("min0", "torch.clamp(x, max=0)", lambda x: sp.Min(x, 0)),
+    unary("square", "torch.square(x)", lambda x: x**2),
+    unary("sqrt", "torch.sqrt(torch.abs(x))", lambda x: sp.sqrt(sp.Abs(x))),
+    unary("softsign", "torch.nn.functional.softsign(x)", _softsign),
+    unary("dtanh", "1 - torch.tanh(x) ** 2", lambda x: 1 - sp.tanh(x) ** 2),
+    Op("dsigmoid", 1, "s = torch.sigmoid(x)\nreturn s * (1 - s)", lambda x: _sigma(x) * (1 - _sigma(x))),
 )
 
 BINARY: tuple[Op, ...] = (
-    Op("add", 2, torch.add, lambda a, b: a + b, commutative=True),
-    Op("sub", 2, torch.sub, lambda a, b: a - b),
-    Op("mul", 2, torch.mul, lambda a, b: a * b, commutative=True),
-    Op("max", 2, torch.maximum, sp.Max, commutative=True),
-    Op("min", 2, torch.minimum, sp.Min, commutative=True),
-    Op("div", 2, lambda a, b: a / (b + EPS), lambda a, b: a / (b + SYM_EPS)),
-    Op("norm_div", 2, _norm_div, lambda a, b: a / sp.sqrt(1 + b**2)),
+    binary("add", "torch.add(a, b)", lambda a, b: a + b, commutative=True),
+    binary("sub", "torch.sub(a, b)", lambda a, b: a - b),
+    binary("mul", "torch.mul(a, b)", lambda a, b: a * b, commutative=True),
+    binary("max", "torch.maximum(a, b)", sp.Max, commutative=True),
+    binary("min", "torch.minimum(a, b)", sp.Min, commutative=True),
+    binary("div", f"a / (b + {EPS!r})", lambda a, b: a / (b + SYM_EPS)),
+    binary("norm_div", "a / torch.sqrt(1 + b * b)", lambda a, b: a / sp.sqrt(1 + b**2)),
 )
 
 OPS: dict[str, Op] = {op.name: op for op in UNARY + BINARY}

@@ -20,31 +20,27 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import sympy as sp
-import torch
 
 from lossevo.errors import GenomeError
-from lossevo.genome.ops import SYM_EPS, Op
+from lossevo.genome.ops import SYM_EPS, Op, binary, unary
 
 LEAVES = ("y", "yhat", "logit", "const")
 
 
 def _protected(eps: float) -> dict[str, Op]:
-    def div(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return a / (b + torch.copysign(torch.full_like(b, eps), b))
-
     return {
-        "ln": Op("ln", 1, lambda x: torch.log(torch.abs(x) + eps), lambda x: sp.log(sp.Abs(x) + SYM_EPS)),
-        "sqrt": Op(
-            "sqrt", 1, lambda x: torch.sqrt(torch.abs(x) + eps), lambda x: sp.sqrt(sp.Abs(x) + SYM_EPS)
+        "ln": unary("ln", f"torch.log(torch.abs(x) + {eps!r})", lambda x: sp.log(sp.Abs(x) + SYM_EPS)),
+        "sqrt": unary("sqrt", f"torch.sqrt(torch.abs(x) + {eps!r})", lambda x: sp.sqrt(sp.Abs(x) + SYM_EPS)),
+        "div": binary(
+            "div", f"a / (b + torch.copysign(torch.full_like(b, {eps!r}), b))", lambda a, b: a / (b + SYM_EPS)
         ),
-        "div": Op("div", 2, div, lambda a, b: a / (b + SYM_EPS)),
     }
 
 
 _ARITHMETIC = {
-    "add": Op("add", 2, torch.add, lambda a, b: a + b, commutative=True),
-    "sub": Op("sub", 2, torch.sub, lambda a, b: a - b),
-    "mul": Op("mul", 2, torch.mul, lambda a, b: a * b, commutative=True),
+    "add": binary("add", "torch.add(a, b)", lambda a, b: a + b, commutative=True),
+    "sub": binary("sub", "torch.sub(a, b)", lambda a, b: a - b),
+    "mul": binary("mul", "torch.mul(a, b)", lambda a, b: a * b, commutative=True),
 }
 
 
@@ -83,7 +79,7 @@ def _glo() -> PrimitiveSet:
     protected = _protected(eps)
     ops = {
         "ln": protected["ln"],
-        "square": Op("square", 1, torch.square, lambda x: x**2),
+        "square": unary("square", "torch.square(x)", lambda x: x**2),
         "sqrt": protected["sqrt"],
         **_ARITHMETIC,
         "div": protected["div"],
@@ -105,12 +101,12 @@ def _ngl() -> PrimitiveSet:
     ops = {
         **_ARITHMETIC,
         "div": protected["div"],
-        "neg": Op("neg", 1, torch.neg, lambda x: -x),
+        "neg": unary("neg", "torch.neg(x)", lambda x: -x),
         "sqrt": protected["sqrt"],
         "log": protected["ln"],
-        "exp": Op("exp", 1, torch.exp, sp.exp),
-        "sin": Op("sin", 1, torch.sin, sp.sin),
-        "cos": Op("cos", 1, torch.cos, sp.cos),
+        "exp": unary("exp", "torch.exp(x)", sp.exp),
+        "sin": unary("sin", "torch.sin(x)", sp.sin),
+        "cos": unary("cos", "torch.cos(x)", sp.cos),
     }
     return PrimitiveSet(name="ngl", eps=eps, ops=ops, leaves=("yhat", "y", "const"), scale=1)
 

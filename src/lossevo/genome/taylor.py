@@ -25,7 +25,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 import sympy as sp
-import torch
 
 from lossevo.errors import GenomeError
 from lossevo.genome.base import Genome, PerSampleFn, register_space
@@ -55,18 +54,26 @@ class TaylorGenome(Genome):
         return None
 
     # ----------------------------------------------------------------- compile
-    def compile(self, signed: bool = False) -> PerSampleFn:
+    def source(self, signed: bool = False, name: str = "loss_fn") -> str:
+        """Python source of the per-sample function that :meth:`compile` executes (λ inlined)."""
         self.validate()
-        l0, l1, l2, l3, l4, l5, l6, l7 = self.params
+        l0, l1, l2, l3, l4, l5, l6, l7 = (repr(float(v)) for v in self.params)
         scale = -1.0 * (self.sign if signed else 1)
+        return (
+            f"def {name}(y, yhat, logits=None):\n"
+            f"    d = yhat - ({l1})\n"
+            f"    e = y - ({l0})\n"
+            f"    value = d * (({l2}) + d * (({l3}) + ({l4}) * d) + e * (({l5}) + ({l6}) * d + ({l7}) * e))\n"
+            f"    return {scale!r} * value.mean(dim=-1)\n"
+        )
 
-        def loss_fn(y: torch.Tensor, yhat: torch.Tensor, logits: torch.Tensor | None = None) -> torch.Tensor:
-            d = yhat - l1
-            e = y - l0
-            value = d * (l2 + d * (l3 + l4 * d) + e * (l5 + l6 * d + l7 * e))
-            return scale * value.mean(dim=-1)
-
-        return loss_fn
+    def compile(self, signed: bool = False) -> PerSampleFn:
+        slot = "fn_signed" if signed else "fn"
+        if slot not in self._cache:
+            namespace: dict[str, Any] = {}
+            exec(compile(self.source(signed), "<taylor genome>", "exec"), namespace)
+            self._cache[slot] = namespace["loss_fn"]
+        return self._cache[slot]
 
     # ----------------------------------------------------------------- render
     def expression(self) -> sp.Expr:

@@ -20,7 +20,7 @@ import sympy as sp
 
 from lossevo.errors import GenomeError
 from lossevo.genome.base import Genome, PerSampleFn, register_space
-from lossevo.genome.ops import SYM_Y, SYM_YHAT
+from lossevo.genome.ops import SYM_Y, SYM_YHAT, Op
 from lossevo.genome.primitives import LEAVES, PrimitiveSet, primitive_set
 
 SYM_Z = sp.Symbol("z", real=True)
@@ -174,39 +174,44 @@ class TreeGenome(Genome):
         return None
 
     # ----------------------------------------------------------------- compile
-    def source(self, signed: bool = False) -> str:
-        """Python source of the per-sample function that :meth:`compile` executes."""
+    def source(self, signed: bool = False, name: str = "loss_fn") -> str:
+        """Python source of the per-sample function that :meth:`compile` executes; it calls the ops
+        of :meth:`definitions` by their function names."""
         self.validate()
-        lines = ["def loss_fn(y, yhat, logits=None):"]
+        lines = [f"def {name}(y, yhat, logits=None):"]
         counter = itertools.count()
         leaf_names = {"y": "y", "yhat": "yhat", "logit": "logits"}
 
         def emit(node: TreeNode) -> str:
             if node.op == "const":
-                name = f"c{next(counter)}"
-                lines.append(f"    {name} = yhat.new_tensor({node.value!r})")
-                expr = name
+                const_name = f"c{next(counter)}"
+                lines.append(f"    {const_name} = yhat.new_tensor({node.value!r})")
+                expr = const_name
             elif node.is_leaf:
                 expr = leaf_names[node.op]
             else:
-                expr = f"{node.op}({', '.join(emit(a) for a in node.args)})"
+                expr = f"{self.pset.op(node.op).function_name}({', '.join(emit(a) for a in node.args)})"
             if node.coef != 1.0:
                 expr = f"{node.coef!r} * {expr}"
             if expr in leaf_names.values() or (expr.startswith("c") and expr[1:].isdigit()):
                 return expr
-            name = f"t{next(counter)}"
-            lines.append(f"    {name} = {expr}")
-            return name
+            temp = f"t{next(counter)}"
+            lines.append(f"    {temp} = {expr}")
+            return temp
 
         result = emit(self.root)
         negative = self.pset.scale * (self.sign if signed else 1) < 0
         lines.append(f"    return {'-' if negative else ''}{result}.mean(dim=-1)")
         return "\n".join(lines) + "\n"
 
+    def ops(self) -> list[Op]:
+        used = {node.op for _, node in self.root.walk() if not node.is_leaf}
+        return sorted({self.pset.op(name) for name in used}, key=lambda op: op.function_name)
+
     def compile(self, signed: bool = False) -> PerSampleFn:
         slot = "fn_signed" if signed else "fn"
         if slot not in self._cache:
-            namespace: dict[str, Any] = {name: o.fn for name, o in self.pset.ops.items()}
+            namespace: dict[str, Any] = {o.function_name: o.fn for o in self.pset.ops.values()}
             exec(compile(self.source(signed), "<tree genome>", "exec"), namespace)
             self._cache[slot] = namespace["loss_fn"]
         return self._cache[slot]

@@ -79,6 +79,14 @@ class Loss(nn.Module):
         """A readable formula of the per-sample loss."""
         return type(self).__name__
 
+    def source(self, name: str = "per_sample") -> str:
+        """Python source, needing only ``torch``, of a function ``name(y, yhat, logits)`` computing
+        :meth:`per_sample` with this loss's options inlined (what ``lossevo export`` writes out)."""
+        raise LossevoError(
+            f"{type(self).__name__} has no standalone source: lossevo export writes genome losses and the "
+            "losses of `lossevo list`"
+        )
+
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         logits, target = _flatten(input, target)
         with torch.autocast(device_type=logits.device.type, enabled=False):
@@ -141,6 +149,11 @@ class GenomeLoss(Loss):
 
     def per_sample(self, y: torch.Tensor, yhat: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         return self._fn(y, yhat, logits)
+
+    def source(self, name: str = "per_sample") -> str:
+        # The ops' own text and the genome's source: what _fn was compiled from.
+        parts = [op.definition() for op in self.genome.ops()]
+        return "\n\n".join([*parts, self.genome.source(signed=True, name=name)])
 
     @property
     def equation(self) -> str:

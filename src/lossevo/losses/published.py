@@ -129,6 +129,12 @@ class CrossEntropy(Loss):
     def per_sample(self, y: torch.Tensor, yhat: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         return -(y * F.log_softmax(logits, dim=1)).sum(dim=1)
 
+    def source(self, name: str = "per_sample") -> str:
+        return (
+            f"def {name}(y, yhat, logits):\n"
+            "    return -(y * torch.nn.functional.log_softmax(logits, dim=1)).sum(dim=1)\n"
+        )
+
     @property
     def equation(self) -> str:
         return "L = -Σ_c [y*log(yhat)]" + self.smoothing_note()
@@ -140,6 +146,9 @@ class MSE(Loss):
 
     def per_sample(self, y: torch.Tensor, yhat: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         return (yhat - y).square().mean(dim=1)
+
+    def source(self, name: str = "per_sample") -> str:
+        return f"def {name}(y, yhat, logits):\n    return (yhat - y).square().mean(dim=1)\n"
 
     @property
     def equation(self) -> str:
@@ -156,6 +165,13 @@ class Focal(Loss):
     def per_sample(self, y: torch.Tensor, yhat: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         log_p = F.log_softmax(logits, dim=1)
         return -(self.alpha * y * (1 - yhat).pow(self.gamma) * log_p).sum(dim=1)
+
+    def source(self, name: str = "per_sample") -> str:
+        return (
+            f"def {name}(y, yhat, logits):\n"
+            "    log_p = torch.nn.functional.log_softmax(logits, dim=1)\n"
+            f"    return -({self.alpha!r} * y * (1 - yhat).pow({self.gamma!r}) * log_p).sum(dim=1)\n"
+        )
 
     @property
     def equation(self) -> str:
@@ -176,6 +192,13 @@ class Poly1(Loss):
         ce = -(y * F.log_softmax(logits, dim=1)).sum(dim=1)
         return ce + self.epsilon * (1 - (y * yhat).sum(dim=1))
 
+    def source(self, name: str = "per_sample") -> str:
+        return (
+            f"def {name}(y, yhat, logits):\n"
+            "    ce = -(y * torch.nn.functional.log_softmax(logits, dim=1)).sum(dim=1)\n"
+            f"    return ce + {self.epsilon!r} * (1 - (y * yhat).sum(dim=1))\n"
+        )
+
     @property
     def equation(self) -> str:
         return f"L = -Σ_c [y*log(yhat)] + {self.epsilon}*(1 - Σ_c [y*yhat])" + self.smoothing_note()
@@ -194,6 +217,14 @@ class SymmetricCE(Loss):
         ce = -(y * F.log_softmax(logits, dim=1)).sum(dim=1)
         rce = -(yhat.clamp(1e-7, 1.0) * torch.log(y.clamp(1e-4, 1.0))).sum(dim=1)
         return self.alpha * ce + self.beta * rce
+
+    def source(self, name: str = "per_sample") -> str:
+        return (
+            f"def {name}(y, yhat, logits):\n"
+            "    ce = -(y * torch.nn.functional.log_softmax(logits, dim=1)).sum(dim=1)\n"
+            "    rce = -(yhat.clamp(1e-7, 1.0) * torch.log(y.clamp(1e-4, 1.0))).sum(dim=1)\n"
+            f"    return {self.alpha!r} * ce + {self.beta!r} * rce\n"
+        )
 
     @property
     def equation(self) -> str:
