@@ -100,6 +100,101 @@ def test_wandb_offline_run_files_are_written(reference_run: Path) -> None:
     assert any(t.startswith("candidates") for t in tables)
 
 
+def offline_records(path: Path) -> list:
+    """The protobuf records of an offline W&B run file (``run-<id>.wandb``): a LevelDB-style log
+    of 32 KiB blocks, each record a 7-byte header (crc, length, kind) and a ``Record``."""
+    import struct
+
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    data, block, pos, buf, records = path.read_bytes(), 32768, 7, b"", []  # 7: the file header
+    while pos + 7 <= len(data):
+        if block - pos % block < 7:  # a block's tail too short for a header is padding
+            pos += block - pos % block
+            continue
+        _, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
+        buf += data[pos + 7 : pos + 7 + length]
+        pos += 7 + length
+        if kind in (1, 4):  # a full record, or the last fragment of one
+            record = pb.Record()
+            record.ParseFromString(buf)
+            records.append(record)
+            buf = b""
+    return records
+
+
+def test_a_search_logs_its_best_losses_as_one_wandb_artifact(reference_run: Path, tmp_path: Path) -> None:
+    from lossevo.tracking.artifacts import artifact_name, loss_overrides
+    from lossevo.tracking.tracker import group_for
+
+    (run_file,) = (reference_run / "wandb").glob("offline-run-*/*.wandb")
+    records = offline_records(run_file)
+    assert [r.WhichOneof("record_type") for r in records][:2] == ["header", "run"]
+    artifacts = [r.artifact for r in records if r.WhichOneof("record_type") == "artifact"]
+    assert any(a.type == "run_table" for a in artifacts)  # W&B tables are artifacts too
+    artifacts = [a for a in artifacts if a.type == "loss"]
+    assert len(artifacts) == 1, "one artifact with every best loss"
+    artifact = artifacts[0]
+    assert artifact.type == "loss" and artifact.name == artifact_name(group_for(reference_run))
+    assert "latest" in artifact.aliases
+    staged = {e.path: Path(e.local_path) for e in artifact.manifest.contents}
+    best = sorted(p.name for p in (reference_run / "conf" / "loss").glob("best_*.yaml"))
+    assert best and set(staged) == {*best, *(b.replace(".yaml", ".py") for b in best), "verdict.md",
+                                    "validation.csv", "comparisons.csv"}  # fmt: skip
+    for name, copy in staged.items():  # staged for `wandb sync`: the files as the search wrote them
+        written = reference_run / (
+            "export" if name.endswith(".py") else "conf/loss" if "best_" in name else ""
+        )
+        assert copy.read_bytes() == (written / name).read_bytes(), name
+    metadata = json.loads(artifact.metadata)
+    sentence = (reference_run / "verdict.md").read_text()
+    assert metadata["verdict"] in sentence and metadata["baselines"] == ["cross_entropy"]
+    assert [loss["name"] for loss in metadata["losses"]] == ["best_1", "best_2"][: len(metadata["losses"])]
+    assert set(metadata["losses"][0]["vs"]) == {"cross_entropy"}
+    # Downloaded, the artifact is these files in one folder: train.py trains its best_1 from it.
+    folder = tmp_path / "artifact"
+    folder.mkdir()
+    for name, copy in staged.items():
+        (folder / name).write_bytes(copy.read_bytes())
+    result = run_script(
+        "train.py", *TINY, *loss_overrides(folder, "best_1"), f"hydra.run.dir={tmp_path / 't'}"
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    equation = (reference_run / "conf" / "loss" / "best_1.yaml").read_text().splitlines()[1].lstrip("# ")
+    assert equation in result.stdout + result.stderr
+    # Without W&B's server the reference is one line saying how to get the files instead.
+    result = run_script(
+        "train.py", *TINY, "loss=wandb:me/lossevo/losses-x:v0/best_2", f"hydra.run.dir={tmp_path / 'u'}"
+    )
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "wandb artifact get me/lossevo/losses-x:v0" in result.stderr
+    assert "best_2.yaml" in result.stderr
+
+
+def test_a_search_writes_its_best_losses_as_standalone_files(reference_run: Path, tmp_path: Path) -> None:
+    exported = sorted((reference_run / "export").glob("best_*.py"))
+    assert [p.stem for p in exported] == [
+        p.stem for p in sorted((reference_run / "conf" / "loss").glob("*.yaml"))
+    ]
+    text = exported[0].read_text()
+    candidate = (
+        (reference_run / "conf" / "loss" / "best_1.yaml").read_text().split("candidate ")[1].split(",")[0]
+    )
+    assert (
+        f"candidate {candidate} (" in text and "Verdict of the search" in text and "vs cross_entropy:" in text
+    )
+    assert "import lossevo" not in text
+    # `lossevo export` of the run folder writes the same file.
+    out = tmp_path / "my_loss.py"
+    result = subprocess.run([sys.executable, "-m", "lossevo", "export", str(reference_run), "--best", "1",
+                             "-o", str(out)], capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert out.read_text() == text.replace("from best_1 import", "from my_loss import")
+    result = subprocess.run([sys.executable, "-m", "lossevo", "export", str(reference_run), "--best", "7"],
+                            capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 2 and "has no best_7.yaml" in result.stderr
+
+
 def test_train_accepts_the_best_loss_config(reference_run: Path, tmp_path: Path) -> None:
     result = run_script(
         "train.py",

@@ -73,7 +73,9 @@ def test_a_search_folder_gives_fitness_candidates_and_verdict_panels(tmp_path: P
     assert fitness["xAxis"] == "candidate/id"
     assert fitness["metrics"] == ["candidate/fitness", "search/best_fitness", "search/reference_fitness"]
     assert [t for p in found["Candidates"] for t in table_names(p)] == ["candidates", "top_candidates"]
-    assert found["Candidates"][2]["config"]["mediaKeys"] == ["phenotypes", "fitness"]
+    note, *_, media = found["Candidates"]
+    assert media["config"]["mediaKeys"] == ["phenotypes", "fitness"]
+    assert note["viewType"] == "Markdown Panel" and "artifact `losses-my-search`" in note["config"]["value"]
     verdict = found["Verdict"]
     assert verdict[0]["viewType"] == "Markdown Panel"
     assert verdict[0]["config"]["value"] == (run_dir / "verdict.md").read_text()
@@ -90,6 +92,9 @@ def test_a_group_name_gives_every_section_including_kendall_heatmaps(tmp_path: P
     assert (view["entity"], view["project"]) == ("lab", "losses")
     found = panels(view)
     assert list(found) == ["Search", "Candidates", "Verdict", "Rank correlation"]
+    note = found["Candidates"][0]["config"]["value"]  # the search's best losses: its artifact, linked
+    assert "[losses-sweep-7](https://wandb.ai/lab/losses/artifacts/loss/losses-sweep-7)" in note
+    assert "lossevo train loss=wandb:lab/losses/losses-sweep-7:latest" in note
     heatmaps, *tables = found["Rank correlation"]
     assert heatmaps["config"]["mediaKeys"] == ["kendall", "scatter"]
     assert [t for p in tables for t in table_names(p)] == ["kendall", "accuracy", "elimination"]

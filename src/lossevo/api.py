@@ -100,9 +100,10 @@ def _compose(config_name: str, overrides: list[str]) -> DictConfig:
     from omegaconf.errors import OmegaConfBaseException
 
     from lossevo.config import compose_config
+    from lossevo.tracking.artifacts import resolve_overrides
 
     try:
-        return compose_config(config_name, overrides)
+        return compose_config(config_name, resolve_overrides(list(overrides)))
     except (HydraException, OmegaConfBaseException) as err:
         raise LossevoError(f"{config_name}: {str(err).splitlines()[0]}") from None
 

@@ -9,6 +9,7 @@ user's own config folder joins with ``--config-dir=<folder>`` (its ``dataset/``,
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 
 import hydra
@@ -25,8 +26,17 @@ def _entry(config_name: str, run: Callable[[DictConfig], object], doc: str) -> C
     def main(cfg: DictConfig) -> None:
         run(cfg)
 
-    main.__name__, main.__doc__ = config_name, doc
-    return main
+    @commands.user_errors
+    def entry() -> None:
+        # loss=wandb:<artifact>: the loss=file overrides of the downloaded loss, before Hydra reads them.
+        if any("=wandb:" in arg for arg in sys.argv[1:]):
+            from lossevo.tracking.artifacts import resolve_overrides
+
+            sys.argv[1:] = resolve_overrides(sys.argv[1:])
+        main()
+
+    entry.__name__, entry.__doc__ = config_name, doc
+    return entry
 
 
 evolve = _entry("evolve", commands.run_evolve, "Search for a loss function.")

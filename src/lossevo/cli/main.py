@@ -6,6 +6,8 @@ lossevo list                     the named losses
 lossevo show neuroloss1          equation, LaTeX, key, source and integrity verdict
 lossevo show my_loss.json        the same for a genome file (JSON or YAML)
 lossevo show taylorglo --param params=[0,0,-1,0,0,0,0,0]
+lossevo export outputs/evolve/... --best 1 -o my_loss.py   a found loss as one file needing only torch
+                                 (also a loss name or a genome/loss YAML)
 lossevo stats outputs/train       mean ± std per loss × setting, best marked, Welch p vs cross_entropy
 lossevo ttest runs/a runs/b       Welch's t-test between two result sets
 lossevo collate outputs/train -o all.csv
@@ -117,6 +119,14 @@ def main(argv: list[str] | None = None) -> int:
     show.add_argument(
         "--param", action="append", default=[], metavar="KEY=VALUE", help="an option of a named loss"
     )
+    exporting = commands.add_parser("export", help="a loss as one Python file that needs only torch")
+    exporting.add_argument("target", help="a run folder, a loss name (`lossevo list`) or a genome/loss file")
+    exporting.add_argument("--best", type=int, default=1, metavar="K", help="which best_K of a run folder")
+    exporting.add_argument("-o", "--output", help="the .py file to write (default: <loss name>.py)")
+    exporting.add_argument("--name", help="the class name (default: from the loss name)")
+    exporting.add_argument(
+        "--param", action="append", default=[], metavar="KEY=VALUE", help="an option of a named loss"
+    )
     stats = commands.add_parser(
         "stats", help="mean ± std per loss and setting, best marked, Welch p vs a reference (CSV/MD/LaTeX)"
     )
@@ -148,6 +158,12 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command in ("stats", "ttest", "collate"):
             return _results_command(args)
+        if args.command == "export":
+            from lossevo.export import export
+
+            path = export(args.target, args.output, args.best, _options(args.param), args.name)
+            print(f"wrote {path}: from {path.stem} import ...; needs only torch")
+            return 0
         if args.command == "list":
             from lossevo.losses import available_losses, get_loss
 

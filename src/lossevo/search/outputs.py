@@ -3,7 +3,9 @@ tables and summary on W&B.
 
 ``conf/loss/best_<k>.yaml`` are the ``top_k`` losses, ordered by the verdict when there is one
 (else by the highest rung reached and the result there), each a loss config ``train.py`` accepts
-with the label smoothing the search trained with, so a found loss trains as it was evaluated.
+with the label smoothing the search trained with, so a found loss trains as it was evaluated;
+``export/best_<k>.py`` the same losses as files that need only torch (:mod:`lossevo.export`). With
+W&B on, all of them and the verdict's files are one ``loss`` artifact (:mod:`lossevo.tracking.artifacts`).
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from lossevo.config import build
 from lossevo.config.settings import SearchSettings
+from lossevo.export import export_search
 from lossevo.genome import genome_from_dict
 from lossevo.losses import genome_loss_config
 from lossevo.results import FINISHED, Status
 from lossevo.store.journal import CandidateRow, Journal, ReferenceRow
+from lossevo.tracking.artifacts import log_losses, verdict_metadata
 from lossevo.tracking.tracker import Tracker
 from lossevo.verdict.plan import Finalist, finalists
 from lossevo.verdict.report import Verdict
@@ -76,6 +80,10 @@ def write_outputs(
     if verdict is not None:
         files = verdict.write(run_dir)
         verdict.track(tracker)
+    standalone = export_search(run_dir, journal, verdict, paths)
+    if tracker.active and paths:
+        metadata = verdict_metadata(verdict) if verdict is not None else {"verdict": None}
+        log_losses(tracker, run_dir, [*paths, *standalone, *files.values()], metadata)
     _track_candidates(tracker, journal)
     if tracker.active and best:  # phenotypes for the dashboard, only when anything is logged
         from lossevo.analysis.evolution_report import phenotype_files, track_top_candidates

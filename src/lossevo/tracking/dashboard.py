@@ -21,6 +21,7 @@ from omegaconf import OmegaConf
 
 from lossevo.config import resolved
 from lossevo.errors import LossevoError
+from lossevo.tracking.artifacts import artifact_name
 from lossevo.tracking.tracker import group_for, resolve_mode
 
 
@@ -80,6 +81,7 @@ def build_workspace(target: DashboardTarget) -> Any:
             wr.LinePlot(title="seconds per candidate", x="candidate/id", y=["candidate/seconds"]),
         ]))  # fmt: skip
         sections.append(ws.Section(name="Candidates", is_open=True, panels=[
+            wr.MarkdownPanel(markdown=losses_note(target)),
             wr.WeavePanelSummaryTable(table_name="candidates"),
             wr.WeavePanelSummaryTable(table_name="top_candidates"),
             wr.MediaBrowser(title="phenotypes and fitness (report.py run=<folder>)",
@@ -108,6 +110,20 @@ def build_workspace(target: DashboardTarget) -> Any:
         name=workspace_name(target.group),
         sections=sections,
         runset_settings=ws.RunsetSettings(filters=[ws.Metric("Group") == target.group]),
+    )
+
+
+def losses_note(target: DashboardTarget) -> str:
+    """Where the search's best losses are: its ``loss`` artifact, and how to train or export one."""
+    name = artifact_name(target.group)
+    where = "/".join(p for p in (target.entity, target.project) if p)
+    url = f"https://wandb.ai/{where}/artifacts/loss/{name}" if target.entity else None
+    link = f"[{name}]({url})" if url else f"`{name}`"
+    return (
+        f"**Best losses**: artifact {link} (type `loss`: best_k.yaml, best_k.py needing only torch, "
+        f"verdict.md, validation.csv).\n\n"
+        f"Train one: `lossevo train loss=wandb:{where or '<entity>/<project>'}/{name}:latest` "
+        f"(`/best_2` for the second); export one: `lossevo export <run folder> --best 1`."
     )
 
 

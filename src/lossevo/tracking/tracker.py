@@ -142,6 +142,21 @@ class Tracker:
         except Exception as err:
             self._disable(err)
 
+    def artifact(self, name: str, kind: str, files: list[Path], metadata: dict[str, Any],
+                 description: str = "") -> None:  # fmt: skip
+        """Log ``files`` as one artifact (offline: staged with the run, uploaded by ``wandb sync``)."""
+        if self.run is None:
+            return
+        try:
+            import wandb
+
+            artifact = wandb.Artifact(name, type=kind, description=description, metadata=metadata)
+            for path in files:
+                artifact.add_file(str(path), name=path.name)
+            self.run.log_artifact(artifact, aliases=["latest"])
+        except Exception as err:
+            self._disable(err)
+
     def finish(self) -> None:
         if self.run is None:
             return

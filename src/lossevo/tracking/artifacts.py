@@ -1,0 +1,121 @@
+"""A search's best losses as one W&B artifact, and ``loss=wandb:<reference>`` to train one of them.
+
+A search with W&B on logs an artifact of type ``loss`` named after its run folder's group
+(``losses-<group>``): the ``best_<k>.yaml`` configs, their standalone files (``best_<k>.py``,
+:mod:`lossevo.export`), ``verdict.md``, ``validation.csv`` and ``comparisons.csv``, with the
+verdict's headline figures as metadata. Offline it is staged with the run and uploaded by
+``wandb sync``. ``train.py loss=wandb:entity/project/losses-<group>:v0`` (``.../best_2`` for
+another rank) downloads it and trains that loss as ``loss=file`` would, with the label
+smoothing it was searched with.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lossevo.errors import LossevoError
+from lossevo.tracking.tracker import Tracker, group_for
+
+ARTIFACT_TYPE = "loss"
+PREFIX = "wandb:"
+_MEMBER = re.compile(r"best_\d+")
+
+
+def artifact_name(group: str) -> str:
+    """``losses-<group>`` (the run folder's W&B group), in the characters W&B allows in a name."""
+    return "losses-" + re.sub(r"[^A-Za-z0-9_.-]", "-", group)
+
+
+def verdict_metadata(verdict: Any) -> dict[str, Any]:
+    """The headline of a :class:`~lossevo.verdict.report.Verdict` as plain data."""
+
+    def num(value: float) -> float | None:
+        return None if value is None or math.isnan(value) else float(value)
+
+    head = verdict.headline
+    losses = []
+    for f in verdict.ordered:
+        r = f.runs
+        losses.append({
+            "name": verdict.name(f),
+            "candidate": None if r.finalist is None else r.finalist.candidate_id,
+            "equation": r.equation,
+            "test_mean": num(r.test_mean), "test_std": num(r.test_std), "runs": r.finished,
+            "beats_every_baseline": f.beats, "p": num(f.p), "p_holm": num(f.p_holm),
+            "vs": {c.baseline: {"difference": num(c.difference), "low": num(c.low), "high": num(c.high),
+                                "p": num(c.p)} for c in f.comparisons},
+        })  # fmt: skip
+    return {
+        "verdict": verdict.sentence(),
+        "beats_baselines": verdict.beats,
+        "cell": head.cell.label,
+        "runs": verdict.plan.runs,
+        "baselines": [b.name for b in verdict.plan.baselines],
+        "losses": losses,
+    }
+
+
+def log_losses(tracker: Tracker, run_dir: Path, files: list[Path], metadata: dict[str, Any]) -> None:
+    """Log ``files`` (each under its own name) as the run folder's ``loss`` artifact."""
+    tracker.artifact(artifact_name(group_for(run_dir)), ARTIFACT_TYPE, files, metadata,
+                     description=f"the best losses of the search in {run_dir}")  # fmt: skip
+
+
+def resolve_overrides(overrides: list[str]) -> list[str]:
+    """``loss=wandb:<reference>[/best_<k>]`` replaced by the ``loss=file`` overrides of that loss,
+    downloaded from W&B; every other override as it is."""
+    out = []
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if key.lstrip("+~") == "loss" and sep and value.startswith(PREFIX):
+            out += loss_overrides(*_download(value[len(PREFIX) :]))
+        else:
+            out.append(item)
+    return out
+
+
+def split_reference(text: str) -> tuple[str, str]:
+    """``entity/project/name:version[/best_k]`` -> (the artifact reference, the member)."""
+    head, sep, tail = text.rpartition("/")
+    if sep and _MEMBER.fullmatch(tail):
+        return head, tail
+    return text, "best_1"
+
+
+def _download(text: str) -> tuple[Path, str]:
+    reference, member = split_reference(text)
+    if reference.count("/") != 2 or ":" not in reference.rpartition("/")[2]:
+        raise LossevoError(
+            f"loss=wandb:{text}: name an artifact as wandb:<entity>/<project>/<name>:<version> (e.g. "
+            "wandb:me/lossevo/losses-run1:latest), with /best_2 for another of its losses"
+        )
+    try:
+        import wandb
+
+        artifact = wandb.Api().artifact(reference, type=ARTIFACT_TYPE)
+        folder = Path(artifact.download())
+    except Exception as err:  # no key, no network, no such artifact: one line that says what to do
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise LossevoError(
+            f"loss=wandb:{text}: W&B could not give the artifact ({first}). Online with a key it is "
+            f"downloaded here; elsewhere fetch it with `wandb artifact get {reference}` and pass "
+            f"loss=file loss.path=<its folder>/{member}.yaml"
+        ) from None
+    return folder, member
+
+
+def loss_overrides(folder: Path, member: str = "best_1") -> list[str]:
+    """The overrides that train ``member`` of a downloaded artifact's ``folder``."""
+    path = folder / f"{member}.yaml"
+    if not path.is_file():
+        have = sorted(p.stem for p in folder.glob("best_*.yaml"))
+        has = ", ".join(have) or "no losses"
+        raise LossevoError(f"the artifact in {folder} has no {member} (it has {has}): name one of them")
+    data = yaml.safe_load(path.read_text()) or {}
+    smoothing = float(data.get("label_smoothing", 0.0)) if isinstance(data, dict) else 0.0
+    return ["loss=file", f"loss.path='{path}'", f"loss.label_smoothing={smoothing}"]
