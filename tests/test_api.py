@@ -29,6 +29,7 @@ def test_the_documented_example_runs_end_to_end(tmp_path: Path) -> None:
     lines = {line.split(":", 1)[0]: line for line in done.stdout.splitlines() if ":" in line}
     assert "best_1" in lines["verdict"] and "best_1" in lines["with 3 runs"]
     assert "best_1.yaml" in lines["best losses"] and "best_1 on a random batch" in lines
+    assert lines["standalone"].endswith("export/best_1.py")
     assert lines["refused"] == "refused: validate.alpha=2 is out of range: it must be a number in (0, 1)"
     assert (run_dir / "retrain" / "results.csv").is_file()
     assert (run_dir / ".hydra" / "overrides.yaml").is_file(), "so that validate.py takes the folder too"
@@ -47,6 +48,9 @@ def test_evolve_returns_its_losses_and_resumes_like_the_command(tmp_path: Path) 
     assert losses and len(losses) == len(result.loss_files)
     logits, target = torch.randn(6, 10, dtype=torch.float64), torch.randint(0, 10, (6,))
     assert torch.equal(losses[0](logits, target), load_loss_file(result.loss_files[0])(logits, target))
+    namespace: dict = {}  # its standalone file computes the same loss
+    exec(result.standalone_files[0].read_text(), namespace)
+    assert torch.equal(namespace["Best1Loss"]()(logits, target), losses[0](logits, target))
     with sqlite3.connect(tmp_path / "journal.sqlite") as db:
         before = db.execute("SELECT id, status, fitness, finished_at FROM candidates ORDER BY id").fetchall()
     again = lossevo.evolve(search, run_dir=tmp_path)

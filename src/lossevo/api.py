@@ -53,6 +53,11 @@ class SearchResult:
         """``<run_dir>/conf/loss/best_<k>.yaml``: ``loss=best_1`` configs for train.py."""
         return list(self.outcome.loss_configs)
 
+    @property
+    def standalone_files(self) -> list[Path]:
+        """``<run_dir>/export/best_<k>.py``: the same losses as files that need only torch."""
+        return [self.run_dir / "export" / f"{path.stem}.py" for path in self.loss_files]
+
     def losses(self) -> list[Loss]:
         """The best losses as torch modules, best first (``loss(logits, target)``)."""
         from omegaconf import OmegaConf

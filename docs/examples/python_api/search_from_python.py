@@ -31,6 +31,8 @@ def main(run_dir: str) -> None:
     value = best(logits, torch.randint(0, 10, (8,)))
     value.backward()
     print(f"best_1 on a random batch: {value.item():.4f} (gradient norm {logits.grad.norm():.4f})")
+    # The same loss as one file that needs only torch, for a code base without lossevo.
+    print("standalone:", result.standalone_files[0])
 
     # More runs of the verdict, from the journal: nothing else is trained again.
     again = lossevo.validate(run_dir, ["runs=3"])  # trains only the third run of each loss
