@@ -185,6 +185,17 @@ def test_the_file_documents_the_loss_and_is_a_cross_entropy_drop_in(tmp_path: Pa
     assert half.dtype == torch.float32  # half precision logits are computed in float32, like lossevo
 
 
+def test_a_loss_option_such_as_the_verdicts_baseline_exports_with_its_settings(tmp_path: Path) -> None:
+    text = export("cross_entropy_ls", tmp_path / "ce_ls.py").read_text()
+    assert "label_smoothing: float = 0.1" in text and "loss=cross_entropy_ls" in text
+    namespace: dict = {}
+    exec(text, namespace)
+    logits, target = torch.randn(5, 10, dtype=torch.float64), torch.randint(0, 10, (5,))
+    expected = torch.nn.CrossEntropyLoss(label_smoothing=0.1)(logits, target)
+    value = namespace["CrossEntropyLsLoss"]()(logits, target)  # as torch's own, smoothing included
+    torch.testing.assert_close(value, expected, rtol=1e-12, atol=1e-12)
+
+
 def test_bad_targets_are_one_clear_message(tmp_path: Path) -> None:
     with pytest.raises(LossevoError, match=r"has no best_3\.yaml"):
         resolve(tmp_path, best=3)

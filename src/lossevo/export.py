@@ -58,6 +58,14 @@ def resolve(target: str | Path, best: int = 1, options: dict[str, Any] | None = 
     if text in available_losses():
         loss = get_loss(text, **(options or {}))
         return ExportedLoss(text, loss, [f"lossevo's published loss {text!r} (`lossevo show {text}`)"])
+    option = _loss_option(text)
+    if option is not None:  # a config of conf/loss/ such as cross_entropy_ls (loss=cross_entropy_ls)
+        from omegaconf import OmegaConf
+
+        from lossevo.config import build
+
+        node = OmegaConf.merge(OmegaConf.load(option), options or {})
+        return ExportedLoss(text, build(node, f"loss={text}"), [f"lossevo's loss option loss={text}"])
     if options:
         raise LossevoError(f"--param applies to a named loss (`lossevo list`), not to {text!r}")
     if path.is_dir():
@@ -91,6 +99,16 @@ def export_search(run_dir: Path, journal: Any, verdict: Any, loss_files: list[Pa
         path.write_text(module_text(exported, module=path.stem))
         paths.append(path)
     return paths
+
+
+def _loss_option(name: str) -> Path | None:
+    """lossevo's ``conf/loss/<name>.yaml`` when it is a complete loss (not ``file`` or ``genome``)."""
+    from importlib.resources import files
+
+    if not re.fullmatch(r"[A-Za-z0-9_]+", name) or name in ("file", "genome"):
+        return None
+    path = Path(str(files("lossevo.conf") / "loss" / f"{name}.yaml"))
+    return path if path.is_file() else None
 
 
 def _from_file(path: Path, search: bool = True) -> ExportedLoss:
