@@ -439,7 +439,8 @@ class Verdict:
             f"{'' if len(plan.finalists) == 1 else 's'}, level {plan.alpha}, every run finished."
         )
         for i, cell in enumerate(self.cells):
-            md += ["", f"## {'Headline: ' if i == 0 else ''}{cell.cell.label}", ""]
+            label = cell.cell.label
+            md += ["", f"## Headline: {label}" if i == 0 else f"## {label[:1].upper()}{label[1:]}", ""]
             md += self._cell_table(cell)
         if len(self.cells) > 1:
             md += [
