@@ -196,6 +196,27 @@ def test_a_loss_option_such_as_the_verdicts_baseline_exports_with_its_settings(t
     torch.testing.assert_close(value, expected, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize(
+    "genome",
+    [
+        {"space": "graph", "sign": 1, "root": {"op": "__import__('os').getcwd", "inputs": ["y"]},
+         "hidden": [{"op": "neg", "inputs": ["y"]}] * 4},
+        {"space": "graph", "sign": 1, "root": {"op": "add", "inputs": ["y", "yhat); import os; (y"]},
+         "hidden": [{"op": "neg", "inputs": ["y"]}] * 4},
+        {"space": "tree", "primitives": "ngl", "sign": 1,
+         "tree": {"op": "add", "args": [{"leaf": "y"}, {"const": "1); import os; (1"}]}},
+        {"space": "tree", "primitives": "ngl", "sign": 1,
+         "tree": {"op": "add", "args": [{"leaf": "y"}, {"leaf": "yhat", "coef": "2 * __import__('os')"}]}},
+    ],
+)  # fmt: skip
+def test_a_genome_file_cannot_put_code_into_the_exported_file(genome: dict, tmp_path: Path) -> None:
+    path = tmp_path / "evil.json"
+    path.write_text(json.dumps(genome))
+    with pytest.raises(LossevoError, match=r"evil\.json.*(unknown op|neither an input|must be a number)"):
+        export(path, tmp_path / "evil.py")
+    assert not (tmp_path / "evil.py").exists()
+
+
 def test_bad_targets_are_one_clear_message(tmp_path: Path) -> None:
     with pytest.raises(LossevoError, match=r"has no best_3\.yaml"):
         resolve(tmp_path, best=3)
