@@ -17,7 +17,7 @@ import sympy as sp
 
 from lossevo.errors import GenomeError
 from lossevo.genome.base import Genome, PerSampleFn, register_space
-from lossevo.genome.ops import BINARY_NAMES, OPS, SYM_Y, SYM_YHAT, UNARY_NAMES, Op
+from lossevo.genome.ops import BINARY_NAMES, NAMESPACE, OPS, SYM_Y, SYM_YHAT, UNARY_NAMES, Op
 
 INPUTS: tuple[str, ...] = ("y", "yhat", "one", "minus_one")
 ROOT = "root"
@@ -149,7 +149,7 @@ class GraphGenome(Genome):
     def compile(self, signed: bool = False) -> PerSampleFn:
         slot = "fn_signed" if signed else "fn"
         if slot not in self._cache:
-            namespace: dict[str, Any] = {op.function_name: op.fn for op in OPS.values()}
+            namespace: dict[str, Any] = dict(NAMESPACE)
             code = compile(self.source(signed), f"<graph genome {self.canonical()}>", "exec")
             exec(code, namespace)
             self._cache[slot] = namespace["loss_fn"]

@@ -16,8 +16,8 @@ table, where the two differ (docs/methods.md §1):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import sympy as sp
@@ -57,11 +57,14 @@ class Op:
     body: str  # e.g. "return torch.log(torch.abs(x) + 1e-07)"; may have several lines
     sym: Callable[..., sp.Expr]
     commutative: bool = False
+    function_name: str = field(init=False, compare=False, repr=False)  # _ln: never a builtin (max)
+    fn: Callable[..., torch.Tensor] = field(init=False, compare=False, repr=False)  # compiled once
 
-    @property
-    def function_name(self) -> str:
-        """The name generated sources call it by (``_ln``: never a builtin such as ``max``)."""
-        return f"_{self.name}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "function_name", f"_{self.name}")
+        namespace: dict[str, Any] = {"torch": torch}
+        exec(compile(self.definition(), f"<op {self.name}>", "exec"), namespace)
+        object.__setattr__(self, "fn", namespace[self.function_name])
 
     def definition(self) -> str:
         """Python source of the op as a module-level function."""
@@ -69,17 +72,10 @@ class Op:
         lines = self.body.splitlines()
         return f"def {self.function_name}({args}):\n" + "".join(f"    {line}\n" for line in lines)
 
-    @property
-    def fn(self) -> Callable[..., torch.Tensor]:
-        cached = _COMPILED.get(self)
-        if cached is None:
-            namespace: dict[str, Any] = {"torch": torch}
-            exec(compile(self.definition(), f"<op {self.name}>", "exec"), namespace)
-            cached = _COMPILED[self] = namespace[self.function_name]
-        return cached
 
-
-_COMPILED: dict[Op, Callable[..., torch.Tensor]] = {}
+def namespace(ops: Iterable[Op]) -> dict[str, Callable[..., torch.Tensor]]:
+    """What a generated source runs in: each op's compiled function under its function name."""
+    return {op.function_name: op.fn for op in ops}
 
 
 def unary(name: str, expression: str, sym: Callable[..., sp.Expr]) -> Op:
@@ -134,6 +130,7 @@ BINARY: tuple[Op, ...] = (
 )
 
 OPS: dict[str, Op] = {op.name: op for op in UNARY + BINARY}
+NAMESPACE = namespace(OPS.values())  # the graph space's sources run in a copy of it
 UNARY_NAMES: tuple[str, ...] = tuple(op.name for op in UNARY)
 BINARY_NAMES: tuple[str, ...] = tuple(op.name for op in BINARY)
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from lossevo.errors import GenomeError
-from lossevo.genome.ops import SYM_EPS, Op, binary, unary
+from lossevo.genome.ops import SYM_EPS, Op, binary, namespace, unary
 
 LEAVES = ("y", "yhat", "logit", "const")
 
@@ -56,6 +56,10 @@ class PrimitiveSet:
     constants: tuple[float, ...] = ()  # fixed constants to draw from (GLO's 1 and -1)
     const_range: tuple[float, float] = (-5.0, 5.0)  # ephemeral constants (when no fixed ones)
     scale: int = 1  # sign of the reduction: -(1/n) Σ_c for GLO
+    namespace: dict = field(init=False, compare=False, repr=False)  # what its trees' sources run in
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "namespace", namespace(self.ops.values()))
 
     def unary(self) -> list[str]:
         return [n for n, op in self.ops.items() if op.arity == 1]

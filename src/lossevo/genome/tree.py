@@ -211,7 +211,7 @@ class TreeGenome(Genome):
     def compile(self, signed: bool = False) -> PerSampleFn:
         slot = "fn_signed" if signed else "fn"
         if slot not in self._cache:
-            namespace: dict[str, Any] = {o.function_name: o.fn for o in self.pset.ops.values()}
+            namespace: dict[str, Any] = dict(self.pset.namespace)
             exec(compile(self.source(signed), "<tree genome>", "exec"), namespace)
             self._cache[slot] = namespace["loss_fn"]
         return self._cache[slot]
