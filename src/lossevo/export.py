@@ -16,7 +16,6 @@ or a run folder (with ``best``, the rank in ``best_k.yaml``).
 from __future__ import annotations
 
 import keyword
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +36,6 @@ class ExportedLoss:
     loss: Loss
     origin: list[str] = field(default_factory=list)  # provenance lines
     verdict: list[str] = field(default_factory=list)  # the verdict's figures, when a run has one
-    run_dir: Path | None = None
 
 
 def class_name(name: str) -> str:
@@ -144,7 +142,6 @@ def _add_run(exported: ExportedLoss, run_dir: Path, key: str) -> None:
 def add_search(exported: ExportedLoss, run_dir: Path, journal: Any, verdict: Any, key: str) -> None:
     """Provenance (run, candidate) and the verdict's figures of the loss with genome ``key``."""
     matches = [c for c in journal.candidates() if c.key == key]
-    exported.run_dir = run_dir
     if not matches:
         exported.origin.append(f"run {run_dir} (the genome is not among its candidates)")
         return
@@ -163,6 +160,8 @@ def add_search(exported: ExportedLoss, run_dir: Path, journal: Any, verdict: Any
 
 
 def _verdict_lines(verdict: Any, ids: set[int]) -> list[str]:
+    from lossevo.verdict.report import pstr
+
     plan = verdict.plan
     lines = [f"Verdict of the search: {verdict.sentence()}.", ""]
     mine = False
@@ -175,21 +174,17 @@ def _verdict_lines(verdict: Any, ids: set[int]) -> list[str]:
             lines.append(
                 f"{cell.cell.label}: test accuracy {r.test_mean:.4f} +/- {r.test_std:.4f} over {r.finished} "
                 f"of {r.planned} runs (validation {r.val_mean:.4f}); beats every baseline: "
-                f"{'yes' if f.beats else 'no'} (p = {_p(f.p)}, Holm {_p(f.p_holm)})"
+                f"{'yes' if f.beats else 'no'} (p = {pstr(f.p)}, Holm {pstr(f.p_holm)})"
             )
             for c in f.comparisons:
                 lines.append(
                     f"    vs {c.baseline}: {100 * c.difference:+.2f} points, 95% interval "
-                    f"[{100 * c.low:+.2f}, {100 * c.high:+.2f}], paired p = {_p(c.p)} over {c.n} runs"
+                    f"[{100 * c.low:+.2f}, {100 * c.high:+.2f}], paired p = {pstr(c.p)} over {c.n} runs"
                 )
     if not mine:
         return [f"The verdict did not retrain this loss (finalists: top {plan.top_k} of the highest rung)."]
     lines += ["", f"Runs: {plan.runs} per loss with seeds shared by every loss; level {plan.alpha}."]
     return lines
-
-
-def _p(p: float) -> str:
-    return "n/a" if p is None or math.isnan(p) else f"{p:.2g}"
 
 
 def module_text(exported: ExportedLoss, name: str | None = None, module: str = "my_loss") -> str:

@@ -176,7 +176,7 @@ class TreeGenome(Genome):
     # ----------------------------------------------------------------- compile
     def source(self, signed: bool = False, name: str = "loss_fn") -> str:
         """Python source of the per-sample function that :meth:`compile` executes; it calls the ops
-        of :meth:`definitions` by their function names."""
+        of :meth:`ops` by their function names."""
         self.validate()
         lines = [f"def {name}(y, yhat, logits=None):"]
         counter = itertools.count()

@@ -11,7 +11,6 @@ smoothing it was searched with.
 
 from __future__ import annotations
 
-import math
 import re
 from pathlib import Path
 from typing import Any
@@ -34,8 +33,7 @@ def artifact_name(group: str) -> str:
 def verdict_metadata(verdict: Any) -> dict[str, Any]:
     """The headline of a :class:`~lossevo.verdict.report.Verdict` as plain data."""
 
-    def num(value: float) -> float | None:
-        return None if value is None or math.isnan(value) else float(value)
+    from lossevo.verdict.report import num
 
     head = verdict.headline
     losses = []

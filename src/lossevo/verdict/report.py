@@ -284,9 +284,9 @@ class Verdict:
             for c in shown
         )
         m = len(self.headline.finalists)
-        holm_note = f", Holm over {m}: {_p(f.p_holm)}" if m > 1 else ""
+        holm_note = f", Holm over {m}: {pstr(f.p_holm)}" if m > 1 else ""
         against = " against every baseline" if every and len(f.comparisons) > 1 else ""
-        return f"{differences}; p = {_p(f.p)}{against}{holm_note}"
+        return f"{differences}; p = {pstr(f.p)}{against}{holm_note}"
 
     # ------------------------------------------------------------------ files
     COLUMNS = (
@@ -343,15 +343,15 @@ class Verdict:
                         r.planned,
                         r.finished,
                         r.failed,
-                        _num(r.test_mean),
-                        _num(r.test_std),
-                        _num(r.val_mean),
-                        _num(r.val_std),
-                        _num(f.p),
-                        _num(f.p_holm),
+                        num(r.test_mean),
+                        num(r.test_std),
+                        num(r.val_mean),
+                        num(r.val_std),
+                        num(f.p),
+                        num(f.p_holm),
                         f.beats,
                         fin.rung if fin else None,
-                        _num(fin.rung_fitness) if fin else None,
+                        num(fin.rung_fitness) if fin else None,
                     ]
                 )
             for r in cell.baselines:
@@ -366,10 +366,10 @@ class Verdict:
                         r.planned,
                         r.finished,
                         r.failed,
-                        _num(r.test_mean),
-                        _num(r.test_std),
-                        _num(r.val_mean),
-                        _num(r.val_std),
+                        num(r.test_mean),
+                        num(r.test_std),
+                        num(r.val_mean),
+                        num(r.val_std),
                         None,
                         None,
                         None,
@@ -391,14 +391,14 @@ class Verdict:
                             self.name(self._headline_of(f)),
                             c.baseline,
                             c.n,
-                            _num(c.difference),
-                            _num(c.low),
-                            _num(c.high),
-                            _num(c.sd),
-                            _num(c.p),
-                            _num(c.p_welch),
-                            _num(c.correlation),
-                            _num(c.detectable),
+                            num(c.difference),
+                            num(c.low),
+                            num(c.high),
+                            num(c.sd),
+                            num(c.p),
+                            num(c.p_welch),
+                            num(c.correlation),
+                            num(c.detectable),
                             c.level,
                         ]
                     )
@@ -456,8 +456,8 @@ class Verdict:
             md += ["| between | τ | 95% interval | p | losses |", "|---|---|---|---|---|"]
             for a in self.taus:
                 md.append(
-                    f"| {a.label} | {_cell(_num(a.tau.tau), 3)} | [{_cell(_num(a.low), 2)}, "
-                    f"{_cell(_num(a.high), 2)}] | {_cell(_num(a.tau.p), 3)} | {a.tau.n} |"
+                    f"| {a.label} | {_cell(num(a.tau.tau), 3)} | [{_cell(num(a.low), 2)}, "
+                    f"{_cell(num(a.high), 2)}] | {_cell(num(a.tau.p), 3)} | {a.tau.n} |"
                 )
         else:
             md.append(
@@ -512,12 +512,12 @@ class Verdict:
             r = f.runs
             comps = " | ".join(
                 f"{_signed_points(c.difference)} [{_points(c.low)}, {_points(c.high)}], "
-                f"{_p(c.p)} ({_p(c.p_welch)}), {_cell(_num(c.correlation), 2)}"
+                f"{pstr(c.p)} ({pstr(c.p_welch)}), {_cell(num(c.correlation), 2)}"
                 for c in f.comparisons
             )
             out.append(
                 f"| {self.name(self._headline_of(f))} ({r.name}) | {_finished(r)} | {_ms(r)} | "
-                f"{_ms(r, 'val')} | {comps} | {_p(f.p)} ({_p(f.p_holm)}) | {'yes' if f.beats else 'no'} |"
+                f"{_ms(r, 'val')} | {comps} | {pstr(f.p)} ({pstr(f.p_holm)}) | {'yes' if f.beats else 'no'} |"
             )
         for r in cell.baselines:
             out.append(
@@ -552,7 +552,7 @@ class Verdict:
                     ""
                     if c is None
                     else f"{_signed_points(c.difference)} [{_points(c.low)}, "
-                    f"{_points(c.high)}] vs {c.baseline}, p {_p(mine.p)}{' ✓' if mine.beats else ''}"
+                    f"{_points(c.high)}] vs {c.baseline}, p {pstr(mine.p)}{' ✓' if mine.beats else ''}"
                 )
             won, of = self.wins(f.runs.name)
             out.append(f"| {self.name(f)} | " + " | ".join(cells) + f" | {won} of {of} |")
@@ -565,10 +565,7 @@ class Verdict:
         tracker.table(
             "faithfulness",
             ["between", "tau", "low", "high", "p", "n"],
-            [
-                [a.label, _num(a.tau.tau), _num(a.low), _num(a.high), _num(a.tau.p), a.tau.n]
-                for a in self.taus
-            ],
+            [[a.label, num(a.tau.tau), num(a.low), num(a.high), num(a.tau.p), a.tau.n] for a in self.taus],
         )
         tracker.table(
             "cost",
@@ -585,7 +582,8 @@ class Verdict:
         tracker.summary(summary)
 
 
-def _num(value: float | None) -> float | None:
+def num(value: float | None) -> float | None:
+    """A number for tables and metadata, with NaN (not measured) as None."""
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
 
 
@@ -614,5 +612,6 @@ def _signed_points(value: float) -> str:
     return "n/a" if math.isnan(value) else f"{100 * value:+.2f}"
 
 
-def _p(p: float | None) -> str:
+def pstr(p: float | None) -> str:
+    """A p-value to two significant digits, ``n/a`` when not measured."""
     return "n/a" if p is None or math.isnan(p) else f"{p:.2g}"
