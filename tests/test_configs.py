@@ -170,3 +170,20 @@ def test_a_multirun_job_folder_name_is_an_unquoted_override_value() -> None:
             parser.parse_override(f"run=/outputs/multirun-evolve/{name}").value()
             == f"/outputs/multirun-evolve/{name}"
         )
+
+
+@pytest.mark.parametrize("choice", [f"search={s}" for s in _groups()["search"]]
+                         + [f"experiment={e}" for e in _groups()["experiment"]])  # fmt: skip
+def test_every_strategy_and_experiment_preset_starts(choice: str) -> None:
+    """What evolve.py does before its first training: the value checks, the typed settings and the
+    strategy built from the config (#27.3: search=taylorglo once stopped at its own default)."""
+    from lossevo.config.checks import check
+    from lossevo.config.settings import SearchSettings
+    from lossevo.search.driver import build_strategy
+
+    cfg = _compose("evolve", [choice])
+    check(cfg)
+    SearchSettings.from_config(cfg)
+    strategy = build_strategy(cfg)
+    proposals = [strategy.ask() for _ in range(2)]
+    assert all(p is not None and p.genome.structure_problem() is None for p in proposals), choice

@@ -129,7 +129,7 @@ RULES: tuple[Rule, ...] = (
     _count("search.budget"),
     _count("search.initial_population"),
     _count("search.population_size"),
-    _count("search.population"),
+    _count("search.population", words=("auto",)),  # auto: the method's published size
     _count("search.tournament_size"),
     _count("search.max_mutation_tries"),
     _count("search.max_redos"),
@@ -187,5 +187,6 @@ def check(cfg: DictConfig, rules: Iterable[Rule] = RULES) -> None:
             value = OmegaConf.to_container(value, resolve=True)
         why = rule.problem(value)
         if why is not None:
-            shown = value
-            raise LossevoError(f"{rule.key}={shown!r} is {why}: it must be {rule.allowed()}")
+            if value is None:  # "search.population=None is it is not set" read badly
+                raise LossevoError(f"{rule.key} is null (not set): it must be {rule.allowed()}")
+            raise LossevoError(f"{rule.key}={value!r} is {why}: it must be {rule.allowed()}")

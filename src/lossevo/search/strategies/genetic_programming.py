@@ -25,7 +25,7 @@ class GeneticProgramming(GenerationalStrategy):
         self,
         space: SearchSpace[Any],
         seed: int = 0,
-        population: int = 16,
+        population: int | str = 16,  # auto: 16, the paper's
         crossover: float = 0.7,
         subtree_mutation: float = 0.3,
         one_point_mutation: float = 0.1,
@@ -38,7 +38,7 @@ class GeneticProgramming(GenerationalStrategy):
             raise LossevoError("search=gp breeds expression trees: use space=tree_ngl or space=tree_glo")
         super().__init__(seed, salt=0x6E91)
         self.space = space
-        self.size = population
+        self.size = 16 if population == "auto" else int(population)
         self.p_crossover, self.p_subtree, self.p_one_point = crossover, subtree_mutation, one_point_mutation
         self.p_store, self.p_archive = archive_store, archive_crossover
         self.max_tries = max_tries

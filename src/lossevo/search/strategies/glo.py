@@ -28,7 +28,7 @@ class GLO(GenerationalStrategy):
         self,
         space: SearchSpace[Any],
         seed: int = 0,
-        population: int = 80,
+        population: int | str = 80,  # auto: 80, the paper's
         elites: int = 6,
         crossover: float = 0.8,
         gp_generations: int = 20,
@@ -40,7 +40,8 @@ class GLO(GenerationalStrategy):
         super().__init__(seed, salt=0x610)
         self.seed = seed
         self.space = space
-        self.size, self.elites, self.p_crossover = population, elites, crossover
+        self.size = 80 if population == "auto" else int(population)
+        self.elites, self.p_crossover = elites, crossover
         self.gp_generations = gp_generations
         self.cma_sigma, self.cma_population = cma_sigma, cma_population
         self.population: list[tuple[TreeGenome, float]] = []

@@ -25,7 +25,7 @@ class TaylorGLO(GenerationalStrategy):
         self,
         space: SearchSpace[Any],
         seed: int = 0,
-        population: int | None = None,
+        population: int | str | None = "auto",
         sigma: float = 1.2,
         invariant: bool = True,
         invariant_both: bool = True,
@@ -40,7 +40,7 @@ class TaylorGLO(GenerationalStrategy):
             )
         super().__init__(seed, salt=0x7A1)
         self.invariant, self.invariant_both, self.classes = invariant, invariant_both, int(classes or 0)
-        popsize = population or (40 if invariant else 20)
+        popsize = (40 if invariant else 20) if population in (None, "auto") else int(population)
         self.es = cma_es.SeededCMA(np.zeros(PARAMETERS), sigma, popsize, seed)
         self.stats["invariant_rejections"] = 0
         self.best: tuple[float, list[float]] | None = None
