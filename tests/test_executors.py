@@ -164,3 +164,29 @@ def test_slurm_without_sbatch_says_what_to_do(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 2
     assert "no `sbatch` here" in result.stderr and "executor.cluster=local" in result.stderr
+
+
+def test_more_workers_or_threads_than_cores_are_capped_with_a_line(caplog: pytest.LogCaptureFixture) -> None:
+    """#27.7: executor.workers=12 on a 2-core machine would thrash it: capped to the cores, said once."""
+    import logging
+
+    import torch
+
+    from lossevo.execution.executors import LocalExecutor, cpu_cores
+
+    if torch.cuda.device_count():
+        pytest.skip("on a GPU machine the workers are one per GPU")
+    cores = cpu_cores()
+    with caplog.at_level(logging.WARNING):
+        executor = LocalExecutor(workers=cores + 10, threads=cores + 5)
+    try:
+        assert executor.capacity == 1  # threads capped to the cores: one worker fits
+        assert f"exceeds this machine's {cores} cores" in caplog.text
+    finally:
+        executor.close()
+    from lossevo.training.surrogate import _capped_threads
+
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        assert _capped_threads(1000) == cores  # trainer.threads=1000
+    assert f"trainer.threads=1000 exceeds this machine's {cores} cores" in caplog.text

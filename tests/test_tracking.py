@@ -109,3 +109,13 @@ def test_run_folders_name_their_wandb_group(tmp_path: Path) -> None:
 
     assert group_for(tmp_path / "outputs" / "evolve" / "2026-11-24" / "10-00-00") == "2026-11-24_10-00-00"
     assert group_for(tmp_path / "outputs" / "my-search") == "my-search"
+
+
+def test_logger_none_stays_off_whatever_wandb_mode_says(no_wandb_env, monkeypatch) -> None:
+    """#27.9: the config wins; the environment can switch tracking off, never on against it."""
+    for env in ("online", "offline"):
+        monkeypatch.setenv("WANDB_MODE", env)
+        assert resolve_mode("disabled") == "disabled"
+        assert resolve_mode("auto") == env
+    monkeypatch.setenv("WANDB_MODE", "online")
+    assert resolve_mode("offline") == "offline"

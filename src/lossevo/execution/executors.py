@@ -88,6 +88,14 @@ class InlineExecutor(Executor):
         yield from zip(tasks, evaluate_group(tasks), strict=True)
 
 
+def cpu_cores() -> int:
+    """The cores this process may run on (its affinity, as a container or ``taskset`` limits it)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
 def _worker_setup(threads: int, devices: Any) -> None:
     """Per worker process: die with the driver (a killed search must not leave workers behind),
     its thread limit (oneDNN threads spin, so oversubscribed CPUs crawl) and, with GPUs, one
@@ -127,8 +135,15 @@ class LocalExecutor(Executor):
         import torch
 
         gpus = torch.cuda.device_count()
+        cores = cpu_cores()
         if workers == "auto":
-            workers = gpus or max(1, (os.cpu_count() or 2) // max(1, threads))
+            workers = gpus or max(1, cores // max(1, threads))
+        if not gpus and int(workers) * threads > cores:  # oversubscribed CPUs crawl (threads spin)
+            asked, threads = threads, min(threads, cores)
+            fit = max(1, cores // threads)
+            log.warning("executor.workers=%s x executor.threads=%d exceeds this machine's %d cores: using %d "
+                        "worker(s) of %d thread(s)", workers, asked, cores, fit, threads)  # fmt: skip
+            workers = fit
         self.capacity = int(workers)
         context = mp.get_context("spawn")
         devices = None

@@ -1,9 +1,10 @@
 """Weights & Biases tracking that can never stop a search.
 
 ``mode: auto`` runs online when an API key is configured and offline otherwise (local run files
-under ``<run dir>/wandb``, uploaded later with ``wandb sync``); ``WANDB_MODE`` in the environment
-wins over the config. Every call is guarded: after the first W&B error tracking turns itself off
-with one warning, and the search goes on.
+under ``<run dir>/wandb``, uploaded later with ``wandb sync``), unless ``WANDB_MODE`` in the
+environment says otherwise; ``logger=none`` stays off whatever the environment says. Every call
+is guarded: after the first W&B error tracking turns itself off with one warning, and the search
+goes on.
 """
 
 from __future__ import annotations
@@ -35,12 +36,15 @@ def _has_api_key() -> bool:
 
 
 def resolve_mode(configured: str) -> str:
+    """The W&B mode: disabled if the config or ``WANDB_MODE`` says so (either can switch tracking
+    off, neither on against the other); else the config's, or for ``auto`` the environment's, else
+    online with a key."""
     env = os.environ.get("WANDB_MODE")
-    if env:
-        return "disabled" if env in ("disabled", "dryrun_disabled") else env
-    if configured == "auto":
-        return "online" if _has_api_key() else "offline"
-    return configured
+    if configured == "disabled" or env in ("disabled", "dryrun_disabled"):
+        return "disabled"
+    if configured != "auto":
+        return configured
+    return env or ("online" if _has_api_key() else "offline")
 
 
 class Tracker:

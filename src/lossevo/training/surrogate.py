@@ -70,7 +70,7 @@ class Surrogate:
         self.settings: SurrogateSettings = validated(cfg.surrogate, SurrogateSettings, "surrogate")
         self.trainer_settings: TrainerSettings = validated(cfg.get("trainer"), TrainerSettings, "trainer")
         if self.trainer_settings.threads:
-            torch.set_num_threads(self.trainer_settings.threads)
+            torch.set_num_threads(_capped_threads(self.trainer_settings.threads))
         s = self.settings
         if s.steps < 1 or s.batch_size < 1 or s.val_every < 1:
             raise LossevoError("surrogate.steps, surrogate.batch_size and surrogate.val_every must be >= 1")
@@ -305,3 +305,13 @@ class Surrogate:
         trainer = self.trainer(steps=steps, callbacks=callbacks)
         trainer.fit(module, train_dataloaders=self.batches(jobs[0].data))
         return module
+
+
+def _capped_threads(threads: int) -> int:
+    """``trainer.threads``, at most this machine's cores (more only thrash it), saying so."""
+    from lossevo.execution.executors import cpu_cores
+
+    cores = cpu_cores()
+    if threads > cores:
+        log.warning("trainer.threads=%d exceeds this machine's %d cores: using %d", threads, cores, cores)
+    return min(threads, cores)
