@@ -86,7 +86,7 @@ def main() -> None:
     ]
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         composer = ConfigComposer(compose("evolve", overrides=overrides), "evolve", overrides)
-        loss_node = genome_loss_config("neuroloss1", GENOMES["neuroloss1"].to_dict())
+        loss_node = genome_loss_config("neuroloss1", GENOMES["neuroloss1"])
         cfg = OmegaConf.create(composer.training(loss_node, 0))
         surrogate = Surrogate(cfg)
         print(

@@ -274,3 +274,20 @@ def test_a_unary_node_made_binary_gains_its_input_first_or_second() -> None:
                 first += after.inputs[1] == before.inputs[0]  # the new input went first
                 second += after.inputs[0] == before.inputs[0]
     assert first + second > 400 and 0.42 < first / (first + second) < 0.58, (first, second)
+
+
+def test_an_empty_op_list_is_refused_and_the_full_list_is_the_default_on_resume() -> None:
+    """#27.8: space.unary_ops=[] once meant every op; null and the full list are the same space."""
+    from lossevo.genome.graph import same_ops
+    from lossevo.genome.ops import BINARY_NAMES, UNARY_NAMES
+
+    for key in ("unary_ops", "binary_ops"):
+        with pytest.raises(GenomeError, match=rf"space\.{key}=\[\] names no op"):
+            GraphSpace(**{key: []})
+    target = "lossevo.genome.GraphSpace"
+    full = {"space._target_": target, "space.unary_ops": list(reversed(UNARY_NAMES)),
+            "space.binary_ops": list(BINARY_NAMES)}  # fmt: skip
+    default = {"space._target_": target, "space.unary_ops": None, "space.binary_ops": None}
+    assert same_ops(full) == same_ops(default) == default
+    fewer = {**default, "space.unary_ops": ["ln", "exp"]}
+    assert same_ops(fewer) == fewer

@@ -341,3 +341,50 @@ def test_a_multirun_job_folder_is_passed_back_as_it_is(tmp_path: Path) -> None:
     )
     assert dashboard.returncode == 0 and "Traceback" not in dashboard.stderr, dashboard.stderr[-3000:]
     assert (job / "dashboard.json").is_file()
+
+
+# ---------------------------------------------------------------------------- third pass (#27)
+def test_a_run_replaces_or_removes_only_the_outputs_it_wrote(finished: Path, tmp_path: Path) -> None:
+    """#27.2: files of the user's in conf/loss/ and export/ stay; a link is replaced, not written
+    through; an output folder leading out of the run folder is refused; an empty run folder too."""
+    run_dir = copy_of(finished, tmp_path)
+    mine = [run_dir / "conf" / "loss" / "best_9.yaml", run_dir / "export" / "best_9.py"]
+    for path in mine:
+        path.write_text("# mine\n")
+    outside = tmp_path / "outside.yaml"
+    outside.write_text("# outside\n")
+    link = run_dir / "conf" / "loss" / "best_1.yaml"
+    link.unlink()
+    link.symlink_to(outside)
+    result = run_script("evolve.py", *SEARCH, f"hydra.run.dir={run_dir}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert [p.read_text() for p in mine] == ["# mine\n"] * 2
+    assert outside.read_text() == "# outside\n"
+    assert not link.is_symlink() and "genome:" in link.read_text()
+    shutil.rmtree(run_dir / "export")
+    (run_dir / "export").symlink_to(tmp_path, target_is_directory=True)
+    away = run_script("evolve.py", *SEARCH, f"hydra.run.dir={run_dir}")
+    one_clear_error(away, "export leads out of the run folder")
+    assert not list(tmp_path.glob("best_*.py"))
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    empty = subprocess.run(script_command("evolve.py", *SEARCH, "hydra.run.dir="), cwd=cwd,
+                           env=script_env(), capture_output=True, text=True)  # fmt: skip
+    one_clear_error(empty, "hydra.run.dir is empty")
+    assert not any(cwd.iterdir())
+
+
+def test_owned_files_removes_its_own_stale_outputs_only(tmp_path: Path) -> None:
+    from lossevo.store.journal import Journal
+    from lossevo.store.owned_files import OwnedFiles
+
+    with Journal(tmp_path) as journal:
+        owned = OwnedFiles(tmp_path, journal)
+        written = [owned.write(f"conf/loss/best_{k}.yaml", f"{k}\n") for k in (1, 2, 3)]
+        (tmp_path / "conf" / "loss" / "best_4.yaml").write_text("the user's\n")
+    with Journal(tmp_path) as journal:  # a resume: the record is in the journal
+        owned = OwnedFiles(tmp_path, journal)
+        owned.remove_stale("conf/loss", [owned.write("conf/loss/best_1.yaml", "1 again\n")])
+    left = sorted(p.name for p in (tmp_path / "conf" / "loss").iterdir())
+    assert left == ["best_1.yaml", "best_4.yaml"], left
+    assert written[0].read_text() == "1 again\n"

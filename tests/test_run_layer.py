@@ -51,7 +51,7 @@ def test_fast_and_slow_paths_give_the_same_config(space: str, objective: str) ->
     overrides = [*TINY, f"space={space}", *OBJECTIVES[objective]]
     composer = ConfigComposer(compose_config("evolve", overrides), "evolve", overrides)
     cfg = compose_config("evolve", overrides)
-    candidate = genome_loss_config("candidate_3", GENOMES["neuroloss1"].to_dict())
+    candidate = genome_loss_config("candidate_3", GENOMES["neuroloss1"])
     reference = OmegaConf.to_container(cfg.loss, resolve=True)
     settings = [[]] + [s.split() for s in cfg.objective.settings] + [["surrogate.steps=240"]]
     for extra in settings:
@@ -68,7 +68,7 @@ def test_fast_and_slow_paths_give_the_same_config(space: str, objective: str) ->
 def test_a_setting_that_reads_the_seed_takes_the_slow_path() -> None:
     overrides = [*TINY, "dataset.split_seed=${seed}"]
     composer = ConfigComposer(compose_config("evolve", overrides), "evolve", overrides)
-    loss = genome_loss_config("candidate_1", GENOMES["bessel"].to_dict())
+    loss = genome_loss_config("candidate_1", GENOMES["bessel"])
     a, b = composer.training(loss, 5, (), None), composer.training(loss, 6, (), None)
     assert composer._resolved_setting(()) is None
     assert (a["dataset"]["split_seed"], b["dataset"]["split_seed"]) == (5, 6)
@@ -79,7 +79,7 @@ def test_the_users_loss_overrides_stay_with_the_reference_only() -> None:
     composer = ConfigComposer(compose_config("evolve", overrides), "evolve", overrides)
     setting = composer.setting(["surrogate.steps=99"])  # composed with the user's loss overrides
     assert setting.loss.label_smoothing == 0.2 and setting.surrogate.steps == 99
-    candidate = genome_loss_config("candidate_1", GENOMES["bessel"].to_dict())
+    candidate = genome_loss_config("candidate_1", GENOMES["bessel"])
     assert composer.training(candidate, 1, ["surrogate.steps=99"])["loss"] == candidate
 
 

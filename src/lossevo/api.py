@@ -59,12 +59,16 @@ class SearchResult:
         return [self.run_dir / "export" / f"{path.stem}.py" for path in self.loss_files]
 
     def losses(self) -> list[Loss]:
-        """The best losses as torch modules, best first (``loss(logits, target)``)."""
-        from omegaconf import OmegaConf
+        """The best losses as torch modules, best first (``loss(logits, target)``); each file is read
+        as data (a genome and its label smoothing), nothing in it is called."""
+        from lossevo.genome.files import read_genome_file
+        from lossevo.losses.base import GenomeLoss
 
-        from lossevo.config import build
-
-        return [build(OmegaConf.load(path), str(path)) for path in self.loss_files]
+        out: list[Loss] = []
+        for path in self.loss_files:
+            data = read_genome_file(path)
+            out.append(GenomeLoss(data.genome, name=path.stem, label_smoothing=data.label_smoothing))
+        return out
 
 
 def evolve(overrides: Sequence[str] = (), run_dir: str | Path | None = None) -> SearchResult:
@@ -118,6 +122,10 @@ def _run_folder(run_dir: str | Path | None, entry: str) -> Path:
     if run_dir is None:
         now = datetime.datetime.now()
         run_dir = Path("outputs") / entry / f"{now:%Y-%m-%d}" / f"{now:%H-%M-%S-%f}"
+    if not str(run_dir).strip():  # Path("") is the current folder, with the user's files
+        raise LossevoError(
+            "run_dir is empty: name the run's own folder, or pass None for a new one under outputs/"
+        )
     return Path(run_dir)
 
 

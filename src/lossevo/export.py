@@ -15,17 +15,18 @@ or a run folder (with ``best``, the rank in ``best_k.yaml``).
 
 from __future__ import annotations
 
+import ast
+import builtins
 import keyword
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from lossevo.errors import LossevoError
 from lossevo.genome.base import Genome
 from lossevo.losses.base import Loss
+from lossevo.store.owned_files import OwnedFiles
 
 
 @dataclass
@@ -60,10 +61,10 @@ def resolve(target: str | Path, best: int = 1, options: dict[str, Any] | None = 
     if option is not None:  # a config of conf/loss/ such as cross_entropy_ls (loss=cross_entropy_ls)
         from omegaconf import OmegaConf
 
-        from lossevo.config import build
+        from lossevo.losses import build_loss
 
         node = OmegaConf.merge(OmegaConf.load(option), options or {})
-        return ExportedLoss(text, build(node, f"loss={text}"), [f"lossevo's loss option loss={text}"])
+        return ExportedLoss(text, build_loss(node, f"loss={text}"), [f"lossevo's loss option loss={text}"])
     if options:
         raise LossevoError(f"--param applies to a named loss (`lossevo list`), not to {text!r}")
     if path.is_dir():
@@ -82,20 +83,17 @@ def resolve(target: str | Path, best: int = 1, options: dict[str, Any] | None = 
     raise AssertionError("unreachable")
 
 
-def export_search(run_dir: Path, journal: Any, verdict: Any, loss_files: list[Path]) -> list[Path]:
+def export_search(
+    run_dir: Path, journal: Any, verdict: Any, loss_files: list[Path], owned: OwnedFiles
+) -> list[Path]:
     """``<run>/export/best_<k>.py`` for each of a finished search's ``best_<k>.yaml``."""
-    folder = run_dir / "export"
-    folder.mkdir(parents=True, exist_ok=True)
-    for stale in folder.glob("best_*.py"):  # a resumed search may now rank fewer or others
-        stale.unlink()
     paths = []
     for loss_file in loss_files:
         exported = _from_file(loss_file, search=False)
         genome: Genome = exported.loss.genome  # type: ignore[assignment]  # a GenomeLoss's
         add_search(exported, run_dir, journal, verdict, genome.key())
-        path = folder / f"{loss_file.stem}.py"
-        path.write_text(module_text(exported, module=path.stem))
-        paths.append(path)
+        paths.append(owned.write(f"export/{loss_file.stem}.py", module_text(exported, module=loss_file.stem)))
+    owned.remove_stale("export", paths)  # a resumed search may now rank fewer or others
     return paths
 
 
@@ -110,19 +108,12 @@ def _loss_option(name: str) -> Path | None:
 
 
 def _from_file(path: Path, search: bool = True) -> ExportedLoss:
-    from lossevo.genome.files import load_genome_file
+    from lossevo.genome.files import read_genome_file
     from lossevo.losses.base import GenomeLoss
 
-    genome = load_genome_file(path)
-    smoothing = 0.0
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError:
-        data = None
-    if isinstance(data, dict) and isinstance(data.get("label_smoothing"), int | float):
-        smoothing = float(data["label_smoothing"])
-    name = path.stem
-    loss = GenomeLoss(genome, name=name, label_smoothing=smoothing)
+    data = read_genome_file(path)
+    genome, name = data.genome, path.stem
+    loss = GenomeLoss(genome, name=name, label_smoothing=data.label_smoothing)
     exported = ExportedLoss(name, loss, [f"file {path}", f"space {genome.space}, genome key {genome.key()}"])
     run_dir = path.resolve().parent.parent.parent  # <run>/conf/loss/best_k.yaml
     in_run = path.parent.name == "loss" and path.parent.parent.name == "conf"
@@ -231,7 +222,24 @@ def module_text(exported: ExportedLoss, name: str | None = None, module: str = "
         smoothing=repr(smoothing),
         smoothing_note=f" (this loss was searched with {smoothing})" if smoothing else "",
     )
+    taken = _module_names(body)
+    if cls in taken or hasattr(builtins, cls):  # --name torch would shadow the torch module
+        raise LossevoError(
+            f"--name {cls!r} is a name the file already uses ({', '.join(sorted(taken)[:6])}, or a builtin): "
+            f"pick another class name, e.g. {class_name(exported.name)}"
+        )
     return body
+
+
+def _module_names(text: str) -> set[str]:
+    """Names the module binds at its top level other than through its class (imports, functions)."""
+    names: set[str] = set()
+    for node in ast.parse(text).body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, ast.FunctionDef):
+            names.add(node.name)
+    return names
 
 
 def export(target: str | Path, output: str | Path | None = None, best: int = 1,

@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 
 from lossevo.config import build, compose_config
 from lossevo.errors import LossevoError
+from lossevo.losses import build_loss
 
 
 def describe_loss(name: str, loss: Any) -> str:
@@ -39,7 +40,7 @@ def write_loss_report(cfg: DictConfig, folder: Path) -> tuple[list[Path], str]:
     from lossevo.losses import get_loss
     from lossevo.tracking.tracker import Tracker
 
-    loss = build(cfg.loss, "loss")
+    loss = build_loss(cfg.loss, "loss")
     name = str(cfg.loss.get("name") or getattr(loss, "name", "loss"))
     drawn = {name: loss}
     for other in cfg.get("compare") or []:

@@ -25,13 +25,17 @@ from omegaconf import DictConfig, OmegaConf
 from lossevo.config import build, resolved
 from lossevo.config.composer import ConfigComposer
 from lossevo.config.settings import group_size
-from lossevo.errors import LossevoError
+from lossevo.errors import GenomeError, LossevoError
 from lossevo.execution.executors import executor_from, run_tasks
 from lossevo.execution.tasks import Task
-from lossevo.losses import genome_loss_config
+from lossevo.genome import Genome, genome_from_dict
+from lossevo.genome.graph import same_ops
+from lossevo.losses import build_loss, genome_loss_config
+from lossevo.losses.nodes import check_stored_loss
 from lossevo.results import Fitness, Status, StopReason
 from lossevo.store.database import Database, RecordedTraining
 from lossevo.store.identity import check_identity, identity
+from lossevo.store.journal import edited_journal
 
 log = logging.getLogger("lossevo")
 
@@ -104,7 +108,8 @@ class StudyJournal(Database):
     def losses(self) -> list[StudyLoss]:
         rows = self.query("SELECT * FROM losses ORDER BY id")
         return [
-            StudyLoss(r["id"], r["name"], r["source"], json.loads(r["loss"]), r["equation"]) for r in rows
+            StudyLoss(r["id"], r["name"], r["source"], _stored_loss(r["id"], r["loss"]), r["equation"])
+            for r in rows
         ]
 
     def add_losses(self, losses: list[StudyLoss]) -> None:
@@ -194,7 +199,7 @@ class Study:
                     "restore study.sqlite, or start a new study in another folder"
                 )
             fresh = not self.journal.done()
-            check_identity(self.journal, identity(cfg, FREE_KEYS), "study", fresh=fresh)
+            check_identity(self.journal, identity(cfg, FREE_KEYS), "study", fresh=fresh, same=same_ops)
             self._check_settings(fresh)
             self.losses = self.journal.losses() or self._draw_losses()
         except BaseException:
@@ -246,7 +251,7 @@ class Study:
             rows = journal.best(int(top)) if top else journal.candidates(Status.DONE)
         return [
             StudyLoss(offset + i, f"candidate_{row.id}", f"run:{folder}#{row.id}",
-                      genome_loss_config(f"candidate_{row.id}", row.genome), row.equation)
+                      genome_loss_config(f"candidate_{row.id}", _genome(folder, row)), row.equation)
             for i, row in enumerate(rows, start=1)
         ]  # fmt: skip
 
@@ -259,7 +264,7 @@ class Study:
         out = []
         for i in range(1, n + 1):
             genome = sampler.ask().genome
-            loss = genome_loss_config(f"random_{i}", genome.to_dict())
+            loss = genome_loss_config(f"random_{i}", genome)
             out.append(StudyLoss(offset + i, f"random_{i}", "random", loss, genome.equation()))
         return out
 
@@ -348,5 +353,25 @@ class Study:
 
 
 def _equation(loss: dict[str, Any]) -> str:
-    built = build(OmegaConf.create(loss), "losses.names")
+    built = build_loss(OmegaConf.create(loss), "losses.names")
     return str(getattr(built, "equation", loss.get("name", "")))
+
+
+def _stored_loss(loss_id: int, text: str) -> dict[str, Any]:
+    """A loss node read back from study.sqlite, checked to be data a study writes (losses/nodes.py)."""
+    try:
+        node = json.loads(text)
+        check_stored_loss(node)
+    except (ValueError, GenomeError) as err:
+        raise LossevoError(
+            f"study.sqlite's loss {loss_id} is not one a study writes ({str(err)[:200]}): the journal was "
+            "edited; restore it from a copy, or start the study in another folder"
+        ) from None
+    return node
+
+
+def _genome(folder: Path, row: Any) -> Genome:
+    try:
+        return genome_from_dict(row.genome, validate=False)
+    except GenomeError as err:
+        raise LossevoError(edited_journal(folder, row.id, err)) from None

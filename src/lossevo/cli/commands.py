@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import functools
 import logging
+import shlex
 import signal
 import sqlite3
 import sys
@@ -221,7 +222,8 @@ def print_outcome(outcome: SearchOutcome, console: Console) -> None:
         console.print(f"written: {outcome.files['verdict']}, {outcome.files['validation']}", markup=False)
     if outcome.loss_configs:
         conf = outcome.loss_configs[0].parent.parent
-        console.print(f"train the best loss: lossevo train --config-dir {conf} loss=best_1", markup=False)
+        hint = f"lossevo train --config-dir {shlex.quote(str(conf))} loss=best_1"  # a path with spaces
+        console.print(f"train the best loss: {hint}", markup=False)
 
 
 def _mean_std(mean: float, std: float) -> str:
@@ -233,9 +235,8 @@ def _mean_std(mean: float, std: float) -> str:
 def run_validate(cfg: DictConfig) -> Any:
     """The verdict of an earlier search, in its folder: its own command line plus ``runs``/``top_k``/
     ``alpha``/``steps`` (trains only what its journal lacks; an unfinished search is resumed first)."""
-    import yaml
-
     from lossevo.config import compose_config
+    from lossevo.config.stored_overrides import read_stored_overrides
 
     folder = Path(str(cfg.run))
     saved = folder / ".hydra" / "overrides.yaml"
@@ -246,8 +247,8 @@ def run_validate(cfg: DictConfig) -> Any:
             f"{folder} has no .hydra/overrides.yaml to recompose the search from; re-run the search's own "
             f"command with hydra.run.dir={folder} and validate.runs=N instead"
         )
-    overrides = [str(o) for o in yaml.safe_load(saved.read_text()) or []]
-    overrides += [str(o) for o in cfg.get("overrides") or []]
+    trusted = [str(o) for o in cfg.get("overrides") or []]
+    overrides = read_stored_overrides(folder, trusted) + trusted
     given = ("runs", "top_k", "alpha", "steps", "baselines", "settings")
     overrides += [f"validate.{key}={cfg[key]}" for key in given if cfg.get(key) is not None]
     return run_evolve(compose_config("evolve", overrides), run_dir=folder, overrides=overrides)

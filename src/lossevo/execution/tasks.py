@@ -119,9 +119,9 @@ def _setting_key(cfg: Any) -> str:
 
 
 def _loss(cfg: Any) -> Any:
-    from lossevo.config import build
+    from lossevo.losses import build_loss
 
-    return build(cfg.loss, "loss")
+    return build_loss(cfg.loss, "loss")
 
 
 def _data_seed(cfg: Any) -> int | None:

@@ -154,13 +154,24 @@ def genome_from_dict(data: Any, validate: bool = True) -> Genome:
     """Rebuild a genome from :meth:`Genome.to_dict` output; raises :class:`GenomeError`.
     ``validate=False`` also accepts a well-formed but invalid genome (a strategy's own record of
     e.g. a GLO tree without y, which scored 0)."""
+    from lossevo.genome.plain import check_plain
+
     if not isinstance(data, dict):
         raise GenomeError(f"a genome must be a mapping with a 'space' key, got {type(data).__name__}")
+    check_plain(data, names=False)  # bounded size first: parsing below recurses
     space = data.get("space")
-    if space not in _SPACES:
+    if not isinstance(space, str) or space not in _SPACES:
         known = ", ".join(sorted(_SPACES))
-        raise GenomeError(f"unknown genome space {space!r}; known spaces: {known}")
-    genome = _SPACES[space].from_dict(data)
+        raise GenomeError(f"unknown genome space {str(space)[:60]!r}; known spaces: {known}")
+    try:
+        genome = _SPACES[space].from_dict(data)  # its own messages for a malformed genome
+    except GenomeError:
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError, OverflowError):
+        check_plain(data)  # names the value no genome holds
+        raise
+    # Data from a file: nothing in it may reach Hydra or OmegaConf, whatever config it is copied into.
+    check_plain(data)
     if validate:
         genome.validate()
     return genome

@@ -21,6 +21,10 @@ from lossevo.genome.ops import BINARY_NAMES, NAMESPACE, OPS, SYM_Y, SYM_YHAT, UN
 
 INPUTS: tuple[str, ...] = ("y", "yhat", "one", "minus_one")
 ROOT = "root"
+# Bounds on what can be checked and written out: a search uses a few hidden nodes and a few dozen
+# terms; a crafted genome could reuse nodes until its written-out form has 2^60 terms.
+MAX_HIDDEN = 64
+MAX_EXPANDED = 10_000
 _INPUT_SYMS: dict[str, sp.Expr] = {
     "y": SYM_Y,
     "yhat": SYM_YHAT,
@@ -72,6 +76,8 @@ class GraphGenome(Genome):
         return problem
 
     def _find_problem(self) -> str | None:
+        if len(self.hidden) > MAX_HIDDEN:  # the checks below recurse through the nodes
+            return f"{len(self.hidden)} hidden nodes; a graph genome has at most {MAX_HIDDEN}"
         valid_refs = set(self.refs())
         for name in (*(_hidden_name(i) for i in range(len(self.hidden))), ROOT):
             node = self.node(name)
@@ -90,6 +96,12 @@ class GraphGenome(Genome):
             order = self.active_order()
         except GenomeError as err:
             return str(err)
+        size: dict[str, int] = {}  # the expression's size written out: shared nodes count each time
+        for name in order:
+            size[name] = 1 + sum(size.get(ref, 1) for ref in self.node(name).inputs)
+        if size[ROOT] > MAX_EXPANDED:  # canonical forms and sympy write it out
+            reused = "nodes reused over and over"
+            return f"the expression has more than {MAX_EXPANDED:,} terms written out ({reused})"
         used = {ref for name in order for ref in self.node(name).inputs}
         missing = [x for x in ("y", "yhat") if x not in used]
         if missing:
@@ -255,14 +267,19 @@ class GraphSpace:
         unary_ops: list[str] | None = None,
         binary_ops: list[str] | None = None,
     ) -> None:
-        if hidden_nodes < 1:
-            raise GenomeError("graph space needs at least one hidden node")
+        if not 1 <= hidden_nodes <= MAX_HIDDEN:
+            raise GenomeError(
+                f"space.hidden_nodes={hidden_nodes}: a graph space has 1 to {MAX_HIDDEN} hidden nodes"
+            )
         self.hidden_nodes = hidden_nodes
         self.p_hidden_unary = p_hidden_unary
         self.p_root_binary = p_root_binary
         self.p_change_op = p_change_op
         self.p_swap_arity = p_swap_arity
         self.p_swap_inputs = p_swap_inputs
+        for key, given in (("unary_ops", unary_ops), ("binary_ops", binary_ops)):
+            if given is not None and len(given) == 0:
+                raise GenomeError(f"space.{key}=[] names no op: name at least one, or null for all of them")
         self.unary_ops = tuple(unary_ops or UNARY_NAMES)
         self.binary_ops = tuple(binary_ops or BINARY_NAMES)
         for op in self.unary_ops + self.binary_ops:
@@ -359,3 +376,16 @@ def graph(hidden: list[tuple[str, list[str]]], root: tuple[str, list[str]], sign
     )
     genome.validate()
     return genome
+
+
+def same_ops(flat: dict[str, Any]) -> dict[str, Any]:
+    """A run identity with a graph space's full op list written as null (its default), so a resume
+    that names every op (or leaves them out) is the same search."""
+    if not str(flat.get("space._target_", "")).endswith("GraphSpace"):
+        return flat
+    out = dict(flat)
+    for key, names in (("space.unary_ops", UNARY_NAMES), ("space.binary_ops", BINARY_NAMES)):
+        value = out.get(key)
+        if isinstance(value, list) and sorted(map(str, value)) == sorted(names) and len(value) == len(names):
+            out[key] = None
+    return out

@@ -12,6 +12,7 @@ from typing import Any
 from lossevo.genome import Genome, genome_from_dict, load_genome_file
 from lossevo.losses import published as _published  # noqa: F401  (registers the losses)
 from lossevo.losses.base import GenomeLoss, Loss
+from lossevo.losses.nodes import build_loss, genome_loss_config
 from lossevo.losses.registry import available_losses, get_loss, register_loss
 
 
@@ -27,28 +28,21 @@ def genome_loss(
     return GenomeLoss(genome, reduction=reduction, name=name, label_smoothing=label_smoothing)
 
 
-def genome_loss_config(name: str, genome: dict[str, Any], label_smoothing: float = 0.0) -> dict[str, Any]:
-    """The config node of a genome's loss (what ``loss=`` holds for a candidate or ``best_k.yaml``)."""
-    node: dict[str, Any] = {"_target_": "lossevo.losses.genome_loss", "name": name, "genome": genome}
-    if label_smoothing:
-        node["label_smoothing"] = float(label_smoothing)
-    return node
-
-
 def load_loss_file(path: str | Path, reduction: str = "mean", label_smoothing: float = 0.0) -> GenomeLoss:
-    """A loss from a genome file (JSON or YAML)."""
+    """A loss from a genome file (JSON or YAML), read as data (genome/files.py)."""
     return GenomeLoss(load_genome_file(path), reduction=reduction, name=Path(path).stem,
                       label_smoothing=label_smoothing)  # fmt: skip
 
 
 def _plain(data: Any) -> Any:
-    """OmegaConf containers (from Hydra configs) to plain dicts/lists."""
+    """OmegaConf containers (from Hydra configs) to plain dicts/lists, not interpolated: a genome
+    is data, and ``genome_from_dict`` refuses a ``${...}`` in it."""
     try:
         from omegaconf import DictConfig, ListConfig, OmegaConf
     except ImportError:  # pragma: no cover - omegaconf is a dependency
         return data
     if isinstance(data, (DictConfig, ListConfig)):
-        return OmegaConf.to_container(data, resolve=True)
+        return OmegaConf.to_container(data, resolve=False)
     return data
 
 
@@ -56,6 +50,7 @@ __all__ = [
     "GenomeLoss",
     "Loss",
     "available_losses",
+    "build_loss",
     "genome_loss",
     "genome_loss_config",
     "get_loss",

@@ -44,6 +44,11 @@ def get_loss(name: str, label_smoothing: float = 0.0, **kwargs: Any) -> Loss:
         raise LossevoError(
             f"loss {name!r} has no option {', '.join(map(repr, unknown))} (options: {options})"
         )
+    for key, value in kwargs.items():  # gamma=abc would reach the exported source as a string
+        default = params[key].default
+        number = isinstance(default, int | float) and not isinstance(default, bool)
+        if number and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise LossevoError(f"loss {name!r}: {key} must be a number (default {default}), got {value!r}")
     try:
         loss = factory(**kwargs)
     except (TypeError, ValueError) as err:  # e.g. params=[a,b]: words where numbers belong

@@ -34,11 +34,13 @@ from omegaconf import DictConfig, OmegaConf
 from lossevo.config import build, plain, resolved
 from lossevo.config.composer import ConfigComposer
 from lossevo.config.settings import SearchSettings
-from lossevo.errors import LossevoError
+from lossevo.errors import GenomeError, LossevoError
 from lossevo.execution.executors import executor_from, run_tasks
 from lossevo.execution.retries import Retries
 from lossevo.execution.tasks import Task
-from lossevo.losses import genome_loss_config
+from lossevo.genome import Genome, genome_from_dict
+from lossevo.genome.graph import same_ops
+from lossevo.losses import build_loss, genome_loss_config
 from lossevo.results import FINISHED, Fitness, StopReason
 from lossevo.search.fidelity import Fidelity, rung_seed, training_seeds
 from lossevo.search.keys import CandidateKey, ReferenceKey
@@ -46,7 +48,7 @@ from lossevo.search.objectives import Objective
 from lossevo.search.outputs import YAML_DUMPER, SearchOutcome, write_outputs
 from lossevo.search.strategies.base import Proposal, Strategy
 from lossevo.store.identity import check_identity, identity
-from lossevo.store.journal import CandidateRow, Journal
+from lossevo.store.journal import CandidateRow, Journal, edited_journal
 from lossevo.tracking.progress import SearchProgress
 from lossevo.tracking.tracker import Tracker, group_for
 from lossevo.verdict.phase import ValidationPhase
@@ -123,10 +125,19 @@ class Driver:
                     f"{run_dir} holds candidate folders but its journal is new or empty: the journal was "
                     "lost; restore journal.sqlite, or start a new search in another folder"
                 )
-            check_identity(self.journal, identity(cfg, FREE_KEYS), "search", fresh=self._nothing_recorded())
+            check_identity(self.journal, identity(cfg, FREE_KEYS), "search", fresh=self._nothing_recorded(),
+                           same=same_ops)  # fmt: skip
+            self._genomes = {row.id: self._parse(row) for row in self.journal.candidates()}
             state = self.journal.strategy_state()
             if state is not None:
-                self.strategy.load_state_dict(state)
+                try:
+                    self.strategy.load_state_dict(state)
+                except GenomeError as err:
+                    raise LossevoError(
+                        f"{run_dir}/journal.sqlite: the strategy's saved state holds a genome no search "
+                        f"writes ({str(err)[:200]}); nothing was run: restore the journal from a copy, or "
+                        "start the search in another folder"
+                    ) from None
         except BaseException:
             self.journal.close()
             raise
@@ -148,6 +159,14 @@ class Driver:
         self._references: deque[Task] = deque()  # reference trainings not yet journalled
         self._ready: deque[Task] = deque()  # retries and interrupted work, before anything new
         self._outstanding_references: set[ReferenceKey] = set()
+
+    def _parse(self, row: CandidateRow) -> Genome:
+        """A journal row's genome as a :class:`Genome`: every row is parsed when the journal opens,
+        before anything trains, and only parsed genomes reach a config (losses/nodes.py)."""
+        try:
+            return genome_from_dict(row.genome, validate=False)
+        except GenomeError as err:
+            raise LossevoError(edited_journal(self.run_dir, row.id, err)) from None
 
     def _warn_about_lost_work(self) -> None:
         """A resume that finds less than the folder shows says so: candidate folders the journal has
@@ -243,6 +262,7 @@ class Driver:
     # ------------------------------------------------------------------ candidates
     def _record(self, proposal: Proposal) -> None:
         genome = proposal.genome
+        self._genomes[proposal.id] = genome
         self.journal.add_candidate(
             candidate_id=proposal.id,
             genome=genome.to_dict(),
@@ -287,7 +307,8 @@ class Driver:
         extras = self._extras(rung, self._prescreened(row.phase, rung))
         seeds = training_seeds(row.seed if rung == 0 else rung_seed(self.seed, rung), len(extras), runs)
         data_seeds = self._data_seeds(rung, len(extras), runs)
-        loss = genome_loss_config(f"candidate_{row.id}", row.genome, self.settings.label_smoothing)
+        loss = genome_loss_config(f"candidate_{row.id}", self._genomes[row.id],
+                                  self.settings.label_smoothing)  # fmt: skip
         info = {"id": row.id, "parent": row.parent_id, "phase": row.phase, "dir": str(folder), "rung": rung}
         configs = []
         for i, seed in enumerate(seeds):
@@ -409,7 +430,7 @@ class Driver:
         log.info("%s: fitness %s (%s, %.1fs)", task.name, shown, result.stop_reason, result.seconds)
 
     def _reference_equation(self) -> str:
-        return str(getattr(build(self.cfg.loss, "loss"), "equation", self.reference_name))
+        return str(getattr(build_loss(self.cfg.loss, "loss"), "equation", self.reference_name))
 
     # ------------------------------------------------------------------ verdict
     def validation_plan(self) -> ValidationPlan:
@@ -450,9 +471,8 @@ class Driver:
                 continue
             if any(b.name == name for b in out):
                 name = f"{name}_{len(out) + 1}"
-            equation = str(
-                getattr(build(OmegaConf.create(loss), f"validate.baselines ({option})"), "equation", name)
-            )
+            built = build_loss(OmegaConf.create(loss), f"validate.baselines ({option})")
+            equation = str(getattr(built, "equation", name))
             out.append(Baseline(name, loss, equation))
         if not out:
             raise LossevoError("validate.baselines is empty: name the losses a finalist must beat, e.g. "

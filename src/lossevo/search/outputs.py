@@ -18,13 +18,13 @@ from typing import Any
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
-from lossevo.config import build
 from lossevo.config.settings import SearchSettings
 from lossevo.export import export_search
 from lossevo.genome import genome_from_dict
-from lossevo.losses import genome_loss_config
+from lossevo.losses import build_loss, genome_loss_config
 from lossevo.results import FINISHED, Status
 from lossevo.store.journal import CandidateRow, Journal, ReferenceRow
+from lossevo.store.owned_files import OwnedFiles
 from lossevo.tracking.artifacts import log_losses, verdict_metadata
 from lossevo.tracking.tracker import Tracker
 from lossevo.verdict.plan import Finalist, finalists
@@ -75,12 +75,13 @@ def write_outputs(
             note = f"rung {ranked.rung} fitness {ranked.rung_fitness:.4f}"
             notes.append(note + (" (not validated)" if verdict is not None else ""))
     best = [journal.candidate(f.candidate_id) for f in chosen if f.candidate_id is not None]
-    paths = write_loss_configs(best, run_dir / "conf" / "loss", notes, settings.label_smoothing)
+    owned = OwnedFiles(run_dir, journal)
+    paths = write_loss_configs(best, owned, notes, settings.label_smoothing)
     files: dict[str, Path] = {}
     if verdict is not None:
         files = verdict.write(run_dir)
         verdict.track(tracker)
-    standalone = export_search(run_dir, journal, verdict, paths)
+    standalone = export_search(run_dir, journal, verdict, paths, owned)
     if tracker.active and paths:
         metadata = verdict_metadata(verdict) if verdict is not None else {"verdict": None}
         log_losses(tracker, run_dir, [*paths, *standalone, *files.values()], metadata)
@@ -88,7 +89,7 @@ def write_outputs(
     if tracker.active and best:  # phenotypes for the dashboard, only when anything is logged
         from lossevo.analysis.evolution_report import phenotype_files, track_top_candidates
 
-        images = phenotype_files(best, settings.reference_name, build(reference_loss, "loss"),
+        images = phenotype_files(best, settings.reference_name, build_loss(reference_loss, "loss"),
                                  run_dir / "phenotypes")  # fmt: skip
         track_top_candidates(tracker, best, images)
     tracker.summary(
@@ -125,20 +126,19 @@ def _track_candidates(tracker: Tracker, journal: Journal) -> None:
 
 
 def write_loss_configs(
-    best: Sequence[CandidateRow], folder: Path, notes: Sequence[str] = (), label_smoothing: float = 0.0
+    best: Sequence[CandidateRow], owned: OwnedFiles, notes: Sequence[str] = (), label_smoothing: float = 0.0
 ) -> list[Path]:
-    """Write the best genomes as loss configs ``best_<rank>.yaml`` that ``train.py`` accepts (with the
-    label smoothing they were searched with, so they train as evaluated)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for stale in folder.glob("best_*.yaml"):  # a resumed search may now rank fewer or others
-        stale.unlink()
+    """Write the best genomes as loss configs ``conf/loss/best_<rank>.yaml`` that ``train.py`` accepts
+    (with the label smoothing they were searched with, so they train as evaluated)."""
     paths = []
     for rank, row in enumerate(best, start=1):
         genome = genome_from_dict(row.genome)
-        node = genome_loss_config(f"best_{rank}", genome.to_dict(), label_smoothing)
+        node = genome_loss_config(f"best_{rank}", genome, label_smoothing)
         note = notes[rank - 1] if rank - 1 < len(notes) else f"fitness {row.fitness:.4f}"
-        header = f"# Rank {rank} of the search: candidate {row.id}, {note}\n# {row.equation}\n"
-        path = folder / f"best_{rank}.yaml"
-        path.write_text(header + OmegaConf.to_yaml(OmegaConf.create(node)))
-        paths.append(path)
+        # The equation from the genome, not the journal's text (which could hold a newline and a key).
+        header = f"# Rank {rank} of the search: candidate {row.id}, {note}\n# {genome.equation()}\n"
+        paths.append(
+            owned.write(f"conf/loss/best_{rank}.yaml", header + OmegaConf.to_yaml(OmegaConf.create(node)))
+        )
+    owned.remove_stale("conf/loss", paths)  # a resumed search may now rank fewer or others
     return paths

@@ -10,7 +10,7 @@ they are named today, so a run folder made before a module moved still resumes (
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -71,15 +71,25 @@ def differences(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
 
 
 def check_identity(
-    db: Database, current: dict[str, Any], what: str, fresh: bool = False, key: str = "identity"
+    db: Database,
+    current: dict[str, Any],
+    what: str,
+    fresh: bool = False,
+    key: str = "identity",
+    same: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> None:
     """Record ``current`` in a new run; refuse a resume whose identity differs, showing how.
 
     ``fresh``: nothing has been trained in this run yet, so its identity is simply replaced (a
-    command refused before any training, e.g. for a bad value, does not bind the folder)."""
+    command refused before any training, e.g. for a bad value, does not bind the folder).
+    ``same``: writes equal settings one way (``unary_ops: null`` is the full list), applied to
+    the stored and the current identity before they are compared."""
     stored = db.get_meta(key)
     if stored is not None:
         stored = _current_targets(stored)
+    if same is not None:
+        stored = None if stored is None else same(stored)
+        current = same(current)
     if stored is None or (fresh and stored != current):
         db.set_meta(key, current)
         return

@@ -481,6 +481,15 @@ class Journal(Database):
         return [Look(r["id"], r["at"], json.loads(r["plan"])) for r in rows]
 
 
+def edited_journal(run_dir: Any, candidate_id: int, problem: Exception) -> str:
+    """The message for a journal row no search wrote (a hand-edited or crafted journal)."""
+    return (
+        f"{run_dir}/journal.sqlite: candidate {candidate_id}'s genome is not one a search writes "
+        f"({str(problem)[:200]}); nothing was run or trained: the journal was edited, so restore it from "
+        "a copy or start the search in another folder"
+    )
+
+
 def _values(status: Status | tuple[Status, ...]) -> tuple[str, ...]:
     statuses = (status,) if isinstance(status, (Status, str)) else status
     return tuple(Status(s).value for s in statuses)

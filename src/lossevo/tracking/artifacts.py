@@ -15,9 +15,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from lossevo.errors import LossevoError
+from lossevo.genome.files import read_genome_file
 from lossevo.tracking.tracker import Tracker, group_for
 
 ARTIFACT_TYPE = "loss"
@@ -114,6 +113,5 @@ def loss_overrides(folder: Path, member: str = "best_1") -> list[str]:
         have = sorted(p.stem for p in folder.glob("best_*.yaml"))
         has = ", ".join(have) or "no losses"
         raise LossevoError(f"the artifact in {folder} has no {member} (it has {has}): name one of them")
-    data = yaml.safe_load(path.read_text()) or {}
-    smoothing = float(data.get("label_smoothing", 0.0)) if isinstance(data, dict) else 0.0
+    smoothing = read_genome_file(path).label_smoothing  # read as data: nothing in it runs
     return ["loss=file", f"loss.path='{path}'", f"loss.label_smoothing={smoothing}"]

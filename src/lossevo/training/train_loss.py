@@ -16,7 +16,8 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from lossevo.analysis.statistics import write_results
-from lossevo.config import build, plain
+from lossevo.config import plain
+from lossevo.losses import build_loss
 from lossevo.results import Fitness
 from lossevo.tracking.tracker import Tracker
 
@@ -60,7 +61,7 @@ def train_loss(cfg: DictConfig, folder: Path, setting: str) -> TrainingOutcome:
 
     folder.mkdir(parents=True, exist_ok=True)
     seeds = [int(cfg.seed) + i for i in range(int(cfg.get("seeds", 1) or 1))]
-    loss = build(cfg.loss, "loss")
+    loss = build_loss(cfg.loss, "loss")
     name = str(cfg.loss.get("name") or type(loss).__name__)
     equation = str(getattr(loss, "equation", name))
     surrogate = Surrogate(cfg)

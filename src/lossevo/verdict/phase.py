@@ -21,6 +21,7 @@ from lossevo.config.composer import ConfigComposer
 from lossevo.execution.executors import Executor, run_tasks
 from lossevo.execution.retries import Retries
 from lossevo.execution.tasks import Task
+from lossevo.genome import genome_from_dict
 from lossevo.losses import genome_loss_config
 from lossevo.results import Fitness, Status
 from lossevo.search.objectives import Objective
@@ -69,7 +70,8 @@ class ValidationPhase:
         out = []
         for f in self.plan.finalists:
             assert f.genome is not None
-            out.append((f.name, f.candidate_id, genome_loss_config(f.name, f.genome, self.label_smoothing)))
+            genome = genome_from_dict(f.genome, validate=False)  # parsed when the driver opened the journal
+            out.append((f.name, f.candidate_id, genome_loss_config(f.name, genome, self.label_smoothing)))
         for b in self.plan.baselines:
             assert b.loss is not None
             out.append((b.name, None, b.loss))
