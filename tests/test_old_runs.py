@@ -102,12 +102,12 @@ def test_a_best_loss_written_by_an_earlier_version_loads() -> None:
 
 def test_the_verdict_of_an_earlier_version_reads_and_says_it_needs_test_figures(tmp_path: Path) -> None:
     from lossevo.store.journal import Journal
-    from lossevo.verdict.report import Verdict
+    from lossevo.verdict.rows import Verdict
 
     run = _copy(tmp_path)
     with Journal(run) as journal:
         verdict = Verdict.load(journal)
     assert verdict is not None and verdict.plan.steps == [80] and verdict.plan.runs == 2
     assert [b.name for b in verdict.plan.baselines] == ["cross_entropy"]
-    assert [f.runs.name for f in verdict.headline.finalists] == ["candidate_1"]
+    assert [r.trained_as for r in verdict.finalists()] == ["candidate_1"]
     assert verdict.sentence().startswith("the verdict is incomplete: 0 of 4 validation trainings")

@@ -18,8 +18,10 @@ from lossevo.losses.published import GENOMES
 from lossevo.results import Fitness, Status, StopReason
 from lossevo.store.journal import Journal
 from lossevo.verdict.faithfulness import faithfulness
+from lossevo.verdict.files import write_verdict
+from lossevo.verdict.markdown import markdown
 from lossevo.verdict.plan import OWN, Baseline, Finalist, ValidationPlan
-from lossevo.verdict.report import Verdict
+from lossevo.verdict.rows import Verdict
 from lossevo.verdict.statistics import compare, detectable_difference, holm, intersection_union
 
 # Test accuracy per run (run r of every loss shares its seeds).
@@ -124,22 +126,23 @@ def test_the_detectable_difference_is_the_one_a_noncentral_t_detects_80_percent_
 def test_a_finalist_beats_the_baselines_only_when_it_beats_each(tmp_path: Path) -> None:
     journal = journal_with(tmp_path, {1: A, 2: C}, {"cross_entropy": B, "cross_entropy_ls": L})
     verdict = Verdict.from_journal(journal, plan([2, 1], ["cross_entropy", "cross_entropy_ls"]))
-    best, other = verdict.ordered
-    assert best.runs.name == "candidate_1" and verdict.name(best) == "best_1"
+    best, other = verdict.finalists()
+    assert best.trained_as == "candidate_1" and best.loss == "best_1"
     ps = [stats.ttest_rel(A, x, alternative="greater").pvalue for x in (B, L)]
-    assert [c.p for c in best.comparisons] == pytest.approx(ps)
-    assert best.p == pytest.approx(max(ps)), "intersection-union: the largest p"
+    assert [c.p_paired for c in verdict.against(best)] == pytest.approx(ps)
+    assert best.p_every_baseline == pytest.approx(max(ps)), "intersection-union: the largest p"
     p_c = max(stats.ttest_rel(C, x, alternative="greater").pvalue for x in (B, L))
     assert [best.p_holm, other.p_holm] == pytest.approx(holm([max(ps), p_c]))
-    assert best.runs.test_mean == pytest.approx(np.mean(A)) and best.runs.test_std == pytest.approx(
-        np.std(A, ddof=1)
-    )
+    assert best.test_mean == pytest.approx(np.mean(A)) and best.test_std == pytest.approx(np.std(A, ddof=1))
     assert best.beats and not other.beats and verdict.beats
     assert verdict.sentence().startswith(
         "best_1 (candidate_1) 0.874 ± 0.003 beats every baseline on test accuracy"
     )
-    assert f"p = {best.p:.2g}" in verdict.sentence() and "vs cross_entropy_ls" in verdict.sentence()
-    files = verdict.write(tmp_path / "out")
+    assert (
+        f"p = {best.p_every_baseline:.2g}" in verdict.sentence()
+        and "vs cross_entropy_ls" in verdict.sentence()
+    )
+    files = write_verdict(verdict, tmp_path / "out")
     with open(files["validation"]) as fh:
         rows = list(csv.DictReader(fh))
     assert [r["loss"] for r in rows] == ["best_1", "best_2", "cross_entropy", "cross_entropy_ls"]
@@ -159,8 +162,9 @@ def test_a_stronger_baseline_takes_the_win_away_and_the_verdict_says_what_it_cou
     stronger = [a + d for a, d in zip(A, [0.002, -0.001, 0.003, 0.0, 0.001], strict=True)]
     journal = journal_with(tmp_path, {1: A}, {"cross_entropy": B, "cross_entropy_ls": stronger})
     verdict = Verdict.from_journal(journal, plan([1], ["cross_entropy", "cross_entropy_ls"]))
-    best = verdict.ordered[0]
-    assert best.comparisons[0].p < 0.05 and best.comparisons[1].p > 0.5
+    best = verdict.finalists()[0]
+    first, second = verdict.against(best)
+    assert first.p_paired < 0.05 and second.p_paired > 0.5
     assert not verdict.beats
     sentence = verdict.sentence()
     assert sentence.startswith(
@@ -183,10 +187,8 @@ def test_selection_is_on_validation_and_the_report_on_test(tmp_path: Path) -> No
     for run in range(3):
         journal.add_validation("cross_entropy", None, BUDGET, run, run, done(0.8, 0.8 + run / 500))
     verdict = Verdict.from_journal(journal, plan([2, 1], ["cross_entropy"], runs=3))
-    assert [verdict.name(f) for f in verdict.headline.finalists] == ["best_2", "best_1"]
-    assert verdict.ordered[0].runs.name == "candidate_1" and verdict.ordered[
-        0
-    ].runs.test_mean == pytest.approx(0.801)
+    assert [(r.loss, r.candidate) for r in verdict.finalists()] == [("best_1", 1), ("best_2", 2)]
+    assert verdict.finalists()[0].test_mean == pytest.approx(0.801)
     journal.close()
 
 
@@ -196,8 +198,8 @@ def test_rows_without_test_accuracy_count_as_missing_and_the_verdict_says_it_is_
     journal = journal_with(tmp_path, {1: A}, {"cross_entropy": B})
     journal.add_validation("candidate_1", 1, BUDGET, 5, 105, done(0.9))  # an older lossevo's row: no test
     verdict = Verdict.from_journal(journal, plan([1], ["cross_entropy"], runs=6))
-    best = verdict.ordered[0]
-    assert (best.runs.finished, best.runs.missing) == (5, 1) and not best.beats
+    best = verdict.finalists()[0]
+    assert (best.finished, best.missing) == (5, 1) and not best.beats
     assert verdict.sentence().startswith("the verdict is incomplete: 10 of 12 validation trainings")
     assert "run the search's command again" in verdict.sentence()
     journal.close()
@@ -209,14 +211,14 @@ def test_a_finalist_with_a_failed_validation_run_beats_nothing(tmp_path: Path) -
     journal = journal_with(tmp_path, {1: A}, {"cross_entropy": [*B, 0.866]})
     journal.add_validation("candidate_1", 1, BUDGET, 5, 105, Fitness.failure(StopReason.NONFINITE, "nan"))
     verdict = Verdict.from_journal(journal, plan([1], ["cross_entropy"], runs=6))
-    best = verdict.ordered[0]
-    assert (best.runs.failed, best.runs.planned) == (1, 6) and best.p < 0.05
+    best = verdict.finalists()[0]
+    assert (best.failed, best.runs) == (1, 6) and best.p_every_baseline < 0.05
     assert not verdict.beats
     assert verdict.sentence().startswith(
         "no finalist beats every baseline reliably: the best, best_1 (candidate_1), failed 1 of 6 "
         "validation runs"
     )
-    table = verdict.write(tmp_path / "out")["verdict"].read_text()
+    table = write_verdict(verdict, tmp_path / "out")["verdict"].read_text()
     assert "| best_1 (candidate_1) | 5/6 (1 failed) |" in table and "| cross_entropy | 6/6 |" in table
     journal.close()
 
@@ -227,9 +229,9 @@ def test_every_budget_is_a_cell_and_the_longest_is_the_headline(tmp_path: Path) 
         journal.add_validation("candidate_1", 1, 900, run, 100 + run, done(a, a))
         journal.add_validation("cross_entropy", None, 900, run, 100 + run, done(b, b))
     verdict = Verdict.from_journal(journal, plan([1], ["cross_entropy"], steps=[900, BUDGET]))
-    assert [c.cell.steps for c in verdict.cells] == [BUDGET, 900], "the headline first"
-    assert verdict.beats and verdict.wins("candidate_1") == (1, 2)
-    text = "\n".join(verdict.markdown())
+    assert [c.steps for c in verdict.cells] == [BUDGET, 900], "the headline first"
+    assert verdict.beats and verdict.wins("best_1") == (1, 2)
+    text = "\n".join(markdown(verdict))
     assert "## Headline: the search's setting at 4,800 steps" in text and "## Does it transfer?" in text
     assert "| best_1 |" in text and "1 of 2 |" in text
     journal.close()

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from lossevo.losses.base import Loss
     from lossevo.search.outputs import SearchOutcome
     from lossevo.training.train_loss import TrainingOutcome
-    from lossevo.verdict.report import Verdict
+    from lossevo.verdict.rows import Verdict
 
 
 @dataclass(frozen=True)

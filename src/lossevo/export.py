@@ -124,7 +124,7 @@ def _from_file(path: Path, search: bool = True) -> ExportedLoss:
 
 def _add_run(exported: ExportedLoss, run_dir: Path, key: str) -> None:
     from lossevo.store.journal import Journal
-    from lossevo.verdict.report import Verdict
+    from lossevo.verdict.rows import Verdict
 
     with Journal(run_dir) as journal:
         add_search(exported, run_dir, journal, Verdict.load(journal), key)
@@ -151,26 +151,26 @@ def add_search(exported: ExportedLoss, run_dir: Path, journal: Any, verdict: Any
 
 
 def _verdict_lines(verdict: Any, ids: set[int]) -> list[str]:
-    from lossevo.verdict.report import pstr
+    from lossevo.verdict.formatting import pstr
 
     plan = verdict.plan
     lines = [f"Verdict of the search: {verdict.sentence()}.", ""]
     mine = False
     for cell in verdict.cells:
-        for f in cell.finalists:
-            if f.runs.finalist is None or f.runs.finalist.candidate_id not in ids:
+        for r in verdict.finalists(cell):
+            if r.candidate is None or r.candidate not in ids:
                 continue
             mine = True
-            r = f.runs
             lines.append(
-                f"{cell.cell.label}: test accuracy {r.test_mean:.4f} +/- {r.test_std:.4f} over {r.finished} "
-                f"of {r.planned} runs (validation {r.val_mean:.4f}); beats every baseline: "
-                f"{'yes' if f.beats else 'no'} (p = {pstr(f.p)}, Holm {pstr(f.p_holm)})"
+                f"{cell.label}: test accuracy {r.test_mean:.4f} +/- {r.test_std:.4f} over {r.finished} "
+                f"of {r.runs} runs (validation {r.val_mean:.4f}); beats every baseline: "
+                f"{'yes' if r.beats else 'no'} (p = {pstr(r.p_every_baseline)}, Holm {pstr(r.p_holm)})"
             )
-            for c in f.comparisons:
+            for c in verdict.against(r):
                 lines.append(
                     f"    vs {c.baseline}: {100 * c.difference:+.2f} points, 95% interval "
-                    f"[{100 * c.low:+.2f}, {100 * c.high:+.2f}], paired p = {pstr(c.p)} over {c.n} runs"
+                    f"[{100 * c.low:+.2f}, {100 * c.high:+.2f}], paired p = {pstr(c.p_paired)} over "
+                    f"{c.pairs} runs"
                 )
     if not mine:
         return [f"The verdict did not retrain this loss (finalists: top {plan.top_k} of the highest rung)."]

@@ -20,7 +20,8 @@ from omegaconf import DictConfig
 from lossevo.errors import LossevoError
 from lossevo.results import FINISHED, Status
 from lossevo.store.journal import CandidateRow, Journal, ReferenceRow
-from lossevo.verdict.report import Verdict
+from lossevo.verdict.files import track_verdict, write_verdict
+from lossevo.verdict.rows import Verdict
 
 COLUMNS = ["id", "parent", "phase", "status", "fitness", "stop_reason", "seconds", "equation"]
 
@@ -93,7 +94,7 @@ def write_report(run: Path, folder: Path, top_k: int = 5, compare: str = "cross_
         verdict = Verdict.load(journal)
     files = {"fitness": plot_fitness(rows, references, folder / "fitness.png")}
     if verdict is not None:
-        files.update(verdict.write(folder))
+        files.update(write_verdict(verdict, folder))
     table = [
         [
             r.id,
@@ -185,7 +186,7 @@ def report_search(cfg: DictConfig, folder: Path) -> list[Path]:
         tracker.images({"fitness": files["fitness"], "phenotypes": files["phenotypes"]})
         track_top_candidates(tracker, best, files)
         if verdict is not None:
-            verdict.track(tracker)
+            track_verdict(verdict, tracker)
     finally:
         tracker.finish()
     return list(files.values())

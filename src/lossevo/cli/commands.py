@@ -168,6 +168,8 @@ def run_evolve(
 
 
 def print_outcome(outcome: SearchOutcome, console: Console) -> None:
+    from lossevo.verdict.sentence import resolution
+
     verdict = outcome.verdict
     title = (
         f"Validated losses of {outcome.run_dir}"
@@ -178,29 +180,26 @@ def print_outcome(outcome: SearchOutcome, console: Console) -> None:
     for column in ("rank", "candidate", "search result (rung)"):
         table.add_column(column, justify="right")
     if verdict is not None:
-        where = f"{verdict.plan.runs} runs, {verdict.headline.cell.label}"
+        where = f"{verdict.plan.runs} runs, {verdict.headline.label}"
         table.add_column(f"test ({where})", justify="right")
         table.add_column("validation", justify="right")
         table.add_column("p, every baseline", justify="right")
     table.add_column("equation", overflow="fold")
-    validated = (
-        {f.runs.finalist.candidate_id: f for f in verdict.headline.finalists if f.runs.finalist}
-        if verdict
-        else {}
-    )
+    validated = {r.candidate: r for r in verdict.finalists() if r.candidate is not None} if verdict else {}
     for rank, (row, finalist) in enumerate(zip(outcome.best, outcome.finalists, strict=True), start=1):
         cells = [str(rank), str(row.id), f"{finalist.rung_fitness:.4f} ({finalist.rung})"]
         if verdict is not None:
             v = validated.get(row.id)
+            p = None if v is None else v.p_every_baseline
             cells += ["-", "-", "-"] if v is None else [
-                _mean_std(v.runs.test_mean, v.runs.test_std), _mean_std(v.runs.val_mean, v.runs.val_std),
-                "-" if v.p != v.p else f"{v.p:.3g}"]  # fmt: skip
+                _mean_std(v.test_mean, v.test_std), _mean_std(v.val_mean, v.val_std),
+                "-" if p is None or p != p else f"{p:.3g}"]  # fmt: skip
         table.add_row(*cells, escape(row.equation))
     if verdict is not None:
-        for b in verdict.headline.baselines:
+        for b in verdict.baselines():
             cells = [
                 "baseline",
-                escape(b.name),
+                escape(b.loss),
                 "",
                 _mean_std(b.test_mean, b.test_std),
                 _mean_std(b.val_mean, b.val_std),
@@ -218,7 +217,7 @@ def print_outcome(outcome: SearchOutcome, console: Console) -> None:
                   f"journal: {outcome.run_dir / 'journal.sqlite'}", markup=False)  # fmt: skip
     if verdict is not None and outcome.files:
         console.print(f"verdict: {verdict.sentence()}", markup=False)
-        console.print(verdict.resolution(), markup=False)
+        console.print(resolution(verdict), markup=False)
         console.print(f"written: {outcome.files['verdict']}, {outcome.files['validation']}", markup=False)
     if outcome.loss_configs:
         conf = outcome.loss_configs[0].parent.parent

@@ -62,7 +62,7 @@ from lossevo.verdict.plan import (
     on_gpu,
     validation_runs,
 )
-from lossevo.verdict.report import Verdict
+from lossevo.verdict.rows import Verdict
 
 log = logging.getLogger("lossevo")
 

@@ -27,8 +27,9 @@ from lossevo.store.journal import CandidateRow, Journal, ReferenceRow
 from lossevo.store.owned_files import OwnedFiles
 from lossevo.tracking.artifacts import log_losses, verdict_metadata
 from lossevo.tracking.tracker import Tracker
+from lossevo.verdict.files import track_verdict, write_verdict
 from lossevo.verdict.plan import Finalist, finalists
-from lossevo.verdict.report import Verdict
+from lossevo.verdict.rows import Verdict
 
 # Candidate configs are written with the C dumper when PyYAML has it (a search writes thousands).
 YAML_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -63,12 +64,14 @@ def write_outputs(
     chosen: list[Finalist] = []
     notes: list[str] = []
     if verdict is not None:  # the validated finalists first, by their validation mean
-        cell = verdict.headline.cell.label
-        for f in verdict.ordered:
-            if f.runs.val and f.runs.finalist is not None and len(chosen) < k:
-                chosen.append(f.runs.finalist)
-                notes.append(f"validation {f.runs.val_mean:.4f}, test {f.runs.test_mean:.4f} over "
-                             f"{f.runs.finished} runs at {cell}")  # fmt: skip
+        cell = verdict.headline.label
+        for r in verdict.finalists():
+            finalist = verdict.finalist_of(r)
+            if r.finished and finalist is not None and len(chosen) < k:
+                chosen.append(finalist)
+                notes.append(
+                    f"validation {r.val_mean:.4f}, test {r.test_mean:.4f} over {r.finished} runs at {cell}"
+                )
     for ranked in finalists(journal, k):  # then the search's own ranking (highest rung, result there)
         if len(chosen) < k and all(ranked.candidate_id != c.candidate_id for c in chosen):
             chosen.append(ranked)
@@ -79,8 +82,8 @@ def write_outputs(
     paths = write_loss_configs(best, owned, notes, settings.label_smoothing)
     files: dict[str, Path] = {}
     if verdict is not None:
-        files = verdict.write(run_dir)
-        verdict.track(tracker)
+        files = write_verdict(verdict, run_dir)
+        track_verdict(verdict, tracker)
     standalone = export_search(run_dir, journal, verdict, paths, owned)
     if tracker.active and paths:
         metadata = verdict_metadata(verdict) if verdict is not None else {"verdict": None}

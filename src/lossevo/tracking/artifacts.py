@@ -30,27 +30,25 @@ def artifact_name(group: str) -> str:
 
 
 def verdict_metadata(verdict: Any) -> dict[str, Any]:
-    """The headline of a :class:`~lossevo.verdict.report.Verdict` as plain data."""
+    """The headline of a :class:`~lossevo.verdict.rows.Verdict` as plain data."""
 
-    from lossevo.verdict.report import num
+    from lossevo.verdict.formatting import num
 
-    head = verdict.headline
     losses = []
-    for f in verdict.ordered:
-        r = f.runs
+    for r in verdict.finalists():
         losses.append({
-            "name": verdict.name(f),
-            "candidate": None if r.finalist is None else r.finalist.candidate_id,
+            "name": r.loss,
+            "candidate": r.candidate,
             "equation": r.equation,
             "test_mean": num(r.test_mean), "test_std": num(r.test_std), "runs": r.finished,
-            "beats_every_baseline": f.beats, "p": num(f.p), "p_holm": num(f.p_holm),
+            "beats_every_baseline": r.beats, "p": num(r.p_every_baseline), "p_holm": num(r.p_holm),
             "vs": {c.baseline: {"difference": num(c.difference), "low": num(c.low), "high": num(c.high),
-                                "p": num(c.p)} for c in f.comparisons},
+                                "p": num(c.p_paired)} for c in verdict.against(r)},
         })  # fmt: skip
     return {
         "verdict": verdict.sentence(),
         "beats_baselines": verdict.beats,
-        "cell": head.cell.label,
+        "cell": verdict.headline.label,
         "runs": verdict.plan.runs,
         "baselines": [b.name for b in verdict.plan.baselines],
         "losses": losses,

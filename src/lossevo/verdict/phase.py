@@ -27,7 +27,7 @@ from lossevo.results import Fitness, Status
 from lossevo.search.objectives import Objective
 from lossevo.store.journal import Journal
 from lossevo.verdict.plan import OWN, ValidationPlan, validation_overrides, validation_seeds
-from lossevo.verdict.report import Verdict
+from lossevo.verdict.rows import Verdict
 
 log = logging.getLogger("lossevo")
 

@@ -1,0 +1,168 @@
+"""The verdict's statistics: journal rows in, typed :mod:`~lossevo.verdict.rows` out.
+
+The verdict's trainings (:mod:`lossevo.verdict.phase`, planned by :mod:`lossevo.verdict.plan`)
+retrain the finalists and the baselines with fresh seeds; here their journal rows become the
+verdict (docs/methods.md §5):
+
+* Selection used validation data only (rungs, promotions, finalists, and the ranks ``best_k``, by
+  the headline's validation mean here); the verdict reports **test accuracy** at the end of each
+  validation training, with validation accuracy beside it.
+* Per finalist and baseline, in every cell (a setting at a budget): the mean paired difference
+  with its 95% interval, the one-sided paired t-test, Welch's beside it, the pairs' correlation
+  (:mod:`lossevo.verdict.statistics`). A finalist beats the baselines only when it beats each of
+  them (intersection-union: the largest p), Holm-adjusted over the finalists, with every
+  validation run finished.
+* Alongside: how far the cheap ranking can be trusted (:mod:`lossevo.verdict.faithfulness`), what
+  the search and the verdict cost (:mod:`lossevo.verdict.cost`), and every look at the verdict.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from lossevo.results import Status
+from lossevo.store.journal import Journal, ValidationRow
+from lossevo.verdict.cost import cost
+from lossevo.verdict.faithfulness import faithfulness
+from lossevo.verdict.plan import Finalist, ValidationCell, ValidationPlan
+from lossevo.verdict.rows import ComparisonRow, LossRow, Verdict
+from lossevo.verdict.statistics import Comparison, compare, holm, intersection_union
+
+
+@dataclass
+class _Runs:
+    """One loss's finished validation runs in one cell, by run index."""
+
+    name: str
+    planned: int
+    test: dict[int, float] = field(default_factory=dict)
+    val: dict[int, float] = field(default_factory=dict)
+    failed: int = 0
+
+
+def compute_verdict(journal: Journal, plan: ValidationPlan) -> Verdict:
+    """The verdict of ``plan`` from the validation trainings ``journal`` holds so far."""
+    runs = {cell: _cell_runs(journal, plan, cell) for cell in plan.cells}
+    headline = runs[plan.cells[0]]
+    # best_k: by the headline's validation mean (what selects; test accuracy only reports)
+    ranked = sorted(
+        plan.finalists, key=lambda f: (-np.nan_to_num(_mean(headline[f.name].val), nan=-1.0), f.name)
+    )
+    rank = {f.name: f"best_{k}" for k, f in enumerate(ranked, start=1)}
+    losses: list[LossRow] = []
+    comparisons: list[ComparisonRow] = []
+    for cell in plan.cells:
+        mine = runs[cell]
+        baselines = [mine[b.name] for b in plan.baselines]
+        # The detectable difference at the level of Holm's first step (alpha over the finalists).
+        level = plan.alpha / max(1, len(plan.finalists))
+        tests = {
+            f.name: [compare(mine[f.name].test, b.test, b.name, level) for b in baselines] for f in ranked
+        }
+        p = {name: intersection_union([c.p for c in cs]) for name, cs in tests.items()}
+        # Holm over the finalists in the plan's order (a missing p counts as 1)
+        p_holm = dict(
+            zip([f.name for f in plan.finalists], holm([p[f.name] for f in plan.finalists]), strict=True)
+        )
+        for f in ranked:
+            r, cs = mine[f.name], tests[f.name]
+            complete = r.failed == 0 and len(r.test) + r.failed == r.planned
+            beats = complete and not math.isnan(p_holm[f.name]) and p_holm[f.name] < plan.alpha
+            losses.append(_row(cell, rank[f.name], "finalist", f, f.equation, r, p[f.name], p_holm[f.name],
+                               beats, _detectable(cs)))  # fmt: skip
+            comparisons += [_comparison(cell, rank[f.name], c) for c in cs]
+        for b, r in zip(plan.baselines, baselines, strict=True):
+            losses.append(_row(cell, b.name, "baseline", None, b.equation, r, None, None, None, math.nan))
+    taus = faithfulness(journal, set(plan.prescreened))
+    return Verdict(plan, list(plan.cells), losses, comparisons, taus, journal.looks(), cost(journal, plan))
+
+
+def _cell_runs(journal: Journal, plan: ValidationPlan, cell: ValidationCell) -> dict[str, _Runs]:
+    rows = journal.validations(cell.steps, cell.setting)
+    names = [f.name for f in plan.finalists] + [b.name for b in plan.baselines]
+    return {name: _runs(rows, name, plan.runs) for name in names}
+
+
+def _runs(rows: list[ValidationRow], name: str, planned: int) -> _Runs:
+    runs = _Runs(name, planned)
+    for r in rows:
+        if r.loss != name or r.run >= planned:
+            continue
+        if r.status == Status.FAILED:
+            runs.failed += 1
+        elif r.test_acc is not None and r.fitness is not None:  # older rows have no test accuracy
+            runs.test[r.run] = r.test_acc
+            runs.val[r.run] = r.fitness
+    return runs
+
+
+def _row(
+    cell: ValidationCell,
+    loss: str,
+    role: str,
+    f: Finalist | None,
+    equation: str,
+    r: _Runs,
+    p: float | None,
+    p_holm: float | None,
+    beats: bool | None,
+    detectable: float,
+) -> LossRow:
+    return LossRow(
+        setting=cell.setting,
+        steps=cell.steps,
+        loss=loss,
+        role=role,
+        candidate=f.candidate_id if f else None,
+        equation=equation,
+        runs=r.planned,
+        finished=len(r.test),
+        failed=r.failed,
+        test_mean=_mean(r.test),
+        test_std=_std(r.test),
+        val_mean=_mean(r.val),
+        val_std=_std(r.val),
+        p_every_baseline=p,
+        p_holm=p_holm,
+        beats=beats,
+        rung=f.rung if f else None,
+        rung_fitness=f.rung_fitness if f else None,
+        trained_as=r.name,
+        detectable=detectable,
+    )
+
+
+def _comparison(cell: ValidationCell, loss: str, c: Comparison) -> ComparisonRow:
+    return ComparisonRow(
+        setting=cell.setting,
+        steps=cell.steps,
+        loss=loss,
+        baseline=c.baseline,
+        pairs=c.n,
+        difference=c.difference,
+        low=c.low,
+        high=c.high,
+        sd=c.sd,
+        p_paired=c.p,
+        p_welch=c.p_welch,
+        correlation=c.correlation,
+        detectable=c.detectable,
+        level=c.level,
+    )
+
+
+def _detectable(comparisons: list[Comparison]) -> float:
+    """The difference detectable against every baseline: the largest over the baselines."""
+    values = [c.detectable for c in comparisons if not math.isnan(c.detectable)]
+    return max(values) if values else math.nan
+
+
+def _mean(values: dict[int, float]) -> float:
+    return float(np.mean(list(values.values()))) if values else math.nan
+
+
+def _std(values: dict[int, float]) -> float:
+    return float(np.std(list(values.values()), ddof=1)) if len(values) > 1 else math.nan

@@ -1,0 +1,64 @@
+"""The verdict's rows written out: ``validation.csv``, ``comparisons.csv`` and ``verdict.md`` in
+a run folder, and the same tables on W&B. A column is a row field; nothing here computes."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import astuple
+from pathlib import Path
+from typing import Any
+
+from lossevo.verdict.formatting import num
+from lossevo.verdict.markdown import markdown
+from lossevo.verdict.rows import ComparisonRow, LossRow, Verdict, columns
+from lossevo.verdict.sentence import sentence
+
+
+def table(rows: list[LossRow] | list[ComparisonRow]) -> list[list[Any]]:
+    """Rows as table cells, NaN (not measured) as empty."""
+    return [[num(v) if isinstance(v, float) else v for v in astuple(r)] for r in rows]
+
+
+def write_verdict(verdict: Verdict, folder: Path) -> dict[str, Path]:
+    """``validation.csv`` (a row per loss and cell), ``comparisons.csv`` (a row per finalist,
+    baseline and cell) and ``verdict.md`` in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {
+        "validation": folder / "validation.csv",
+        "comparisons": folder / "comparisons.csv",
+        "verdict": folder / "verdict.md",
+    }
+    for key, row_type, rows in (
+        ("validation", LossRow, verdict.losses),
+        ("comparisons", ComparisonRow, verdict.comparisons),
+    ):
+        with files[key].open("w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(columns(row_type))
+            writer.writerows(table(rows))
+    files["verdict"].write_text("\n".join(markdown(verdict)) + "\n")
+    return files
+
+
+def track_verdict(verdict: Verdict, tracker: Any) -> None:
+    """The verdict on W&B: its tables, the sentence, the cost."""
+    tracker.table("validation", columns(LossRow), table(verdict.losses))
+    tracker.table("comparisons", columns(ComparisonRow), table(verdict.comparisons))
+    tracker.table(
+        "faithfulness",
+        ["between", "tau", "low", "high", "p", "n"],
+        [[a.label, num(a.tau.tau), num(a.low), num(a.high), num(a.tau.p), a.tau.n] for a in verdict.taus],
+    )
+    tracker.table(
+        "cost",
+        ["phase", "where", "trainings", "steps", "seconds"],
+        [[c.phase, c.where, c.trainings, c.steps, c.seconds] for c in verdict.costs],
+    )
+    summary: dict[str, Any] = {"verdict": sentence(verdict), "verdict/beats_baselines": verdict.beats}
+    for phase in ("search", "verdict"):
+        seconds = sum(c.seconds for c in verdict.costs if c.phase == phase)
+        summary[f"cost/{phase}_seconds"] = seconds
+        summary[f"cost/{phase}_steps"] = sum(c.steps for c in verdict.costs if c.phase == phase)
+        if verdict.plan.gpu:
+            summary[f"cost/{phase}_gpu_hours"] = seconds / 3600
+    tracker.summary(summary)

@@ -1,0 +1,148 @@
+"""``verdict.md``: the verdict's rows as a page (the sentence, a table per cell, transfer,
+faithfulness, cost and every look). It reads :class:`~lossevo.verdict.rows.Verdict`; nothing here
+computes a statistic."""
+
+from __future__ import annotations
+
+import math
+import time
+
+from lossevo.verdict.faithfulness import MIN_LOSSES
+from lossevo.verdict.formatting import decimals, finished, mean_std, points, pstr, signed_points
+from lossevo.verdict.plan import ValidationCell
+from lossevo.verdict.rows import POWER, Verdict
+from lossevo.verdict.sentence import sentence
+
+
+def markdown(verdict: Verdict) -> list[str]:
+    plan = verdict.plan
+    md = ["# Verdict", "", f"**{sentence(verdict)}**", ""]
+    md.append(
+        f"Test accuracy at the end of each validation training, validation accuracy beside it: the "
+        f"finalists were chosen on validation data only. Every loss trained {plan.runs} times per cell "
+        f"with fresh seeds (run r of every loss shares its seeds, so losses are compared in pairs). "
+        f"A finalist beats the baselines when it beats each of them: one-sided paired t-tests, the "
+        f"largest p over the baselines, Holm-adjusted over {len(plan.finalists)} finalist"
+        f"{'' if len(plan.finalists) == 1 else 's'}, level {plan.alpha}, every run finished."
+    )
+    for i, cell in enumerate(verdict.cells):
+        label = cell.label
+        md += ["", f"## Headline: {label}" if i == 0 else f"## {label[:1].upper()}{label[1:]}", ""]
+        md += _cell_table(verdict, cell)
+    if len(verdict.cells) > 1:
+        md += ["", "## Does it transfer?", "", "Against the baseline each finalist is least clearly better "
+               "than, in every cell.", ""]  # fmt: skip
+        md += _transfer_table(verdict)
+    md += ["", "## Faithfulness of the ranking (Kendall τ, bootstrap 95% interval)", ""]
+    if verdict.taus:
+        md += ["| between | τ | 95% interval | p | losses |", "|---|---|---|---|---|"]
+        md += [f"| {a.label} | {decimals(a.tau.tau, 3)} | [{decimals(a.low, 2)}, {decimals(a.high, 2)}] | "
+               f"{decimals(a.tau.p, 3)} | {a.tau.n} |" for a in verdict.taus]  # fmt: skip
+    else:
+        md.append(
+            f"Not measured: no two rungs share {MIN_LOSSES} or more candidates, and no rung trained "
+            "several seeds (search.fidelity.runs)."
+        )
+    md += _cost_table(verdict)
+    md += _looks(verdict)
+    return md
+
+
+def _cell_table(verdict: Verdict, cell: ValidationCell) -> list[str]:
+    finalists, baselines = verdict.finalists(cell), verdict.baselines(cell)
+    names = [b.loss for b in baselines]
+    head = (
+        "| loss | finished | test | validation | "
+        + " | ".join(f"vs {n}: Δ points [95%], p (Welch), r" for n in names)
+        + " | p, every baseline (Holm) | beats |"
+    )
+    out = [head, "|" + "---|" * (6 + len(names))]
+    for r in finalists:
+        comps = " | ".join(
+            f"{signed_points(c.difference)} [{points(c.low)}, {points(c.high)}], "
+            f"{pstr(c.p_paired)} ({pstr(c.p_welch)}), {decimals(c.correlation, 2)}"
+            for c in verdict.against(r)
+        )
+        out.append(
+            f"| {r.loss} ({r.trained_as}) | {finished(r)} | {mean_std(r)} | {mean_std(r, 'val')} | {comps} | "
+            f"{pstr(r.p_every_baseline)} ({pstr(r.p_holm)}) | {'yes' if r.beats else 'no'} |"
+        )
+    for r in baselines:
+        out.append(
+            f"| {r.loss} | {finished(r)} | {mean_std(r)} | {mean_std(r, 'val')} |" + " |" * (len(names) + 2)
+        )
+    detectable = [r.detectable for r in finalists if not math.isnan(r.detectable)]
+    if detectable:
+        first = verdict.against(finalists[0])
+        level = first[0].level if first else math.nan
+        out += [
+            "",
+            f"With these runs and spreads, a true difference of {points(max(detectable))} points "
+            f"against every baseline is detected with {POWER:.0%} probability (one-sided paired "
+            f"t-test at level {level:.3g}, Holm's first step).",
+        ]
+    out += ["", "| loss | equation |", "|---|---|"]
+    out += [f"| {r.trained_as} | `{r.equation}` |" for r in [*finalists, *baselines]]
+    return out
+
+
+def _transfer_table(verdict: Verdict) -> list[str]:
+    out = [
+        "| finalist | " + " | ".join(c.label for c in verdict.cells) + " | wins |",
+        "|" + "---|" * (len(verdict.cells) + 2),
+    ]
+    for f in verdict.finalists():
+        cells = []
+        for cell in verdict.cells:
+            mine = verdict.row(f.loss, cell)
+            c = verdict.binding(mine)
+            cells.append(
+                ""
+                if c is None
+                else f"{signed_points(c.difference)} [{points(c.low)}, {points(c.high)}] vs {c.baseline}, "
+                f"p {pstr(mine.p_every_baseline)}{' ✓' if mine.beats else ''}"
+            )
+        won, of = verdict.wins(f.loss)
+        out.append(f"| {f.loss} | " + " | ".join(cells) + f" | {won} of {of} |")
+    return out
+
+
+def _cost_table(verdict: Verdict) -> list[str]:
+    costs = verdict.costs
+    out = [
+        "",
+        "## Cost",
+        "",
+        f"| phase | where | trainings | steps | seconds | {'GPU' if verdict.plan.gpu else 'CPU'}-hours |",
+        "|---|---|---|---|---|---|",
+    ]
+    for c in costs:
+        hours = c.seconds / 3600
+        out.append(
+            f"| {c.phase} | {c.where} | {c.trainings} | {c.steps:,} | {c.seconds:,.0f} | {hours:.3f} |"
+        )
+    seconds = sum(c.seconds for c in costs if c.phase in ("search", "verdict"))
+    out.append(
+        f"| all | | {sum(c.trainings for c in costs)} | {sum(c.steps for c in costs):,} | "
+        f"{seconds:,.0f} | {seconds / 3600:.3f} |"
+    )
+    return out
+
+
+def _looks(verdict: Verdict) -> list[str]:
+    out = ["", "## Looks at this verdict", ""]
+    for n, look in enumerate(verdict.looks, start=1):
+        p = look.plan
+        out.append(
+            f"{n}. {time.strftime('%Y-%m-%d %H:%M', time.gmtime(look.at))} UTC: {p['runs']} runs, "
+            f"steps {', '.join(f'{s:,}' for s in p['steps'])}, settings "
+            f"{', '.join(s or 'the search' for s in p['settings'])}, top_k {p['top_k']}, alpha "
+            f"{p['alpha']}, baselines {', '.join(p['baselines'])}"
+        )
+    if len(verdict.looks) > 1:
+        out += [
+            "",
+            f"This verdict was computed with {len(verdict.looks)} plans. Its p-values assume one plan "
+            "fixed in advance: a plan extended after seeing a p-value overstates the evidence.",
+        ]
+    return out
