@@ -98,6 +98,29 @@ def _results_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compare(args: argparse.Namespace) -> int:
+    from rich.progress import track
+
+    from lossevo.analysis.comparison import compare_searches, find_searches
+    from lossevo.analysis.comparison_report import sentences, write_comparison
+    from lossevo.analysis.search_record import read_search
+
+    folders = [Path(f) for f in args.folders]
+    runs = find_searches(folders)
+    records = [read_search(run) for run in track(runs, description="reading journals", transient=True)]
+    comparison = compare_searches(records)
+    root = (
+        folders[0]
+        if len(folders) == 1 and not (folders[0] / "journal.sqlite").is_file()
+        else Path("comparison")
+    )
+    files = write_comparison(comparison, Path(args.output) if args.output else root)
+    for line in [*sentences(comparison), *comparison.notes]:
+        print(line)
+    print(f"written: {', '.join(str(p) for p in files.values())}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args_in = sys.argv[1:] if argv is None else argv
     if args_in and args_in[0] in HYDRA_COMMANDS:
@@ -147,8 +170,16 @@ def main(argv: list[str] | None = None) -> int:
     dashboard.add_argument("--entity", help="W&B entity (default: the run's logger.entity, or yours)")
     dashboard.add_argument("--offline", action="store_true", help="write the definition only")
     dashboard.add_argument("-o", "--output", help="where the definition goes offline")
+    comparing = commands.add_parser(
+        "compare", help="replicated searches compared: success rate, leads, anytime curves, equal compute"
+    )
+    comparing.add_argument("folders", nargs="+", help="search run folders, or a multirun root holding them")
+    comparing.add_argument("-o", "--output", help="folder for comparison.md/.csv and the plots (default: "
+                           "the multirun root, or ./comparison)")  # fmt: skip
     args = parser.parse_args(argv)
     try:
+        if args.command == "compare":
+            return _compare(args)
         if args.command == "dashboard":
             from lossevo.tracking.dashboard import publish, target_from
 

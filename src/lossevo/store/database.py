@@ -39,13 +39,16 @@ class Database:
     SCHEMA_VERSION: ClassVar[int]
     MIGRATIONS: ClassVar[dict[int, str]] = {}
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, readonly: bool = False) -> None:
         self.path = Path(path)
         if self.path.is_dir():  # a run folder
             self.path = self.path / self.FILENAME
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock_file: Any = None
         self.created = False  # this open created the database (no schema was there)
+        if readonly:
+            self._open_readonly()
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
             self._db.row_factory = sqlite3.Row
@@ -83,6 +86,33 @@ class Database:
             if "malformed" in str(err):
                 raise LossevoError(self._damaged(str(err))) from None
             raise LossevoError(f"{self.path} is not a readable lossevo {self.KIND} ({err})") from None
+
+    def _open_readonly(self) -> None:
+        """Open for reading only (``lossevo compare``): nothing is created, migrated or written."""
+        if not self.path.is_file():
+            raise LossevoError(f"{self.path} does not exist: name a run folder that holds a {self.KIND}")
+        try:
+            self._db = sqlite3.connect(f"{self.path.absolute().as_uri()}?mode=ro", uri=True, timeout=30.0,
+                                       isolation_level=None)  # fmt: skip
+            self._db.row_factory = sqlite3.Row
+            found = self.get_meta("schema_version")
+        except sqlite3.DatabaseError as err:
+            raise LossevoError(f"{self.path} is not a readable lossevo {self.KIND} ({err})") from None
+        if found != self.SCHEMA_VERSION:
+            self._db.close()
+            raise LossevoError(
+                f"{self.path} is a lossevo {self.KIND} of schema {found}; this lossevo reads schema "
+                f"{self.SCHEMA_VERSION} (resume the run once with this lossevo to upgrade it)"
+            )
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads inside see one consistent state, even while another process writes (WAL)."""
+        self._db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self._db.execute("COMMIT")
 
     def _damaged(self, what: str) -> str:
         return (

@@ -1,0 +1,164 @@
+"""`lossevo compare` on a real sweep of searches (random search and regularized evolution, two seeds
+each, with verdicts): groups by identity without the seed, success rates, leads, equal compute, a
+ledger, and never a write to a journal (#28)."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.proportion import proportion_confint
+
+from lossevo.analysis.comparison import compare_searches, find_searches
+from lossevo.analysis.search_record import read_search
+from lossevo.store.journal import Journal
+
+from .conftest import ROOT, TINY, run_script, script_env
+
+pytestmark = pytest.mark.slow
+
+SWEEP = [
+    *TINY,
+    "surrogate.steps=30",
+    "surrogate.val_every=30",
+    "search.budget=5",
+    "validate.runs=2",
+    "validate.top_k=1",
+    "validate.steps=[30,60]",
+    "validate.baselines=[reference]",
+]
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("sweep")
+    result = run_script(
+        "evolve.py",
+        "-m",
+        *SWEEP,
+        "search=random,regularized_evolution",
+        "seed=0,1",
+        f"hydra.sweep.dir={root}",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return root
+
+
+def compare(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "lossevo", "compare", *args],
+        cwd=ROOT,
+        env=script_env(),
+        capture_output=True,
+        text=True,
+    )
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_compare_groups_searches_by_method_and_reads_only(sweep: Path) -> None:
+    journals = sorted(sweep.glob("*/journal.sqlite"))
+    assert len(journals) == 4
+    before = {j: digest(j) for j in journals}
+    result = compare(str(sweep))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert {j: digest(j) for j in journals} == before, "compare wrote to a journal"
+    out = result.stdout
+    assert "search=RandomSearch: 2 searches" in out and "search=RegularizedEvolution: 2 searches" in out
+    assert "at equal compute" in out
+    for name in ("comparison.md", "comparison.csv", "anytime.png", "leads.png"):
+        assert (sweep / name).is_file(), name
+    rows = list(csv.DictReader((sweep / "comparison.csv").open()))
+    assert len(rows) == 4 and {r["group"] for r in rows} == {
+        "search=RandomSearch",
+        "search=RegularizedEvolution",
+    }
+
+
+def test_success_rates_and_leads_are_those_of_each_search_verdict(sweep: Path) -> None:
+    comparison = compare_searches([read_search(run) for run in find_searches([sweep])])
+    for summary in comparison.groups:
+        assert [r.steps for r in summary.success] == [30, 60]
+        for rate in summary.success:
+            # Recounted from each search's own validation.csv: best_1's "beats" at that budget.
+            beats = []
+            for s in summary.group.searches:
+                rows = list(csv.DictReader((s.folder / "validation.csv").open()))
+                beats += [
+                    r["beats"] == "True"
+                    for r in rows
+                    if r["loss"] == "best_1" and int(r["steps"]) == rate.steps
+                ]
+            assert (rate.successes, rate.n) == (sum(beats), len(beats)) == (rate.successes, 2)
+            assert (rate.low, rate.high) == pytest.approx(proportion_confint(sum(beats), 2, method="wilson"))
+        for lead in summary.leads:
+            each = []
+            for s in summary.group.searches:
+                rows = list(csv.DictReader((s.folder / "comparisons.csv").open()))
+                each += [
+                    float(r["difference"])
+                    for r in rows
+                    if r["loss"] == "best_1" and int(r["steps"]) == lead.steps
+                ]
+            assert lead.leads == pytest.approx(each) and lead.mean == pytest.approx(np.mean(each))
+    (contrast,) = comparison.contrasts
+    searches = [s for g in comparison.groups for s in g.group.searches]
+    assert contrast.steps == min(s.search_steps for s in searches)
+    a, b = ([s.best_at(contrast.steps) for s in g.group.searches] for g in comparison.groups)
+    assert contrast.difference == pytest.approx(np.mean(a) - np.mean(b))
+    assert contrast.low <= contrast.difference <= contrast.high and 0 <= contrast.p <= 1
+    ps = [e.p for e in comparison.ledger]
+    assert len(ps) == 4 and [e.p_adjusted for e in comparison.ledger] == pytest.approx(
+        multipletests(ps, method="holm")[1]
+    )
+
+
+def test_a_running_search_is_read_as_it_stands(sweep: Path) -> None:
+    run = find_searches([sweep])[0]
+    with Journal(run) as journal:
+        journal.lock()  # a search that owns its folder, still running
+        record = read_search(run)
+    assert record.candidates == 5 and record.anytime and record.verdict is not None
+
+
+def test_bad_input_is_one_line_and_different_settings_are_never_pooled(sweep: Path, tmp_path: Path) -> None:
+    empty = compare(str(tmp_path))
+    assert empty.returncode == 2 and "holds no search" in empty.stderr and "Traceback" not in empty.stderr
+    runs = find_searches([sweep])
+    other = tmp_path / "no_verdict"
+    result = run_script(
+        "evolve.py",
+        *SWEEP,
+        "search=random",
+        "seed=0",
+        "validate.runs=0",
+        "surrogate.steps=20",
+        f"hydra.run.dir={other}",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    mixed = compare(str(runs[0]), str(other), "-o", str(tmp_path / "out"))
+    assert mixed.returncode == 0, mixed.stderr[-3000:]
+    assert "not compared: they differ in surrogate.steps" in mixed.stdout
+    alone = compare(str(other), "-o", str(tmp_path / "alone"))
+    assert alone.returncode == 0 and "1 of 1 searches have no verdict" in alone.stdout
+
+
+def test_verdicts_of_other_settings_are_never_pooled(sweep: Path, tmp_path: Path) -> None:
+    more = tmp_path / "three_runs"
+    result = run_script(
+        "evolve.py", *SWEEP, "search=random", "seed=2", "validate.runs=3", f"hydra.run.dir={more}"
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    comparison = compare_searches([read_search(run) for run in find_searches([sweep, more])])
+    (random,) = [g for g in comparison.groups if g.group.label == "search=RandomSearch"]
+    assert len(random.group.searches) == 3 and [r.n for r in random.success] == [2, 2]
+    assert any("1 verdicts measured other settings" in note for note in comparison.notes), comparison.notes
+    assert len(comparison.ledger) == 5, "every verdict counts once in the ledger"
