@@ -323,7 +323,8 @@ def test_a_multirun_job_folder_is_passed_back_as_it_is(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = sorted(p.parent for p in sweep.glob("*/journal.sqlite"))
-    assert len(jobs) == 2 and all("=" not in job.name and "," not in job.name for job in jobs), jobs
+    # Named after what the sweep varies (the full command line is in each job's .hydra/overrides.yaml).
+    assert [job.name for job in jobs] == ["seed-0", "seed-1"], jobs
     job = jobs[0]
     report = run_script("report.py", f"run={job}", f"hydra.run.dir={tmp_path / 'report'}")
     assert report.returncode == 0, report.stderr[-3000:]
@@ -388,3 +389,83 @@ def test_owned_files_removes_its_own_stale_outputs_only(tmp_path: Path) -> None:
     left = sorted(p.name for p in (tmp_path / "conf" / "loss").iterdir())
     assert left == ["best_1.yaml", "best_4.yaml"], left
     assert written[0].read_text() == "1 again\n"
+
+
+def test_overrides_hydra_would_answer_with_a_traceback_are_one_line(tmp_path: Path) -> None:
+    """#27.13: a group set to null, a deleted _target_, a word where a list belongs."""
+    for override, message in (
+        ("loss=null", "loss=null: the loss group needs an option"),
+        ("~dataset._target_", "~dataset._target_ removes what builds dataset"),
+        ("validate.baselines=reference", "validate.baselines=reference is not a list: write "
+                                         "validate.baselines=[reference]"),
+    ):  # fmt: skip
+        run_dir = tmp_path / str(len(override))
+        one_clear_error(run_script("evolve.py", *SEARCH, override, f"hydra.run.dir={run_dir}"), message)
+        assert not (run_dir / "journal.sqlite").exists()
+
+
+def test_the_python_api_passes_paths_as_data_and_checks_its_overrides(tmp_path: Path) -> None:
+    """#27.11, #27.13: a run folder with quotes, commas and spaces is one value; ${...} or a newline
+    is refused; None or a string where a list of overrides belongs is one LossevoError; two threads
+    composing at once both get their config."""
+    import threading
+
+    from lossevo import api
+    from lossevo.config import compose_config
+    from lossevo.config.command_line import override_value
+    from lossevo.errors import LossevoError
+
+    for name in ("it's, a [run]", "back\\slash\\", "a'b\\'c"):
+        cfg = compose_config("validate", [f"run={override_value(str(tmp_path / name), 'run_dir')}"])
+        assert cfg.run == str(tmp_path / name)
+    for name in ("${oc.env:HOME}", "two\nlines"):
+        with pytest.raises(LossevoError, match="a Hydra override cannot pass as text"):
+            api.validate(tmp_path / name)
+    for bad, message in (
+        ("dataset=digits", "must be a list of strings"),
+        (["dataset=digits", None], r"\[1\] is None"),
+        (["loss=null"], "the loss group needs an option"),
+    ):
+        with pytest.raises(LossevoError, match=message):
+            api.train(bad, run_dir=tmp_path / "t")  # type: ignore[arg-type]
+    seeds: list[int] = []
+
+    def compose(seed: int) -> None:
+        seeds.append(int(compose_config("train", [f"seed={seed}"]).seed))
+
+    threads = [threading.Thread(target=compose, args=(s,)) for s in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(seeds) == list(range(8))
+
+
+def test_a_refused_resume_leaves_the_folders_command_line_as_it_was(finished: Path, tmp_path: Path) -> None:
+    """#27.14: Hydra writes .hydra/ before the journal is checked; a refused command puts it back."""
+    run_dir = copy_of(finished, tmp_path)
+    before = {p.name: p.read_bytes() for p in (run_dir / ".hydra").glob("*.yaml")}
+    assert set(before) >= {"config.yaml", "overrides.yaml"}
+    refused = run_script("evolve.py", *SEARCH, "surrogate.steps=40", f"hydra.run.dir={run_dir}")
+    one_clear_error(refused, "holds a search with other settings")
+    assert {p.name: p.read_bytes() for p in (run_dir / ".hydra").glob("*.yaml")} == before
+
+
+def test_a_hand_edited_strategy_state_or_tree_is_one_line(finished: Path, tmp_path: Path) -> None:
+    """#27.12: a strategy state missing a field; a tree leaf given arguments."""
+    import json
+
+    from lossevo.errors import GenomeError
+    from lossevo.genome import genome_from_dict
+
+    run_dir = copy_of(finished, tmp_path)
+    with sqlite3.connect(run_dir / "journal.sqlite") as db:
+        (state,) = db.execute("SELECT state FROM strategy_state").fetchone()
+        data = json.loads(state)
+        data.pop(next(iter(data)))
+        db.execute("UPDATE strategy_state SET state = ?", (json.dumps(data),))
+    result = run_script("evolve.py", *SEARCH, f"hydra.run.dir={run_dir}")
+    one_clear_error(result, "the strategy's saved state is not one a search writes")
+    leaf = {"space": "tree", "primitives": "glo", "tree": {"leaf": "y", "args": [{"leaf": "yhat"}]}}
+    with pytest.raises(GenomeError, match="a leaf or a constant takes no 'args'"):
+        genome_from_dict(leaf)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
+from lossevo.config.command_line import override_value, overrides_list
 from lossevo.errors import LossevoError
 
 if TYPE_CHECKING:
@@ -76,7 +77,7 @@ def evolve(overrides: Sequence[str] = (), run_dir: str | Path | None = None) -> 
     folder under ``outputs/evolve/`` when ``run_dir`` is None."""
     from lossevo.cli.commands import run_evolve
 
-    overrides = list(overrides)
+    overrides = overrides_list(overrides)
     folder = _run_folder(run_dir, "evolve")
     cfg = _compose("evolve", overrides)
     _write_overrides(folder, overrides)
@@ -90,7 +91,8 @@ def validate(run_dir: str | Path, overrides: Sequence[str] = ()) -> SearchResult
     from lossevo.cli.commands import run_validate
 
     folder = Path(run_dir)
-    outcome = run_validate(_compose("validate", [f"run={folder}", *overrides]))
+    run = override_value(str(folder), "run_dir")
+    outcome = run_validate(_compose("validate", [f"run={run}", *overrides_list(overrides)]))
     return SearchResult(folder, outcome)
 
 
@@ -100,7 +102,7 @@ def train(overrides: Sequence[str] = (), run_dir: str | Path | None = None) -> T
     from lossevo.cli.commands import run_train
 
     folder = _run_folder(run_dir, "train")
-    return run_train(_compose("train", list(overrides)), run_dir=folder)
+    return run_train(_compose("train", overrides_list(overrides)), run_dir=folder)
 
 
 def _compose(config_name: str, overrides: list[str]) -> DictConfig:

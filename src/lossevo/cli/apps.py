@@ -16,6 +16,7 @@ import hydra
 from omegaconf import DictConfig
 
 from lossevo.cli import commands
+from lossevo.config.command_line import check_command_line
 
 CONFIGS = "pkg://lossevo.conf"
 
@@ -28,6 +29,7 @@ def _entry(config_name: str, run: Callable[[DictConfig], object], doc: str) -> C
 
     @commands.user_errors
     def entry() -> None:
+        check_command_line(sys.argv[1:])
         # loss=wandb:<artifact>: the loss=file overrides of the downloaded loss, before Hydra reads them.
         if any("=wandb:" in arg for arg in sys.argv[1:]):
             from lossevo.tracking.artifacts import resolve_overrides

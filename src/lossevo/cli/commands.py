@@ -30,6 +30,7 @@ from rich.table import Table
 
 from lossevo.config.checks import check
 from lossevo.config.composer import ConfigComposer
+from lossevo.config.run_folder import restore_previous_command
 from lossevo.errors import LossevoError
 from lossevo.results import StopReason
 from lossevo.store.database import storage_problem
@@ -60,6 +61,7 @@ def user_errors(func: Callable[P, R]) -> Callable[P, R]:
             print(f"error: interrupted: {_what_is_kept()}", file=sys.stderr)
             sys.exit(130)  # 128 + SIGINT, as shells expect
         except LossevoError as err:
+            restore_previous_command()  # a refused resume leaves the folder's command line as it was
             print(f"error: {err}", file=sys.stderr)
             sys.exit(2)
         except OmegaConfBaseException as err:

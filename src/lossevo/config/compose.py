@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import importlib.resources
 import re
+import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +20,16 @@ CONF_DIR = Path(str(importlib.resources.files("lossevo.conf")))
 
 
 def short_dirname(overrides: str, limit: int = 100) -> str:
-    """A folder name for a multirun job from its overrides (``dataset-digits__seed-0``: Hydra joins
-    them with ``-`` and ``__``, conf/hydra/default.yaml) that can be passed back as ``run=<folder>``
-    unquoted: characters Hydra's override grammar or a file system would take apart (``=``, ``,``,
-    brackets, quotes, spaces, ``/``) become ``_``; a long name is a readable prefix and a hash of
-    the whole (file systems refuse names over 255 bytes)."""
+    """A folder name for a multirun job from its overrides (``search-random__seed-0``: Hydra joins
+    them with ``-`` and ``__``, conf/hydra/default.yaml): only the overrides the sweep varies when
+    the command line says which (the job's full list stays in its ``.hydra/overrides.yaml``). It
+    can be passed back as ``run=<folder>`` unquoted: characters Hydra's override grammar or a file
+    system would take apart (``=``, ``,``, brackets, quotes, spaces, ``/``) become ``_``; a long
+    name is a readable prefix and a hash of the whole (file systems refuse names over 255 bytes)."""
+    swept = _swept_keys()
+    if swept:
+        kept = [item for item in overrides.split("__") if item.split("-", 1)[0] in swept]
+        overrides = "__".join(kept) or overrides
     name = _UNSAFE.sub("_", overrides) or "default"
     if len(name) <= limit:
         return name
@@ -31,6 +38,21 @@ def short_dirname(overrides: str, limit: int = 100) -> str:
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.+@-]")
+
+
+def _swept_keys() -> set[str]:
+    """The keys this process's multirun command line sweeps (``seed=0,1``, ``range(3)``); empty
+    when it is not one (a job launched elsewhere names itself after all its overrides)."""
+    args = [a for a in sys.argv[1:] if not a.startswith("-")]
+    if not ({"-m", "--multirun"} & set(sys.argv[1:])) or not args:
+        return set()
+    try:
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+
+        parsed = OverridesParser.create().parse_overrides(args)
+    except Exception:  # not overrides Hydra would read: name the job after all of them
+        return set()
+    return {o.key_or_group.lstrip("+~") for o in parsed if o.is_sweep_override()}
 
 
 def times(value: int, factor: float) -> int:
@@ -44,12 +66,15 @@ if not OmegaConf.has_resolver("lossevo_times"):
     OmegaConf.register_new_resolver("lossevo_times", times)
 
 
+_LOCK = threading.Lock()  # two threads composing at once would both initialise GlobalHydra
+
+
 def compose_config(config_name: str, overrides: list[str] | None = None) -> DictConfig:
     """Compose a config the way the entry scripts do: inside a running Hydra app with its search
     path (``--config-dir`` included), elsewhere from the project's ``conf/``."""
-    if GlobalHydra.instance().is_initialized():
+    if GlobalHydra.instance().is_initialized() and not _LOCK.locked():
         return compose(config_name=config_name, overrides=overrides or [])
-    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+    with _LOCK, initialize_config_dir(str(CONF_DIR), version_base="1.3"):  # Hydra's state is global
         return compose(config_name=config_name, overrides=overrides or [])
 
 

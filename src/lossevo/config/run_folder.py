@@ -3,6 +3,7 @@ into it."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import tempfile
 from pathlib import Path
@@ -22,6 +23,7 @@ class RunFolderCheck(Callback):
                   "or leave it out for a new one under outputs/", file=sys.stderr)  # fmt: skip
             sys.exit(2)
         folder = Path(str(config.hydra.run.dir)).absolute()
+        keep_previous_command(folder)
         existing = next(p for p in (folder, *folder.parents) if p.exists())
         try:
             tempfile.TemporaryFile(dir=existing).close()
@@ -30,3 +32,28 @@ class RunFolderCheck(Callback):
 
             print(f"error: {storage_problem(folder, err)}", file=sys.stderr)
             sys.exit(2)
+
+
+# A resumed run's command line as its folder held it before Hydra overwrote .hydra/ with this one:
+# put back when the command is refused (settings that differ from the journal's), so the folder
+# still describes its journal and validate.py recomposes the search it holds.
+_PREVIOUS: dict[Path, bytes] = {}
+_SAVED = ("config.yaml", "hydra.yaml", "overrides.yaml")
+
+
+def keep_previous_command(folder: Path) -> None:
+    """Before Hydra writes ``folder/.hydra``: keep what is there when a run database is too."""
+    _PREVIOUS.clear()
+    if any((folder / name).is_file() for name in ("journal.sqlite", "study.sqlite")):
+        for name in _SAVED:
+            path = folder / ".hydra" / name
+            if path.is_file() and not path.is_symlink():
+                _PREVIOUS[path] = path.read_bytes()
+
+
+def restore_previous_command() -> None:
+    """A refused command: its folder's .hydra/ back as it was (a no-op for a new folder)."""
+    for path, data in _PREVIOUS.items():
+        with contextlib.suppress(OSError):  # a read-only folder is refused for that reason already
+            path.write_bytes(data)
+    _PREVIOUS.clear()

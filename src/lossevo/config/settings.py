@@ -135,6 +135,12 @@ def validated(node: DictConfig | dict | None, schema: type[T], where: str) -> T:
         ) from None
     except OmegaConfBaseException as err:
         message = str(err).splitlines()[0]
+        full = str(getattr(err, "full_key", "") or "")
+        if full and "is not a ListConfig" in message:  # validate.baselines=reference
+            value = getattr(err, "value", None)
+            raise LossevoError(
+                f"{where}.{full}={value} is not a list: write {where}.{full}=[{value}]"
+            ) from None
         raise LossevoError(f"bad `{where}` config: {message}") from None
 
 

@@ -88,6 +88,8 @@ class TreeNode:
         kinds = [k for k in ("op", "leaf", "const") if k in data]
         if len(kinds) != 1:
             raise GenomeError(f"tree node at {where} needs exactly one of 'op', 'leaf' or 'const'")
+        if "args" in data and "op" not in data:
+            raise GenomeError(f"tree node at {where}: a leaf or a constant takes no 'args'")
         if "const" in data:
             return cls("const", value=_number(data["const"], f"{where}.const"), coef=coef)
         if "leaf" in data:

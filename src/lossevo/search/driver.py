@@ -132,11 +132,11 @@ class Driver:
             if state is not None:
                 try:
                     self.strategy.load_state_dict(state)
-                except GenomeError as err:
+                except (GenomeError, KeyError, TypeError, ValueError, IndexError) as err:
                     raise LossevoError(
-                        f"{run_dir}/journal.sqlite: the strategy's saved state holds a genome no search "
-                        f"writes ({str(err)[:200]}); nothing was run: restore the journal from a copy, or "
-                        "start the search in another folder"
+                        f"{run_dir}/journal.sqlite: the strategy's saved state is not one a search writes "
+                        f"({type(err).__name__}: {str(err)[:200]}); nothing was run: restore the journal "
+                        "from a copy, or start the search in another folder"
                     ) from None
         except BaseException:
             self.journal.close()

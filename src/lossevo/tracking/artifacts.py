@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from lossevo.config.command_line import override_value
 from lossevo.errors import LossevoError
 from lossevo.genome.files import read_genome_file
 from lossevo.tracking.tracker import Tracker, group_for
@@ -112,4 +113,8 @@ def loss_overrides(folder: Path, member: str = "best_1") -> list[str]:
         has = ", ".join(have) or "no losses"
         raise LossevoError(f"the artifact in {folder} has no {member} (it has {has}): name one of them")
     smoothing = read_genome_file(path).label_smoothing  # read as data: nothing in it runs
-    return ["loss=file", f"loss.path='{path}'", f"loss.label_smoothing={smoothing}"]
+    return [
+        "loss=file",
+        f"loss.path={override_value(str(path), 'the loss file')}",
+        f"loss.label_smoothing={smoothing}",
+    ]
