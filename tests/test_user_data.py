@@ -292,3 +292,25 @@ def test_an_npz_member_declaring_more_than_memory_is_refused_unread(tmp_path: Pa
         archive.writestr("y.npy", header.getvalue())
     with pytest.raises(LossevoError, match=r"bomb.npz:x declares an array of shape \(1099511627776, 8, 8\)"):
         tensors.__wrapped__(str(path), val_size=2, test_size=2)
+
+
+def test_test_images_that_copy_training_images_are_refused_or_dropped(tmp_path: Path) -> None:
+    """#27.16: a verdict on copies of training images grades memorisation."""
+    import shutil
+
+    root = tmp_path / "data"
+    class_tree(root / "train", {"a": 6, "b": 6})
+    class_tree(root / "test", {"a": 3, "b": 3}, seed=5)
+    shutil.copy(root / "train" / "a" / "001.jpg", root / "test" / "a" / "copy.jpg")
+    shutil.copy(root / "train" / "b" / "000.png", root / "test" / "b" / "copy.png")
+    copies = r"2 of 8 test images are exact copies of training or validation images \(e\.g\. test/a/copy\.jpg"
+    with pytest.raises(LossevoError, match=copies):
+        image_folder.__wrapped__(str(root), image_size=8)
+    dropped = image_folder.__wrapped__(str(root), image_size=8, duplicates="drop")
+    assert len(dropped.test_x) == 6
+    kept = image_folder.__wrapped__(str(root), image_size=8, duplicates="keep")
+    assert len(kept.test_x) == 8
+    with pytest.raises(
+        LossevoError, match=r"dataset\.duplicates='maybe': it must be one of refuse, drop, keep"
+    ):
+        image_folder.__wrapped__(str(root), image_size=8, duplicates="maybe")

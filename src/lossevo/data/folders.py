@@ -10,6 +10,7 @@ dataset; the result is cached by file names, sizes and modification times under
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 from pathlib import Path
 
@@ -17,7 +18,10 @@ import torch
 
 from lossevo.data.datasets import ImageSplits
 from lossevo.data.files import Item, image_splits
+from lossevo.data.leaks import copies_in_test, refuse_copies
 from lossevo.errors import LossevoError
+
+log = logging.getLogger(__name__)
 
 # torchvision's IMG_EXTENSIONS
 EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp"})
@@ -95,6 +99,7 @@ def image_folder(
     test_size: float = 0.1,
     split_seed: int = 0,
     skip_unreadable: bool = False,
+    duplicates: str = "refuse",
 ) -> ImageSplits:
     """Images in ``root/<class>/`` or ``root/{train,val,test}/<class>/`` (see the module docstring)."""
     folder = Path(str(root)).expanduser()
@@ -116,4 +121,21 @@ def image_folder(
     splits = image_splits(name, folder, classes, image_size, train, val, test, val_count, split_seed,
                           channels=channels, skip_unreadable=skip_unreadable)  # fmt: skip
     splits.held_out = held_out
+    copies = copies_in_test(splits.train_x, splits.val_x, splits.test_x)
+    examples = [str(p.relative_to(folder)) for (p, _), c in zip(test, copies.tolist(), strict=False) if c]
+    refuse_copies(copies, str(folder), examples if len(test) == len(copies) else [], duplicates)
+    if copies.any() and duplicates == "drop":
+        log.warning(
+            "%s: %d test images are copies of training or validation images: left out of the test "
+            "split (dataset.duplicates=drop)",
+            folder,
+            int(copies.sum()),
+        )
+        splits.test_x, splits.test_y = splits.test_x[~copies], splits.test_y[~copies]
+    elif copies.any():
+        log.warning(
+            "%s: %d test images are copies of training or validation images (kept: dataset.duplicates=keep)",
+            folder,
+            int(copies.sum()),
+        )
     return splits
