@@ -47,6 +47,12 @@ def sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
         f"hydra.sweep.dir={root}",
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    # The sweep compares its searches when it ends (a Hydra callback), as `lossevo compare` would.
+    assert (root / "comparison.md").is_file() and "search=RandomSearch: 2 searches" in result.stdout
+    assert sorted(p.parent.name for p in root.glob("*/journal.sqlite")) == [
+        "search-random__seed-0", "search-random__seed-1",
+        "search-regularized_evolution__seed-0", "search-regularized_evolution__seed-1",
+    ]  # fmt: skip
     return root
 
 
