@@ -180,7 +180,7 @@ def test_a_journal_that_names_code_runs_nothing_and_trains_nothing(finished: Pat
         0, {"_target_": "pathlib.Path.touch", "self": str(marker)}))  # fmt: skip
     before = _trained(run_dir)
     result = run_script("validate.py", f"run={run_dir}", "runs=2", f"hydra.run.dir={tmp_path / 'v'}")
-    one_clear_error(result, "genome is not one a search writes")
+    one_clear_error(result, "candidate 1 is not one a search writes")
     assert "nothing was run or trained" in result.stderr
     assert not marker.exists() and _trained(run_dir) == before
     # An interpolation is data too: shown as written, never resolved (HOME is not read).
@@ -294,3 +294,13 @@ def test_genome_files_that_would_blow_up_are_refused_in_one_line(tmp_path: Path)
         path.write_text(text)
         with pytest.raises(GenomeError, match=message):
             read_genome_file(path)
+
+
+@pytest.mark.slow
+def test_a_journal_phase_that_is_not_a_name_is_refused(finished: Path, tmp_path: Path) -> None:
+    """#27.12: a NUL (or any text) in a candidate's phase, which names folders, logs and W&B keys."""
+    run_dir = copy_of(finished, tmp_path)
+    with sqlite3.connect(run_dir / "journal.sqlite") as db:
+        db.execute("UPDATE candidates SET phase = 'initial' || char(0) || 'x' WHERE id = 1")
+    result = run_script("evolve.py", *SMALL, f"hydra.run.dir={run_dir}")
+    one_clear_error(result, "candidate 1 is not one a search writes (its phase")

@@ -22,6 +22,7 @@ generation and keep their rung-0 ranking. Scales of different rungs are never mi
 from __future__ import annotations
 
 import logging
+import re
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -164,6 +165,8 @@ class Driver:
         """A journal row's genome as a :class:`Genome`: every row is parsed when the journal opens,
         before anything trains, and only parsed genomes reach a config (losses/nodes.py)."""
         try:
+            if not _PHASE.fullmatch(str(row.phase)):  # it names task folders, logs and W&B keys
+                raise GenomeError(f"its phase {str(row.phase)[:40]!r} is not a plain name")
             return genome_from_dict(row.genome, validate=False)
         except GenomeError as err:
             raise LossevoError(edited_journal(self.run_dir, row.id, err)) from None
@@ -489,6 +492,9 @@ class Driver:
                 f"validate.baselines: {option!r} is not a loss option; use `reference` or a name from "
                 "conf/loss/ (or your --config-dir's loss/), e.g. cross_entropy_ls, poly1, focal"
             ) from None
+
+
+_PHASE = re.compile(r"[A-Za-z0-9_]{1,40}")  # initial, evolve, random, generation_3
 
 
 def _ids(ids: list[int]) -> str:

@@ -484,7 +484,7 @@ class Journal(Database):
 def edited_journal(run_dir: Any, candidate_id: int, problem: Exception) -> str:
     """The message for a journal row no search wrote (a hand-edited or crafted journal)."""
     return (
-        f"{run_dir}/journal.sqlite: candidate {candidate_id}'s genome is not one a search writes "
+        f"{run_dir}/journal.sqlite: candidate {candidate_id} is not one a search writes "
         f"({str(problem)[:200]}); nothing was run or trained: the journal was edited, so restore it from "
         "a copy or start the search in another folder"
     )
