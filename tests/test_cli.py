@@ -422,3 +422,28 @@ def test_lossevo_commands_compose_the_packaged_configs_from_any_folder(tmp_path:
     assert "_target_: lossevo.data.image_folder" in result.stdout and "root: /x" in result.stdout
     help_text = lossevo("train", "--help").stdout
     assert "train is powered by Hydra" in help_text and "dataset: " in help_text
+
+
+def test_the_printed_hint_trains_the_best_loss_in_the_setting_it_was_found_in(
+    reference_run: Path, tmp_path: Path
+) -> None:
+    """#31.1: the closing hint repeats the search's data, model and recipe at the verdict's budget
+    (it once trained best_1 on Fashion-MNIST with the default recipe after a digits search)."""
+    import shlex
+
+    out = (reference_run / "stdout.txt").read_text()
+    (line,) = [
+        x for x in out.splitlines() if x.startswith("train the best loss in the setting it was found in: ")
+    ]
+    command = shlex.split(line.split(": ", 1)[1])
+    assert command[:2] == ["lossevo", "train"] and "dataset=digits" in command and "loss=best_1" in command
+    import csv
+
+    headline = max(int(r["steps"]) for r in csv.DictReader((reference_run / "validation.csv").open()))
+    assert f"surrogate.steps={headline}" in command and "surrogate.early_stop.step=null" in command
+    result = subprocess.run([sys.executable, "-m", "lossevo", *command[1:], "trainer.accelerator=cpu",
+                             f"hydra.run.dir={tmp_path}"], cwd=ROOT, env=script_env(), capture_output=True,
+                            text=True)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    config = yaml.safe_load((tmp_path / ".hydra" / "config.yaml").read_text())
+    assert config["dataset"]["_target_"].endswith("digits") and config["surrogate"]["steps"] == headline

@@ -165,11 +165,11 @@ def run_evolve(
         log.info("resuming %s: %d of %d candidates already evaluated", folder, progress.done, progress.budget)
     with progress.shown():
         outcome = driver.run()
-    print_outcome(outcome, console)
+    print_outcome(outcome, console, composer.overrides)
     return outcome
 
 
-def print_outcome(outcome: SearchOutcome, console: Console) -> None:
+def print_outcome(outcome: SearchOutcome, console: Console, overrides: Sequence[str] = ()) -> None:
     from lossevo.verdict.sentence import resolution
 
     verdict = outcome.verdict
@@ -223,8 +223,30 @@ def print_outcome(outcome: SearchOutcome, console: Console) -> None:
         console.print(f"written: {outcome.files['verdict']}, {outcome.files['validation']}", markup=False)
     if outcome.loss_configs:
         conf = outcome.loss_configs[0].parent.parent
-        hint = f"lossevo train --config-dir {shlex.quote(str(conf))} loss=best_1"  # a path with spaces
-        console.print(f"train the best loss: {hint}", markup=False)
+        setting = " ".join(shlex.quote(o) for o in train_overrides(overrides, outcome))
+        hint = f"lossevo train --config-dir {shlex.quote(str(conf))} loss=best_1 {setting}".rstrip()
+        console.print(
+            f"train the best loss in the setting it was found in: {hint}", markup=False, soft_wrap=True
+        )
+
+
+# Overrides of a search that say how its losses trained: data, augmentation, model, recipe, hardware.
+TRAINING_KEYS = ("dataset", "augment", "model", "surrogate", "trainer", "data_seed")
+
+
+def train_overrides(overrides: Sequence[str], outcome: SearchOutcome) -> list[str]:
+    """The search's training setting as train.py overrides: its own data, augmentation, model and
+    recipe overrides, at the verdict's headline budget with no early exits (as it was validated)."""
+    from lossevo.verdict.plan import validation_overrides
+
+    kept = [o for o in overrides
+            if o.lstrip("+~").split("=", 1)[0].split(".", 1)[0].split("@", 1)[0] in TRAINING_KEYS
+            and not o.lstrip("+~").startswith(("surrogate.population", "trainer.threads"))]  # fmt: skip
+    if outcome.verdict is None:
+        return kept
+    budget = validation_overrides([], outcome.verdict.headline.steps)
+    keys = {o.split("=", 1)[0] for o in budget}
+    return [o for o in kept if o.lstrip("+~").split("=", 1)[0] not in keys] + budget
 
 
 def _mean_std(mean: float, std: float) -> str:
