@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import json
 import sqlite3
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -167,6 +168,14 @@ def _craft_journal(run_dir: Path, change: Any) -> None:
         db.execute("UPDATE candidates SET genome = ? WHERE id = ?", (json.dumps(genome), cid))
 
 
+def _resumed_after(finished: Path, tmp_path: Path, sql: str) -> tuple[Path, subprocess.CompletedProcess]:
+    """A copy of the finished search with ``sql`` applied to its journal, then resumed."""
+    run_dir = copy_of(finished, tmp_path)
+    with sqlite3.connect(run_dir / "journal.sqlite") as db:
+        db.execute(sql)
+    return run_dir, run_script("evolve.py", *SMALL, f"hydra.run.dir={run_dir}")
+
+
 def _trained(run_dir: Path) -> list[tuple]:
     with sqlite3.connect(run_dir / "journal.sqlite") as db:
         return [*db.execute("SELECT * FROM validation"), *db.execute("SELECT id, status FROM candidates")]
@@ -176,8 +185,12 @@ def _trained(run_dir: Path) -> list[tuple]:
 def test_a_journal_that_names_code_runs_nothing_and_trains_nothing(finished: Path, tmp_path: Path) -> None:
     marker = tmp_path / "it-ran"
     run_dir = copy_of(finished, tmp_path)
-    _craft_journal(run_dir, lambda g: g["hidden"][0]["inputs"].__setitem__(
-        0, {"_target_": "pathlib.Path.touch", "self": str(marker)}))  # fmt: skip
+    _craft_journal(
+        run_dir,
+        lambda g: g["hidden"][0]["inputs"].__setitem__(
+            0, {"_target_": "pathlib.Path.touch", "self": str(marker)}
+        ),
+    )
     before = _trained(run_dir)
     result = run_script("validate.py", f"run={run_dir}", "runs=2", f"hydra.run.dir={tmp_path / 'v'}")
     one_clear_error(result, "candidate 1 is not one a search writes")
@@ -220,8 +233,14 @@ def test_a_study_journal_that_names_code_runs_nothing(tmp_path: Path) -> None:
     with StudyJournal(run_dir) as journal:
         evil = {"_target_": "pathlib.Path.touch", "self": str(marker)}
         journal.add_losses([StudyLoss(1, "cross_entropy", "named", evil, "L")])
-    study = [*TINY, "surrogate.steps=10", "surrogate.val_every=10", "losses.names=[cross_entropy]",
-             "settings=[base]", f"hydra.run.dir={run_dir}"]  # fmt: skip
+    study = [
+        *TINY,
+        "surrogate.steps=10",
+        "surrogate.val_every=10",
+        "losses.names=[cross_entropy]",
+        "settings=[base]",
+        f"hydra.run.dir={run_dir}",
+    ]
     one_clear_error(run_script("correlate.py", *study), "study.sqlite's loss 1 is not one a study writes")
     assert not marker.exists()
     with StudyJournal(run_dir) as journal:
@@ -242,8 +261,13 @@ def test_a_loss_file_that_names_code_runs_nothing(finished: Path, tmp_path: Path
     node["genome"]["root"]["inputs"] = [{"_target_": "pathlib.Path.touch", "self": str(marker)}]
     best.write_text(yaml.safe_dump(node))
     for args in (["show", str(best)], ["export", str(run_dir), "--out", str(tmp_path / "x.py")]):
-        result = subprocess.run([sys.executable, "-m", "lossevo", *args], cwd=ROOT, env=script_env(),
-                                capture_output=True, text=True)  # fmt: skip
+        result = subprocess.run(
+            [sys.executable, "-m", "lossevo", *args],
+            cwd=ROOT,
+            env=script_env(),
+            capture_output=True,
+            text=True,
+        )
         one_clear_error(result, "best_1.yaml': node root: 'inputs' must be a list of names")
     trained = run_script(
         "train.py", *TINY, "loss=file", f"loss.path={best}", f"hydra.run.dir={tmp_path / 't'}"
@@ -255,10 +279,9 @@ def test_a_loss_file_that_names_code_runs_nothing(finished: Path, tmp_path: Path
 @pytest.mark.slow
 def test_a_journal_equation_cannot_add_a_key_to_best_k_yaml(finished: Path, tmp_path: Path) -> None:
     """#27.10: the header comment is the genome's own equation, not the journal's text."""
-    run_dir = copy_of(finished, tmp_path)
-    with sqlite3.connect(run_dir / "journal.sqlite") as db:
-        db.execute("UPDATE candidates SET equation = 'L = y' || char(10) || 'label_smoothing: 0.9'")
-    result = run_script("evolve.py", *SMALL, f"hydra.run.dir={run_dir}")
+    run_dir, result = _resumed_after(
+        finished, tmp_path, "UPDATE candidates SET equation = 'L = y' || char(10) || 'label_smoothing: 0.9'"
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     written = sorted((run_dir / "conf" / "loss").glob("best_*.yaml"))
     assert written
@@ -286,9 +309,11 @@ def test_genome_files_that_would_blow_up_are_refused_in_one_line(tmp_path: Path)
         "dag.json": (graph_file(dag), "more than 10,000 terms written out"),
         "chain.json": (graph_file(chain), "900 hidden nodes"),
         "huge.json": (huge, "not a finite number"),
-        "inf.yaml": ("{space: tree, primitives: glo, tree: {op: mul, args: [{leaf: y}, {const: 1e400}]}}",
-                     "must be a number|not a finite number"),
-    }  # fmt: skip
+        "inf.yaml": (
+            "{space: tree, primitives: glo, tree: {op: mul, args: [{leaf: y}, {const: 1e400}]}}",
+            "must be a number|not a finite number",
+        ),
+    }
     for name, (text, message) in files.items():
         path = tmp_path / name
         path.write_text(text)
@@ -299,8 +324,7 @@ def test_genome_files_that_would_blow_up_are_refused_in_one_line(tmp_path: Path)
 @pytest.mark.slow
 def test_a_journal_phase_that_is_not_a_name_is_refused(finished: Path, tmp_path: Path) -> None:
     """#27.12: a NUL (or any text) in a candidate's phase, which names folders, logs and W&B keys."""
-    run_dir = copy_of(finished, tmp_path)
-    with sqlite3.connect(run_dir / "journal.sqlite") as db:
-        db.execute("UPDATE candidates SET phase = 'initial' || char(0) || 'x' WHERE id = 1")
-    result = run_script("evolve.py", *SMALL, f"hydra.run.dir={run_dir}")
+    _, result = _resumed_after(
+        finished, tmp_path, "UPDATE candidates SET phase = 'initial' || char(0) || 'x' WHERE id = 1"
+    )
     one_clear_error(result, "candidate 1 is not one a search writes (its phase")

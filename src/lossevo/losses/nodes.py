@@ -19,7 +19,6 @@ from lossevo.genome import Genome, genome_from_dict
 from lossevo.genome.files import LOSS_KEYS, LOSS_NAME, LOSS_TARGET
 from lossevo.losses.base import GenomeLoss
 
-_NAME = LOSS_NAME
 _REDUCTIONS = ("mean", "sum", "none")
 
 
@@ -27,7 +26,7 @@ def genome_loss_config(name: str, genome: Genome, label_smoothing: float = 0.0) 
     """The config node of a genome's loss (what ``loss=`` holds for a candidate or ``best_k.yaml``).
     It takes a parsed :class:`Genome`, so only data :func:`genome_from_dict` accepted reaches a
     config (never a journal's raw dict)."""
-    if not _NAME.fullmatch(name):
+    if not LOSS_NAME.fullmatch(name):
         raise LossevoError(f"a loss name is letters, digits, '_', '.' and '-', got {name[:60]!r}")
     node: dict[str, Any] = {"_target_": LOSS_TARGET, "name": name, "genome": genome.to_dict()}
     if label_smoothing:
@@ -67,7 +66,7 @@ def _genome_loss(node: Any, where: str) -> GenomeLoss:
         raise LossevoError(f"{where}.genome is not set: add {where}.genome={{space: graph, ...}} or use "
                            f"{where}=file {where}.path=<genome file>")  # fmt: skip
     name = raw.get("name", "genome")
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
+    if not isinstance(name, str) or not LOSS_NAME.fullmatch(name):
         raise LossevoError(f"{where}.name must be letters, digits, '_', '.' and '-', got {str(name)[:60]!r}")
     # A user's config may set these two knobs by interpolation (they are numbers and words, not data).
     smoothing = node.get("label_smoothing", 0.0)

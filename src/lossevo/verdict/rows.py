@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 
-from lossevo.store.journal import Look
+from lossevo.store.journal import Journal, Look
 from lossevo.verdict.cost import CostLine
 from lossevo.verdict.faithfulness import Agreement
 from lossevo.verdict.plan import Finalist, ValidationCell, ValidationPlan
@@ -94,15 +94,15 @@ class Verdict:
     costs: list[CostLine]
 
     @classmethod
-    def from_journal(cls, journal: object, plan: ValidationPlan) -> Verdict:
+    def from_journal(cls, journal: Journal, plan: ValidationPlan) -> Verdict:
         from lossevo.verdict.compute import compute_verdict
 
-        return compute_verdict(journal, plan)  # type: ignore[arg-type]
+        return compute_verdict(journal, plan)
 
     @classmethod
-    def load(cls, journal: object) -> Verdict | None:
+    def load(cls, journal: Journal) -> Verdict | None:
         """The verdict recorded in a search's journal (None: the search has none yet)."""
-        plan = ValidationPlan.load(journal)  # type: ignore[arg-type]
+        plan = ValidationPlan.load(journal)
         return None if plan is None else cls.from_journal(journal, plan)
 
     @property
