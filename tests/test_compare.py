@@ -15,11 +15,19 @@ import pytest
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint
 
-from lossevo.analysis.comparison import compare_searches, find_searches
+from lossevo.analysis.comparison import (
+    JOINT_T,
+    JOINT_WILSON,
+    T_ACROSS,
+    WILSON,
+    compare_searches,
+    find_searches,
+)
 from lossevo.analysis.search_record import read_search
 from lossevo.store.journal import Journal
+from lossevo.store.shared_trainings import SharedTrainings
 
-from .conftest import ROOT, TINY, run_script, script_env
+from .conftest import ROOT, TINY, run_script, script_command, script_env
 
 pytestmark = pytest.mark.slow
 
@@ -33,6 +41,8 @@ SWEEP = [
     "validate.steps=[30,60]",
     "validate.baselines=[reference]",
 ]
+
+ONE_BUDGET = [o for o in SWEEP if not o.startswith("validate.steps=")] + ["validate.steps=30"]
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +114,10 @@ def test_success_rates_and_leads_are_those_of_each_search_verdict(sweep: Path) -
                     if r["loss"] == "best_1" and int(r["steps"]) == rate.steps
                 ]
             assert (rate.successes, rate.n) == (sum(beats), len(beats)) == (rate.successes, 2)
-            assert (rate.low, rate.high) == pytest.approx(proportion_confint(sum(beats), 2, method="wilson"))
+            # The sweep's verdicts share their baseline runs: Wilson's interval, widened by the joint
+            # bootstrap (never narrower than the interval of independent verdicts).
+            low, high = proportion_confint(sum(beats), 2, method="wilson")
+            assert rate.method == JOINT_WILSON and rate.low <= low + 1e-12 and rate.high >= high - 1e-12
         for lead in summary.leads:
             each = []
             for s in summary.group.searches:
@@ -115,6 +128,7 @@ def test_success_rates_and_leads_are_those_of_each_search_verdict(sweep: Path) -
                     if r["loss"] == "best_1" and int(r["steps"]) == lead.steps
                 ]
             assert lead.leads == pytest.approx(each) and lead.mean == pytest.approx(np.mean(each))
+            assert lead.method == JOINT_T and lead.low <= lead.mean <= lead.high
     (contrast,) = comparison.contrasts
     searches = [s for g in comparison.groups for s in g.group.searches]
     assert contrast.steps == min(s.search_steps for s in searches)
@@ -168,3 +182,71 @@ def test_verdicts_of_other_settings_are_never_pooled(sweep: Path, tmp_path: Path
     assert len(random.group.searches) == 3 and [r.n for r in random.success] == [2, 2]
     assert any("1 verdicts measured other settings" in note for note in comparison.notes), comparison.notes
     assert len(comparison.ledger) == 5, "every verdict counts once in the ledger"
+
+
+def _baseline_rows(run: Path) -> list[tuple]:
+    with Journal(run) as journal:
+        return [(v.loss, v.setting, v.budget, v.run, v.seed, v.fitness, v.test_acc, v.reused)
+                for v in journal.validations() if v.candidate_id is None]  # fmt: skip
+
+
+def test_a_sweep_trains_each_baseline_run_once_and_every_verdict_reads_the_same_runs(sweep: Path) -> None:
+    runs = find_searches([sweep])
+    rows = {run.name: _baseline_rows(run) for run in runs}
+    # 1 baseline x 2 runs x 2 budgets, the same trainings (seeds, accuracies) in every job's journal
+    assert all(len(r) == 4 for r in rows.values()), rows
+    assert len({tuple(r[:7] for r in job) for job in rows.values()}) == 1
+    # one job trained them; the three others read them from the sweep's store
+    trained_here = [name for name, job in rows.items() if not any(r[7] for r in job)]
+    assert len(trained_here) == 1 and all(all(r[7] for r in rows[n]) for n in rows if n not in trained_here)
+    with SharedTrainings(sweep) as store:
+        assert store.count() == 4
+    reused = next(run for run in runs if run.name not in trained_here)
+    assert (reused / "verdict.md").read_text().count("(+2 reused)") == 2  # per budget
+    record = read_search(reused)
+    assert record.shared == (str(sweep.absolute()), 0)
+
+
+@pytest.fixture(scope="module")
+def independent(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("independent")
+    result = run_script(
+        "evolve.py", "-m", *ONE_BUDGET, "search=random", "seed=0,1", "validate.share=false",
+        f"hydra.sweep.dir={root}",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    return root
+
+
+def test_validate_share_false_gives_each_search_its_own_verdict_seeds(independent: Path) -> None:
+    runs = find_searches([independent])
+    assert len(runs) == 2 and not (independent / SharedTrainings.FILENAME).exists()
+    a, b = (_baseline_rows(run) for run in runs)
+    assert not any(r[7] for r in a + b)
+    assert {r[4] for r in a}.isdisjoint({r[4] for r in b}), "independent verdicts draw their own seeds"
+    (group,) = compare_searches([read_search(run) for run in runs]).groups
+    (rate,) = group.success
+    assert rate.method == WILSON
+    assert (rate.low, rate.high) == pytest.approx(proportion_confint(rate.successes, 2, method="wilson"))
+    assert all(lead.method == T_ACROSS for lead in group.leads)
+
+
+def test_searches_run_at_once_share_one_store_safely(tmp_path: Path) -> None:
+    """Two searches started together that name the same store (validate.share=<folder>): both
+    finish, and both verdicts read one result per baseline run, whichever process trained it."""
+    store = tmp_path / "store"
+    commands = [
+        script_command("evolve.py", *ONE_BUDGET, "trainer.threads=1", "search=random", f"seed={seed}",
+                       f"validate.share={store}", f"hydra.run.dir={tmp_path / f'run{seed}'}")
+        for seed in (0, 1)
+    ]  # fmt: skip
+    env = {**script_env(), "OMP_NUM_THREADS": "1"}
+    procs = [subprocess.Popen(c, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for c in commands]  # fmt: skip
+    for proc in procs:
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err.decode()[-3000:]
+    a, b = (_baseline_rows(tmp_path / f"run{seed}") for seed in (0, 1))
+    assert len(a) == len(b) == 2 and [r[:7] for r in a] == [r[:7] for r in b]
+    with SharedTrainings(store) as shared:
+        assert shared.count() == 2

@@ -51,6 +51,16 @@ class Group:
         return [s for s in with_verdict if s.verdict_settings == common]
 
 
+# How an interval across searches was made: searches independent, or sharing their baseline runs.
+# Shared runs: the wider of the independent interval and a bootstrap that resamples the searches
+# and the shared runs jointly (the bootstrap alone is too narrow with few searches, the independent
+# interval alone ignores that every verdict saw the same baseline runs).
+WILSON = "Wilson"
+T_ACROSS = "t across searches"
+JOINT_WILSON = "Wilson, widened by a joint bootstrap of searches and shared baseline runs"
+JOINT_T = "t across searches, widened by a joint bootstrap of searches and shared baseline runs"
+
+
 @dataclass(frozen=True)
 class SuccessRate:
     """Of ``n`` complete verdicts at ``steps``, ``successes`` beat every baseline."""
@@ -58,8 +68,9 @@ class SuccessRate:
     steps: int
     successes: int
     n: int
-    low: float  # Wilson 95% interval
+    low: float  # 95% interval: Wilson's, or the joint bootstrap's where the verdicts share baseline runs
     high: float
+    method: str = WILSON
 
 
 @dataclass(frozen=True)
@@ -70,8 +81,9 @@ class Lead:
     steps: int
     leads: tuple[float, ...]
     mean: float
-    low: float  # t-interval across searches
+    low: float  # 95% interval: t across searches, or the joint bootstrap where baseline runs are shared
     high: float
+    method: str = T_ACROSS
 
 
 @dataclass(frozen=True)
@@ -262,40 +274,144 @@ def _own_cells(record: SearchRecord) -> list[Any]:
     return [c for c in record.verdict.cells if not c.setting]
 
 
-def _success(group: Group) -> list[SuccessRate]:
-    from statsmodels.stats.proportion import proportion_confint
-
-    found: dict[int, list[bool]] = {}
+def _complete(group: Group) -> dict[int, list[SearchRecord]]:
+    """Per budget of the search's own setting, the searches whose verdict finished there."""
+    found: dict[int, list[SearchRecord]] = {}
     for s in group.verdicts:
         assert s.verdict is not None
         for cell in _own_cells(s):
             done, planned = s.verdict.done(cell)
-            if done == planned:  # an unfinished verdict is not a failure of the search
-                found.setdefault(cell.steps, []).append(any(r.beats for r in s.verdict.finalists(cell)))
+            if done == planned and s.verdict.finalists(cell):  # unfinished: not a failure of the search
+                found.setdefault(cell.steps, []).append(s)
+    return found
+
+
+def _success(group: Group) -> list[SuccessRate]:
+    from statsmodels.stats.proportion import proportion_confint
+
     out = []
-    for steps in sorted(found):
-        k, n = sum(found[steps]), len(found[steps])
+    for steps, searches in sorted(_complete(group).items()):
+        beats = [any(r.beats for r in s.verdict.finalists(_cell(s, steps))) for s in searches if s.verdict]
+        k, n = sum(beats), len(beats)
         low, high = proportion_confint(k, n, alpha=LEVEL, method="wilson")
+        shared = _shared_runs(searches, steps)
+        if shared is not None:  # one set of baseline runs behind every verdict: resample it too
+            b_low, b_high = _joint_success(shared, searches[0])
+            low, high = min(float(low), b_low), max(float(high), b_high)
+            out.append(SuccessRate(steps, k, n, low, high, JOINT_WILSON))
+            continue
         out.append(SuccessRate(steps, k, n, float(low), float(high)))
     return out
 
 
+def _cell(record: SearchRecord, steps: int) -> Any:
+    return next(c for c in _own_cells(record) if c.steps == steps)
+
+
 def _leads(group: Group) -> list[Lead]:
     found: dict[tuple[str, int], list[float]] = {}
-    for s in group.verdicts:
-        assert s.verdict is not None
-        for cell in _own_cells(s):
-            picks = s.verdict.finalists(cell)
-            if not picks:
-                continue
+    joint: dict[tuple[str, int], tuple[float, float]] = {}
+    for steps, searches in sorted(_complete(group).items()):
+        for s in searches:
+            assert s.verdict is not None
+            picks = s.verdict.finalists(_cell(s, steps))
             for c in s.verdict.against(picks[0]):  # best_1: the search's pick
                 if not math.isnan(c.difference):
-                    found.setdefault((c.baseline, cell.steps), []).append(c.difference)
+                    found.setdefault((c.baseline, steps), []).append(c.difference)
+        shared = _shared_runs(searches, steps)
+        if shared is not None:
+            for name, interval in _joint_leads(shared).items():
+                joint[(name, steps)] = interval
     out = []
     for (baseline, steps), leads in sorted(found.items()):
         mean, low, high = _mean_interval(leads)
-        out.append(Lead(baseline, steps, tuple(leads), mean, low, high))
+        if (baseline, steps) in joint:
+            b_low, b_high = joint[(baseline, steps)]
+            low, high = _wider(low, b_low, min), _wider(high, b_high, max)
+            out.append(Lead(baseline, steps, tuple(leads), mean, low, high, JOINT_T))
+        else:
+            out.append(Lead(baseline, steps, tuple(leads), mean, low, high))
     return out
+
+
+def _wider(a: float, b: float, pick: Any) -> float:
+    return b if math.isnan(a) else pick(a, b)
+
+
+@dataclass
+class SharedRuns:
+    """Verdicts that share their baseline runs: the picks' test accuracies ``picks[s, b, r]`` (search,
+    baseline, run) beside the one set of baseline runs ``baselines[b, r]`` they were all paired with."""
+
+    names: list[str]
+    picks: np.ndarray
+    baselines: np.ndarray
+
+
+def _shared_runs(searches: list[SearchRecord], steps: int) -> SharedRuns | None:
+    """The matrices of :class:`SharedRuns`, when every search's verdict read the same baseline runs
+    (one store, one seed, equal accuracies); None when they are independent."""
+    keys = {s.shared for s in searches}
+    if len(searches) < 2 or len(keys) != 1 or None in keys:
+        return None
+    first = searches[0]
+    assert first.verdict is not None
+    names = [b.name for b in first.verdict.plan.baselines]
+    runs = range(first.verdict.plan.runs)
+    picks, bases = [], None
+    for s in searches:
+        assert s.verdict is not None
+        pick = s.verdict.finalists(_cell(s, steps))[0]
+        mine = s.runs(pick.trained_as, "", steps)
+        base = [[s.runs(n, "", steps).get(r, math.nan) for r in runs] for n in names]
+        picks.append([[mine.get(r, math.nan) for r in runs] for _ in names])
+        if bases is None:
+            bases = base
+        elif not np.array_equal(np.array(base), np.array(bases), equal_nan=True):
+            return None  # not the same runs after all (a store that was replaced): independent
+    p, b = np.array(picks), np.array(bases)
+    if np.isnan(p).any() or np.isnan(b).any():
+        return None
+    return SharedRuns(names, p, b)
+
+
+def _draws(shared: SharedRuns) -> tuple[np.ndarray, np.ndarray]:
+    """Resampled searches and, jointly, resampled runs of the shared baselines (one per draw)."""
+    rng = np.random.default_rng(0)
+    n, runs = shared.picks.shape[0], shared.picks.shape[2]
+    return rng.integers(0, n, size=(RESAMPLES, n)), rng.integers(0, runs, size=(RESAMPLES, runs))
+
+
+def _resampled_differences(shared: SharedRuns) -> np.ndarray:
+    """Paired differences pick - baseline under each draw: shape (draws, searches, baselines, runs)."""
+    searches, runs = _draws(shared)
+    picks = shared.picks[searches]  # (draws, n, baselines, runs)
+    picks = np.take_along_axis(picks, runs[:, None, None, :], axis=3)
+    bases = shared.baselines[:, runs].transpose(1, 0, 2)[:, None, :, :]  # (draws, 1, baselines, runs)
+    return picks - bases
+
+
+def _joint_leads(shared: SharedRuns) -> dict[str, tuple[float, float]]:
+    means = _resampled_differences(shared).mean(axis=(1, 3))  # (draws, baselines)
+    low, high = np.percentile(means, [2.5, 97.5], axis=0)
+    return {name: (float(lo), float(hi)) for name, lo, hi in zip(shared.names, low, high, strict=True)}
+
+
+def _joint_success(shared: SharedRuns, first: SearchRecord) -> tuple[float, float]:
+    """The success rate's interval when verdicts share baseline runs: each draw re-tests every
+    resampled search's pick against every baseline on the resampled runs (one-sided paired t,
+    the largest p over baselines, at alpha / top_k: Holm's first step, exact for top_k = 1)."""
+    assert first.verdict is not None
+    plan = first.verdict.plan
+    d = _resampled_differences(shared)
+    runs = d.shape[3]
+    mean, sd = d.mean(axis=3), d.std(axis=3, ddof=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = mean / (sd / math.sqrt(runs))
+    p = np.where(sd > 0, stats.t.sf(t, runs - 1), np.where(mean > 0, 0.0, 1.0))
+    beats = p.max(axis=2) < plan.alpha / max(1, plan.top_k)  # (draws, searches)
+    low, high = np.percentile(beats.mean(axis=1), [2.5, 97.5])
+    return float(low), float(high)
 
 
 def _survival(group: Group, leads: list[Lead]) -> list[Survival]:
@@ -335,7 +451,8 @@ def _contrast(a: Group, b: Group, notes: list[str]) -> Contrast:
         notes.append(
             f"{a.label} and {b.label} spent different compute ({totals[a.label]:,.0f} vs "
             f"{totals[b.label]:,.0f} training steps per search on average): they are compared at "
-            "the smaller total; give both the same search.budget for a fair sweep"
+            "the smaller total (equal search.budget is not equal compute: promotions and trainings that "
+            "stop early differ between strategies)"
         )
     steps = int(min(s.search_steps for s in [*a.searches, *b.searches]))
     x = np.array([s.best_at(steps) for s in a.searches])

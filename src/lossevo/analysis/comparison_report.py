@@ -71,32 +71,37 @@ def markdown(comparison: Comparison) -> list[str]:
         "",
         "## How often a search finds a loss that beats every baseline",
         "",
-        "Wilson 95% intervals; a search counts once per verdict budget where its verdict is complete.",
+        "A search counts once per verdict budget where its verdict is complete. Independent verdicts: "
+        "Wilson 95% intervals; verdicts that share their baseline runs (a sweep's default) are not "
+        "independent, so their interval is widened to a bootstrap that resamples the searches and the "
+        "shared runs jointly, re-testing each pick (docs/methods.md §11).",
         "",
-        "| group | steps | successes | searches | 95% interval |",
-        "|---|---|---|---|---|",
+        "| group | steps | successes | searches | 95% interval | interval |",
+        "|---|---|---|---|---|---|",
     ]
     for s in comparison.groups:
         for r in s.success:
             md.append(
-                f"| {s.group.label} | {r.steps:,} | {r.successes} | {r.n} | [{r.low:.2f}, {r.high:.2f}] |"
+                f"| {s.group.label} | {r.steps:,} | {r.successes} | {r.n} | [{r.low:.2f}, {r.high:.2f}] | "
+                f"{r.method} |"
             )
     md += [
         "",
         "## The pick's lead over each baseline (test accuracy, points)",
         "",
         "Each search's best_1 against each baseline, paired over the verdict's runs; the mean across "
-        "searches with a t-interval (the search is the unit).",
+        "searches (the search is the unit) with a t-interval, widened, where the verdicts share their "
+        "baseline runs, to a bootstrap that resamples the searches and those runs jointly.",
         "",
-        "| group | baseline | steps | searches | mean lead | 95% interval | each search |",
-        "|---|---|---|---|---|---|---|",
+        "| group | baseline | steps | searches | mean lead | 95% interval | interval | each search |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for s in comparison.groups:
         for lead in s.leads:
             each = ", ".join(f"{100 * x:+.2f}" for x in lead.leads)
             md.append(
                 f"| {s.group.label} | {lead.baseline} | {lead.steps:,} | {len(lead.leads)} | "
-                f"{_pts(lead.mean)} | [{_pts(lead.low)}, {_pts(lead.high)}] | {each} |"
+                f"{_pts(lead.mean)} | [{_pts(lead.low)}, {_pts(lead.high)}] | {lead.method} | {each} |"
             )
     survival = [(s, v) for s in comparison.groups for v in s.survival]
     if survival:

@@ -42,8 +42,21 @@ class SearchRecord:
     search_seconds: float
     wasted_steps: int  # steps of trainings in WASTED
     verdict: Verdict | None
-    verdict_steps: int
+    verdict_steps: int  # trained by this search (baseline runs reused from the sweep's store: not counted)
     verdict_seconds: float
+    # Test accuracy per run of each verdict training: (loss as journalled, setting, budget) -> {run: acc}
+    test_runs: dict[tuple[str, str, int], dict[int, float]]
+
+    @property
+    def shared(self) -> tuple[str, int] | None:
+        """The store and seed of the baseline runs its verdict shares with other searches (None: its own)."""
+        plan = None if self.verdict is None else self.verdict.plan
+        if plan is None or plan.shared is None or plan.seed is None:
+            return None
+        return plan.shared, plan.seed
+
+    def runs(self, loss: str, setting: str, steps: int) -> dict[int, float]:
+        return self.test_runs.get((loss, setting, steps), {})
 
     @property
     def name(self) -> str:
@@ -83,6 +96,7 @@ def read_search(folder: Path) -> SearchRecord:
         references = journal.references()
         candidates = journal.candidates()
         verdict = Verdict.load(journal)
+        validations = journal.validations()
     events: list[tuple[float, int, float, Any]] = sorted(
         [(r.finished_at or math.inf, r.steps or 0, r.seconds or 0.0, r) for r in rungs if r.finished_at]
         + [(r.finished_at, r.steps or 0, r.seconds or 0.0, None) for r in references],
@@ -99,6 +113,10 @@ def read_search(folder: Path) -> SearchRecord:
             points.append(AnytimePoint(steps, seconds, max(reached.values())[1]))
     wasted = sum(r.steps or 0 for r in rungs if r.stop_reason in WASTED)
     costs = verdict.costs if verdict is not None else []
+    test_runs: dict[tuple[str, str, int], dict[int, float]] = {}
+    for v in validations:
+        if v.status == Status.DONE and v.test_acc is not None:
+            test_runs.setdefault((v.loss, v.setting, v.budget), {})[v.run] = float(v.test_acc)
     return SearchRecord(
         folder=folder,
         seed=seed,
@@ -112,4 +130,5 @@ def read_search(folder: Path) -> SearchRecord:
         verdict=verdict if verdict is not None and verdict.finalists() else None,
         verdict_steps=sum(c.steps for c in costs if c.phase == "verdict"),
         verdict_seconds=sum(c.seconds for c in costs if c.phase == "verdict"),
+        test_runs=test_runs,
     )

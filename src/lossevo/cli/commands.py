@@ -124,6 +124,15 @@ def _folder(run_dir: str | Path | None) -> Path:
     return Path(run_dir) if run_dir is not None else (hydra_dir or Path("."))
 
 
+def _sweep_root() -> Path | None:
+    """The root of the multirun this job belongs to (None: not a multirun job)."""
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return None
+    return Path(HydraConfig.get().sweep.dir)
+
+
 def _journalled_run(
     cfg: DictConfig, run_dir: str | Path | None, overrides: Sequence[str] | None, entry: str
 ) -> tuple[Path, ConfigComposer]:
@@ -160,7 +169,7 @@ def run_evolve(
         if not rung:
             log.info("  %s", progress.line())
 
-    driver = Driver(cfg, folder, composer, on_result=report, progress=progress)
+    driver = Driver(cfg, folder, composer, on_result=report, progress=progress, sweep_root=_sweep_root())
     if progress.done:
         log.info("resuming %s: %d of %d candidates already evaluated", folder, progress.done, progress.budget)
     with progress.shown():

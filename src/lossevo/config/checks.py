@@ -170,6 +170,7 @@ RULES: tuple[Rule, ...] = (
     _count("validate.top_k", nullable=True),
     Rule("validate.steps", low=1, nullable=True, listed=True),
     Rule("validate.alpha", integer=False, low=0, high=1, open_low=True, open_high=True),
+    _count("validate.seed", low=0, nullable=True),
     Rule("loss.label_smoothing", integer=False, low=0, high=1, nullable=True),
 )
 

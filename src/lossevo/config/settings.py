@@ -117,6 +117,8 @@ class ValidateSettings:
     settings: list[str]  # other settings (override strings) the finalists are checked on
     baselines: list[str]  # loss options a finalist must beat, each; ``reference``: the search's loss=
     alpha: float  # significance level (one-sided paired tests; Holm over the finalists)
+    share: Any  # auto: a multirun's searches share seeds and baseline runs; false: never; or a folder
+    seed: int | None  # the validation seeds' base; null: the search's seed (shared: 0)
 
 
 def validated(node: DictConfig | dict | None, schema: type[T], where: str) -> T:

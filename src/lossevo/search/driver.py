@@ -62,6 +62,7 @@ from lossevo.verdict.plan import (
     finalists,
     on_gpu,
     validation_runs,
+    verdict_seeding,
 )
 from lossevo.verdict.rows import Verdict
 
@@ -102,8 +103,10 @@ class Driver:
         composer: ConfigComposer,
         on_result: Callable[[CandidateRow, Fitness, int], None] | None = None,
         progress: SearchProgress | None = None,
+        sweep_root: Path | None = None,
     ) -> None:
         self.cfg = cfg
+        self.sweep_root = sweep_root  # a multirun's root: its searches share their verdict's baselines
         self.run_dir = run_dir
         self.composer = composer
         self.on_result = on_result
@@ -446,6 +449,11 @@ class Driver:
         prescreened = (
             [cid for cid, phase in self._phases.items() if phase == "initial"] if self.prescreen else []
         )
+        previous = ValidationPlan.load(self.journal)
+        if previous is not None:  # the seeds its journalled runs were trained with; never changed
+            seed, shared = (self.seed if previous.seed is None else previous.seed), previous.shared
+        else:
+            seed, shared = verdict_seeding(v.share, v.seed, self.seed, self.sweep_root)
         return ValidationPlan(
             finalists=finalists(self.journal, k),
             baselines=self.baselines,
@@ -456,6 +464,8 @@ class Driver:
             top_k=k,
             gpu=gpu,
             prescreened=prescreened,
+            seed=seed,
+            shared=shared,
         )
 
     def _baselines(self) -> list[Baseline]:

@@ -38,6 +38,7 @@ class Database:
     SCHEMA: ClassVar[str]
     SCHEMA_VERSION: ClassVar[int]
     MIGRATIONS: ClassVar[dict[int, str]] = {}
+    READS: ClassVar[tuple[int, ...]] = ()  # older schemas a read-only open reads without migrating
 
     def __init__(self, path: str | Path, readonly: bool = False) -> None:
         self.path = Path(path)
@@ -98,7 +99,7 @@ class Database:
             found = self.get_meta("schema_version")
         except sqlite3.DatabaseError as err:
             raise LossevoError(f"{self.path} is not a readable lossevo {self.KIND} ({err})") from None
-        if found != self.SCHEMA_VERSION:
+        if found != self.SCHEMA_VERSION and found not in self.READS:
             self._db.close()
             raise LossevoError(
                 f"{self.path} is a lossevo {self.KIND} of schema {found}; this lossevo reads schema "

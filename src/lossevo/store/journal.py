@@ -103,6 +103,7 @@ CREATE TABLE IF NOT EXISTS validation (
     steps        INTEGER,
     seconds      REAL,
     finished_at  REAL NOT NULL,
+    reused       INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (loss, setting, budget, run)
 );
 CREATE TABLE IF NOT EXISTS looks (
@@ -198,6 +199,7 @@ class ValidationRow(RecordedTraining):
     seed: int
     test_acc: float | None
     finished_at: float
+    reused: int = 0  # 1: trained by another search of the sweep (lossevo.store.shared_trainings)
 
 
 @dataclass
@@ -222,7 +224,8 @@ class Journal(Database):
     FILENAME = "journal.sqlite"
     KIND = "journal"
     SCHEMA = _SCHEMA
-    SCHEMA_VERSION = 3
+    SCHEMA_VERSION = 4
+    READS = (3,)  # read-only (lossevo compare), a journal of schema 3 reads as it is
     # 2 -> 3: validation rows gain their setting (the verdict's cells) and test accuracy; the
     # verdict's looks are kept. Old rows have no test accuracy: the next verdict trains them again.
     MIGRATIONS: ClassVar[dict[int, str]] = {
@@ -239,7 +242,9 @@ class Journal(Database):
                    steps, seconds, finished_at FROM validation;
         DROP TABLE validation;
         ALTER TABLE validation_v3 RENAME TO validation
-        """
+        """,
+        # 3 -> 4: a validation row says whether another search trained it (shared baselines).
+        3: "ALTER TABLE validation ADD COLUMN reused INTEGER NOT NULL DEFAULT 0",
     }
 
     def __enter__(self) -> Journal:
@@ -435,17 +440,19 @@ class Journal(Database):
         seed: int,
         result: Fitness,
         setting: str = "",
+        reused: bool = False,
     ) -> None:
         """One validation training of ``loss`` at ``budget`` steps in ``setting`` (each budget and
-        setting keeps its own rows); its validation and test accuracy."""
+        setting keeps its own rows); its validation and test accuracy. ``reused``: another search
+        of the sweep trained it."""
         with self.transaction() as db:
             db.execute(
                 "INSERT OR REPLACE INTO validation (loss, candidate_id, setting, budget, run, seed, status, "
-                "fitness, test_acc, stop_reason, detail, steps, seconds, finished_at) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "fitness, test_acc, stop_reason, detail, steps, seconds, finished_at, reused) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (loss, candidate_id, setting, budget, run, seed, result.status.value, result.fitness,
                  result.test_acc, result.stop_reason.value, result.detail, result.steps, result.seconds,
-                 time.time()),
+                 time.time(), int(reused)),
             )  # fmt: skip
 
     def validations(self, budget: int | None = None, setting: str | None = None) -> list[ValidationRow]:

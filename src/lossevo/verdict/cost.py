@@ -1,5 +1,6 @@
 """What a search and its verdict cost: trainings, training steps and seconds per rung and per cell,
-from the journal (every training records its steps and seconds)."""
+from the journal (every training records its steps and seconds). A verdict's baseline run reused
+from another search of the sweep cost this search nothing: it is counted apart."""
 
 from __future__ import annotations
 
@@ -15,9 +16,10 @@ from lossevo.verdict.plan import ValidationPlan
 class CostLine:
     phase: str  # "search" or "verdict"
     where: str  # "rung 0", or a verdict cell
-    trainings: int
+    trainings: int  # trained by this search
     steps: int
     seconds: float
+    reused: int = 0  # verdict trainings another search of the sweep trained (shared baselines)
 
 
 def cost(journal: Journal, plan: ValidationPlan | None) -> list[CostLine]:
@@ -32,7 +34,8 @@ def cost(journal: Journal, plan: ValidationPlan | None) -> list[CostLine]:
     if plan is None:
         return lines
     for cell in plan.cells:
-        done = [r for r in journal.validations(cell.steps, cell.setting) if r.loss in plan.losses]
+        rows = [r for r in journal.validations(cell.steps, cell.setting) if r.loss in plan.losses]
+        done = [r for r in rows if not r.reused]
         lines.append(CostLine("verdict", cell.label, len(done), sum(r.steps or 0 for r in done),
-                              sum(r.seconds or 0.0 for r in done)))  # fmt: skip
+                              sum(r.seconds or 0.0 for r in done), len(rows) - len(done)))  # fmt: skip
     return lines

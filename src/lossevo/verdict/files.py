@@ -51,8 +51,8 @@ def track_verdict(verdict: Verdict, tracker: Any) -> None:
     )
     tracker.table(
         "cost",
-        ["phase", "where", "trainings", "steps", "seconds"],
-        [[c.phase, c.where, c.trainings, c.steps, c.seconds] for c in verdict.costs],
+        ["phase", "where", "trainings", "steps", "seconds", "reused"],
+        [[c.phase, c.where, c.trainings, c.steps, c.seconds, c.reused] for c in verdict.costs],
     )
     summary: dict[str, Any] = {"verdict": sentence(verdict), "verdict/beats_baselines": verdict.beats}
     for phase in ("search", "verdict"):

@@ -116,11 +116,15 @@ def _cost_table(verdict: Verdict) -> list[str]:
         f"| phase | where | trainings | steps | seconds | {'GPU' if verdict.plan.gpu else 'CPU'}-hours |",
         "|---|---|---|---|---|---|",
     ]
+    if any(c.reused for c in costs):
+        out[3:3] = [
+            "Reused: baseline runs another search of the sweep trained (same seeds), not paid again.",
+            "",
+        ]
     for c in costs:
         hours = c.seconds / 3600
-        out.append(
-            f"| {c.phase} | {c.where} | {c.trainings} | {c.steps:,} | {c.seconds:,.0f} | {hours:.3f} |"
-        )
+        trainings = f"{c.trainings} (+{c.reused} reused)" if c.reused else str(c.trainings)
+        out.append(f"| {c.phase} | {c.where} | {trainings} | {c.steps:,} | {c.seconds:,.0f} | {hours:.3f} |")
     seconds = sum(c.seconds for c in costs if c.phase in ("search", "verdict"))
     out.append(
         f"| all | | {sum(c.trainings for c in costs)} | {sum(c.steps for c in costs):,} | "

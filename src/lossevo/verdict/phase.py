@@ -8,6 +8,8 @@ validation accuracy and its test accuracy at its last step. What the journal alr
 trained again, so a verdict that was interrupted, or extended with more runs, budgets or
 settings, trains only what it lacks; a row without test accuracy (an older lossevo's) is trained
 again. Each result is journalled as it arrives; a broken one is retried like any other evaluation.
+With a store of shared trainings (``plan.shared``: the searches of one sweep), a baseline run
+another search already trained is read from it instead, and journalled as reused.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from lossevo.losses import genome_loss_config
 from lossevo.results import Fitness, Status
 from lossevo.search.objectives import Objective
 from lossevo.store.journal import Journal
+from lossevo.store.shared_trainings import SharedTrainings, training_key
 from lossevo.verdict.plan import OWN, ValidationPlan, validation_overrides, validation_seeds
 from lossevo.verdict.rows import Verdict
 
@@ -42,6 +45,7 @@ class ValidationKey:
     budget: int
     run: int
     seed: int
+    shared: str | None = None  # its key in the store of shared trainings (baselines of a shared verdict)
 
 
 class ValidationPhase:
@@ -64,6 +68,15 @@ class ValidationPhase:
         self.run_seed = run_seed
         self.label_smoothing = label_smoothing
         self.retries = retries
+        self._shared: SharedTrainings | None = None
+        self.reused = 0
+
+    @property
+    def shared(self) -> SharedTrainings | None:
+        """The store of shared trainings, opened when first needed (None: this verdict shares none)."""
+        if self.plan.shared is not None and self._shared is None:
+            self._shared = SharedTrainings(self.plan.shared)
+        return self._shared
 
     def _losses(self) -> list[tuple[str, int | None, dict[str, Any]]]:
         """(name, candidate id, loss config) of every loss the verdict trains."""
@@ -77,9 +90,22 @@ class ValidationPhase:
             out.append((b.name, None, b.loss))
         return out
 
+    def _reuse(self, key: ValidationKey) -> bool:
+        """Journal ``key``'s result from the store of shared trainings, if another search trained it."""
+        if self.shared is None or key.shared is None:
+            return False
+        found = self.shared.get(key.shared)
+        if found is None:
+            return False
+        self.journal.add_validation(key.loss, key.candidate_id, key.budget, key.run, key.seed, found,
+                                    setting=key.setting, reused=True)  # fmt: skip
+        self.reused += 1
+        return True
+
     def tasks(self) -> deque[Task]:
         plan = self.plan
-        seeds = validation_seeds(self.run_seed, len(self.objective.settings), plan.runs)
+        base = self.run_seed if plan.seed is None else plan.seed
+        seeds = validation_seeds(base, len(self.objective.settings), plan.runs)
         queue: deque[Task] = deque()
         for cell in plan.cells:
             done = {(r.loss, r.run) for r in self.journal.validations(cell.steps, cell.setting)
@@ -93,7 +119,11 @@ class ValidationPhase:
                         continue
                     configs = [self.composer.training(loss, seeds[s * plan.runs + run], extra)
                                for s, extra in enumerate(extras)]  # fmt: skip
-                    key = ValidationKey(name, candidate_id, cell.setting, cell.steps, run, seeds[run])
+                    baseline = candidate_id is None  # a baseline run is the same training in every search
+                    shared = training_key(configs, self.objective.labels()) if baseline else None
+                    key = ValidationKey(name, candidate_id, cell.setting, cell.steps, run, seeds[run], shared)
+                    if self._reuse(key):
+                        continue
                     label = f"validation of {name} (run {run + 1}, {cell.steps:,} steps{where})"
                     queue.append(Task(key, configs, label, None, self.objective.labels(), 1, test=True))
         return queue
@@ -106,13 +136,20 @@ class ValidationPhase:
                      len(self.plan.losses), self.plan.runs, cells, "" if cells == 1 else "s")  # fmt: skip
 
         def next_task() -> Task | None:
-            return self.retries.submitted(queue.popleft()) if queue else None
+            while queue:
+                task = queue.popleft()
+                assert isinstance(task.key, ValidationKey)
+                if not self._reuse(task.key):  # another job of the sweep may have trained it meanwhile
+                    return self.retries.submitted(task)
+            return None
 
         def on_result(task: Task, result: Fitness) -> None:
             if self.retries.retried(task, result, queue):
                 return
             key = task.key
             assert isinstance(key, ValidationKey)
+            if self.shared is not None and key.shared is not None:  # the first result kept is everyone's
+                result = self.shared.put(key.shared, task.name, result, str(self.journal.path.parent))
             self.journal.add_validation(key.loss, key.candidate_id, key.budget, key.run, key.seed, result,
                                         setting=key.setting)  # fmt: skip
             if result.ok and result.fitness is not None:
@@ -121,6 +158,14 @@ class ValidationPhase:
             else:
                 log.info("%s: failed (%s)", task.name, result.stop_reason)
 
-        run_tasks(executor, next_task, on_result, group)
+        try:
+            run_tasks(executor, next_task, on_result, group)
+        finally:
+            if self._shared is not None:
+                self._shared.close()
+                self._shared = None
+        if self.reused:
+            log.info("verdict: %d baseline trainings reused from %s (trained by other searches of the sweep)",
+                     self.reused, self.plan.shared)  # fmt: skip
         self.journal.add_look(self.plan.look())  # a look: the verdict is computed and shown
         return Verdict.from_journal(self.journal, self.plan)

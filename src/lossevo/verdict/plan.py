@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -108,6 +109,8 @@ class ValidationPlan:
     top_k: int = 0
     gpu: bool = False  # trained on GPUs (the cost is in GPU-hours)
     prescreened: list[int] = field(default_factory=list)  # candidates whose rung 0 was a pre-screen
+    seed: int | None = None  # the validation seeds' base (None: a plan of an older lossevo: the run's seed)
+    shared: str | None = None  # the folder of the store of shared baseline trainings (None: not shared)
 
     @property
     def cells(self) -> list[ValidationCell]:
@@ -156,6 +159,8 @@ class ValidationPlan:
             int(plan["top_k"]),
             bool(plan.get("gpu", False)),
             [int(c) for c in plan.get("prescreened", [])],
+            None if plan.get("seed") is None else int(plan["seed"]),
+            None if plan.get("shared") is None else str(plan["shared"]),
         )
 
 
@@ -166,6 +171,30 @@ def budgets(steps: Any, top_rung: int, gpu: bool) -> list[int]:
         return [top_rung, 4 * top_rung] if gpu else [top_rung]
     values = list(steps) if isinstance(steps, (list, tuple)) else [steps]
     return sorted({int(v) for v in values})
+
+
+# The base of every shared verdict's seeds: the searches of a sweep differ in their seed, their
+# verdicts must not (run r of cross-entropy is then one training for all of them).
+SHARED_SEED = 0
+
+
+def verdict_seeding(
+    share: Any, seed: int | None, run_seed: int, sweep_root: Path | None
+) -> tuple[int, str | None]:
+    """The verdict's base seed and the folder of its store of shared trainings. ``share``
+    (``validate.share``): ``auto`` shares within a multirun (at its root), ``false`` never, a
+    folder with every search that names it. ``seed`` (``validate.seed``) null: the search's seed
+    when not shared, else :data:`SHARED_SEED`."""
+    if share is None or share is False or str(share).lower() in ("false", "none", "off", "no"):
+        folder = None
+    elif str(share) == "auto":
+        folder = sweep_root
+    else:
+        folder = Path(str(share)).expanduser()
+    shared = None if folder is None else str(folder.absolute())
+    if seed is not None:
+        return int(seed), shared
+    return (SHARED_SEED if shared else run_seed), shared
 
 
 def validation_runs(runs: int | None, gpu: bool) -> int:
