@@ -250,3 +250,33 @@ def test_searches_run_at_once_share_one_store_safely(tmp_path: Path) -> None:
     assert len(a) == len(b) == 2 and [r[:7] for r in a] == [r[:7] for r in b]
     with SharedTrainings(store) as shared:
         assert shared.count() == 2
+
+
+def test_a_comparison_is_one_wandb_run_and_the_sweep_root_one_dashboard(
+    sweep: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from lossevo.analysis.comparison_report import write_comparison
+    from lossevo.analysis.comparison_tracking import track_comparison
+    from lossevo.tracking.dashboard import build_workspace, definition, target_from
+
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no API key: offline run files
+    comparison = compare_searches([read_search(run) for run in find_searches([sweep])])
+    files = write_comparison(comparison, tmp_path / "out")
+    assert track_comparison(comparison, files, {"mode": "auto", "project": "lossevo-test"}) == "offline"
+    (run,) = (tmp_path / "out" / "wandb").glob("offline-run-*")
+    tables = {p.name.split("_")[0] for p in run.rglob("*.table.json")}
+    assert {"searches", "success", "leads", "contrasts", "ledger"} <= tables, tables
+    searches = json.loads(next(run.rglob("searches_*.table.json")).read_text())
+    assert len(searches["data"]) == 4 and searches["columns"][:2] == ["group", "search"]
+    # The sweep's root as one dashboard: every job's runs and the comparison's section.
+    target = target_from(str(sweep))
+    assert len(target.members) == 4 and target.compared == (
+        "search=RandomSearch",
+        "search=RegularizedEvolution",
+    )
+    text = json.dumps(definition(build_workspace(target)))
+    assert "Comparison of searches" in text and "anytime/search=RandomSearch" in text
+    assert all(member in text for member in target.members)

@@ -9,6 +9,7 @@ import csv
 import math
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -137,55 +138,39 @@ def markdown(comparison: Comparison) -> list[str]:
 
 
 def _write_csv(comparison: Comparison, path: Path) -> None:
-    baselines = sorted({(lead.baseline, lead.steps) for s in comparison.groups for lead in s.leads})
-    header = [
-        "group",
-        "search",
-        "seed",
-        "candidates",
-        "failed",
-        "search_steps",
-        "search_seconds",
-        "wasted_steps",
-        "final_pick_val",
-        "verdict",
-        "verdict_steps",
-        "verdict_seconds",
-        "beats_at_headline",
-        *(f"lead_{b}_{steps}" for b, steps in baselines),
-    ]
+    header, rows = search_rows(comparison)
     with path.open("w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(header)
-        for s in comparison.groups:
-            for r in s.group.searches:
-                v = r.verdict
-                leads: dict[tuple[str, int], float] = {}
-                if v is not None:
-                    for cell in v.cells:
-                        picks = v.finalists(cell)
-                        if picks and not cell.setting:
-                            leads.update(
-                                {(c.baseline, cell.steps): c.difference for c in v.against(picks[0])}
-                            )
-                writer.writerow(
-                    [
-                        s.group.label,
-                        str(r.folder),
-                        r.seed,
-                        r.candidates,
-                        r.failed,
-                        r.search_steps,
-                        round(r.search_seconds, 3),
-                        r.wasted_steps,
-                        num(r.final),
-                        v is not None,
-                        r.verdict_steps,
-                        round(r.verdict_seconds, 3),
-                        None if v is None else v.beats,
-                        *(num(leads.get(key, math.nan)) for key in baselines),
-                    ]
-                )
+        writer.writerows(rows)
+
+
+def search_rows(comparison: Comparison) -> tuple[list[str], list[list[Any]]]:
+    """One row per search (``comparison.csv``, the W&B table ``searches``): its compute, its pick's
+    validation accuracy at the end, its verdict and the pick's lead over each baseline."""
+    baselines = sorted({(lead.baseline, lead.steps) for s in comparison.groups for lead in s.leads})
+    header = [
+        "group", "search", "seed", "candidates", "failed", "search_steps", "search_seconds", "wasted_steps",
+        "final_pick_val", "verdict", "verdict_steps", "verdict_seconds", "beats_at_headline",
+        *(f"lead_{b}_{steps}" for b, steps in baselines),
+    ]  # fmt: skip
+    rows = []
+    for s in comparison.groups:
+        for r in s.group.searches:
+            v = r.verdict
+            leads: dict[tuple[str, int], float] = {}
+            if v is not None:
+                for cell in v.cells:
+                    picks = v.finalists(cell)
+                    if picks and not cell.setting:
+                        leads.update({(c.baseline, cell.steps): c.difference for c in v.against(picks[0])})
+            rows.append([
+                s.group.label, str(r.folder), r.seed, r.candidates, r.failed, r.search_steps,
+                round(r.search_seconds, 3), r.wasted_steps, num(r.final), v is not None, r.verdict_steps,
+                round(r.verdict_seconds, 3), None if v is None else v.beats,
+                *(num(leads.get(key, math.nan)) for key in baselines),
+            ])  # fmt: skip
+    return header, rows
 
 
 def _plot_anytime(comparison: Comparison, path: Path) -> None:
@@ -196,7 +181,8 @@ def _plot_anytime(comparison: Comparison, path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for s in comparison.groups:
-        grid, mean, low, high = _band(s)
+        grid = np.linspace(0, max(r.search_steps for r in s.group.searches), 60)
+        mean, low, high = anytime_band(s, grid)
         line = ax.plot(grid, mean, label=f"{s.group.label} (n={len(s.group.searches)})")[0]
         ax.fill_between(grid, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
     ax.set_xlabel("training steps of the search")
@@ -208,11 +194,11 @@ def _plot_anytime(comparison: Comparison, path: Path) -> None:
     plt.close(fig)
 
 
-def _band(summary: GroupSummary) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def anytime_band(summary: GroupSummary, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A group's pick so far at each of ``grid``'s training steps: mean and 95% t-band across seeds."""
     from scipy import stats
 
     searches = summary.group.searches
-    grid = np.linspace(0, max(s.search_steps for s in searches), 60)
     values = np.array([[s.best_at(x) for x in grid] for s in searches])
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # steps before a search's first result
@@ -220,7 +206,7 @@ def _band(summary: GroupSummary) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
         n = np.sum(~np.isnan(values), axis=0)
         sem = np.nanstd(values, axis=0, ddof=1) / np.sqrt(n)
         half = np.where(n > 1, stats.t.ppf(0.975, np.maximum(n - 1, 1)) * sem, 0.0)
-    return grid, mean, mean - half, mean + half
+    return mean, mean - half, mean + half
 
 
 def _plot_leads(comparison: Comparison, path: Path) -> bool:

@@ -11,8 +11,9 @@ lossevo export outputs/evolve/... --best 1 -o my_loss.py   a found loss as one f
 lossevo stats outputs/train       mean ± std per loss × setting, best marked, Welch p vs cross_entropy
 lossevo ttest runs/a runs/b       Welch's t-test between two result sets
 lossevo collate outputs/train -o all.csv
-lossevo dashboard outputs/evolve/...   a W&B workspace for a search or study (online: saved, URL printed;
-                                 offline: its definition written to <folder>/dashboard.json)
+lossevo dashboard outputs/evolve/...   a W&B workspace for a search, a study or a multirun root
+                                 (online: saved, URL printed; offline: written to <folder>/dashboard.json)
+lossevo compare outputs/multirun-evolve/...   replicated searches compared (comparison.md/.csv, plots, W&B)
 """
 
 from __future__ import annotations
@@ -103,7 +104,9 @@ def _compare(args: argparse.Namespace) -> int:
 
     from lossevo.analysis.comparison import compare_searches, find_searches
     from lossevo.analysis.comparison_report import sentences, write_comparison
+    from lossevo.analysis.comparison_tracking import track_comparison
     from lossevo.analysis.search_record import read_search
+    from lossevo.tracking.tracker import saved_logger
 
     folders = [Path(f) for f in args.folders]
     runs = find_searches(folders)
@@ -115,9 +118,13 @@ def _compare(args: argparse.Namespace) -> int:
         else Path("comparison")
     )
     files = write_comparison(comparison, Path(args.output) if args.output else root)
+    logger = None if args.no_wandb else saved_logger(runs[0])
+    mode = track_comparison(comparison, files, logger)
     for line in [*sentences(comparison), *comparison.notes]:
         print(line)
     print(f"written: {', '.join(str(p) for p in files.values())}")
+    if mode is not None:
+        print(f"W&B run of the comparison ({mode}): lossevo dashboard {files['markdown'].parent}")
     return 0
 
 
@@ -164,8 +171,10 @@ def main(argv: list[str] | None = None) -> int:
     collate = commands.add_parser("collate", help="gather results.csv files into one CSV")
     collate.add_argument("paths", nargs="+", help="results.csv files or folders holding them")
     collate.add_argument("-o", "--output", default="collated.csv")
-    dashboard = commands.add_parser("dashboard", help="a W&B workspace for a search or study, or a W&B group")
-    dashboard.add_argument("target", help="a search or study run folder, or a W&B group name")
+    dashboard = commands.add_parser(
+        "dashboard", help="a W&B workspace for a search or study, a multirun root, or a W&B group"
+    )
+    dashboard.add_argument("target", help="a search or study folder, a multirun root, or a W&B group name")
     dashboard.add_argument("--project", help="W&B project (default: the run's logger.project)")
     dashboard.add_argument("--entity", help="W&B entity (default: the run's logger.entity, or yours)")
     dashboard.add_argument("--offline", action="store_true", help="write the definition only")
@@ -176,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     comparing.add_argument("folders", nargs="+", help="search run folders, or a multirun root holding them")
     comparing.add_argument("-o", "--output", help="folder for comparison.md/.csv and the plots (default: "
                            "the multirun root, or ./comparison)")  # fmt: skip
+    comparing.add_argument("--no-wandb", action="store_true", help="no W&B run of it")
     args = parser.parse_args(argv)
     try:
         if args.command == "compare":

@@ -1,15 +1,18 @@
-"""A W&B workspace for a search or a study: ``lossevo dashboard <run folder or W&B group>``.
+"""A W&B workspace for a search, a study or a sweep of searches: ``lossevo dashboard <run folder,
+multirun root or W&B group>``.
 
 Built with W&B's ``wandb-workspaces`` library from what lossevo logs: fitness over evaluations
 with the reference loss, the candidate tables (every candidate's equation; the best ones'
 phenotypes, logged when a search ends and by ``report.py run=``), the Kendall-τ heatmap and
-tables of studies, and a search's verdict. Online (an API key
+tables of studies, and a search's verdict; for a multirun root, every job's runs and the
+comparison of the searches (``comparison.md``, its W&B tables and anytime curves). Online (an API key
 for ``WANDB_BASE_URL``'s server) the workspace is saved to W&B and its URL printed; offline its
 definition is written as JSON next to the run (``dashboard.json``), to save later or to read.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import unicodedata
@@ -17,12 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from omegaconf import OmegaConf
-
-from lossevo.config import resolved
 from lossevo.errors import LossevoError
 from lossevo.tracking.artifacts import artifact_name
-from lossevo.tracking.tracker import group_for, resolve_mode
+from lossevo.tracking.tracker import group_for, resolve_mode, saved_logger
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,9 @@ class DashboardTarget:
     study: bool  # Kendall-τ heatmaps and tables of correlate.py / eliminate.py
     verdict: str | None  # verdict.md of a search, when it has one
     folder: Path | None
+    members: tuple[str, ...] = ()  # a multirun root: the W&B groups of its jobs
+    comparison: str | None = None  # ... and its comparison.md
+    compared: tuple[str, ...] = ()  # ... and the labels of the groups it compares
 
 
 def target_from(where: str, project: str | None = None, entity: str | None = None) -> DashboardTarget:
@@ -50,12 +53,15 @@ def target_from(where: str, project: str | None = None, entity: str | None = Non
                                True, True, None, None)  # fmt: skip
     search = (folder / "journal.sqlite").is_file()
     study = (folder / "study.sqlite").is_file()
+    jobs = sorted({p.parent for name in ("journal.sqlite", "study.sqlite") for p in folder.glob(f"*/{name}")})
+    if not (search or study) and jobs:
+        return _sweep_target(folder, jobs, project, entity)
     if not (search or study):
-        raise LossevoError(f"{folder} holds no journal.sqlite or study.sqlite: not a search or study folder")
-    logger: dict[str, Any] = {}
-    saved = folder / ".hydra" / "config.yaml"
-    if saved.is_file():
-        logger = dict(resolved(OmegaConf.load(saved)).get("logger") or {})
+        raise LossevoError(
+            f"{folder} holds no journal.sqlite or study.sqlite: not a search or study folder, nor a "
+            "multirun root of them"
+        )
+    logger = saved_logger(folder)
     verdict = folder / "verdict.md"
     return DashboardTarget(
         group=group_for(folder),  # the group every tracker of this folder logs under
@@ -68,12 +74,43 @@ def target_from(where: str, project: str | None = None, entity: str | None = Non
     )
 
 
+def _sweep_target(folder: Path, jobs: list[Path], project: str | None, entity: str | None) -> DashboardTarget:
+    """A multirun root: its jobs' runs together, and the comparison of its searches when written."""
+    logger = saved_logger(jobs[0])
+    comparison = folder / "comparison.md"
+    compared: list[str] = []
+    if (folder / "comparison.csv").is_file():
+        with (folder / "comparison.csv").open() as fh:
+            compared = list(dict.fromkeys(row["group"] for row in csv.DictReader(fh)))
+    return DashboardTarget(
+        group=group_for(folder),
+        project=project or logger.get("project") or "lossevo",
+        entity=entity or logger.get("entity") or os.environ.get("WANDB_ENTITY", ""),
+        search=any((job / "journal.sqlite").is_file() for job in jobs),
+        study=any((job / "study.sqlite").is_file() for job in jobs),
+        verdict=None,
+        folder=folder,
+        members=tuple(group_for(job) for job in jobs),
+        comparison=comparison.read_text() if comparison.is_file() else None,
+        compared=tuple(compared),
+    )
+
+
 def build_workspace(target: DashboardTarget) -> Any:
     """The workspace: one section per thing lossevo logged for ``target``, its runs filtered to the group."""
     import wandb_workspaces.reports.v2 as wr
     import wandb_workspaces.workspaces as ws
 
     sections = []
+    if target.members:
+        sections.append(ws.Section(name="Comparison of searches", is_open=True, panels=[
+            wr.MarkdownPanel(markdown=target.comparison or "No comparison yet: `lossevo compare <root>`."),
+            wr.LinePlot(title="anytime: the pick so far (mean across seeds)", x="anytime/training_steps",
+                        y=[f"anytime/{label}" for label in target.compared] or ["anytime/*"]),
+            wr.MediaBrowser(title="anytime and leads", media_keys=["anytime", "leads"]),
+            *(wr.WeavePanelSummaryTable(table_name=name)
+              for name in ("searches", "success", "leads", "contrasts", "ledger")),
+        ]))  # fmt: skip
     if target.search:
         sections.append(ws.Section(name="Search", is_open=True, panels=[
             wr.LinePlot(title="fitness over evaluations (reference loss for comparison)", x="candidate/id",
@@ -109,8 +146,17 @@ def build_workspace(target: DashboardTarget) -> Any:
         project=target.project,
         name=workspace_name(target.group),
         sections=sections,
-        runset_settings=ws.RunsetSettings(filters=[ws.Metric("Group") == target.group]),
+        runset_settings=ws.RunsetSettings(filters=[_runs(target)]),
     )
+
+
+def _runs(target: DashboardTarget) -> Any:
+    """The runs shown: the target's group, or a multirun root's and every one of its jobs'."""
+    import wandb_workspaces.workspaces as ws
+
+    if target.members:
+        return ws.Metric("Group").isin([target.group, *target.members])
+    return ws.Metric("Group") == target.group
 
 
 def losses_note(target: DashboardTarget) -> str:

@@ -171,6 +171,16 @@ class Tracker:
         self.run = None
 
 
+def saved_logger(folder: Path) -> dict[str, Any]:
+    """The logger settings a run folder was made with (its ``.hydra/config.yaml``; {} if none)."""
+    from lossevo.config import resolved
+
+    saved = folder / ".hydra" / "config.yaml"
+    if not saved.is_file():
+        return {}
+    return dict(resolved(OmegaConf.load(saved)).get("logger") or {})
+
+
 def group_for(folder: Path) -> str:
     """The W&B group of a run folder (every run it logs, and ``lossevo dashboard``): its name, with
     the date for Hydra's default ``<date>/<time>`` folders, whose time alone repeats every day."""
