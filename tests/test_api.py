@@ -39,10 +39,13 @@ def test_the_documented_example_runs_end_to_end(tmp_path: Path) -> None:
     assert not (run_dir / "refused" / "journal.sqlite").exists(), "refused before anything was recorded"
 
 
-def test_evolve_returns_its_losses_and_resumes_like_the_command(tmp_path: Path) -> None:
+def test_evolve_returns_its_losses_and_resumes_like_the_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     search = [*TINY, "search.budget=3", "search.initial_population=3", "search.fidelity.rungs=null",
               "validate.runs=0"]  # fmt: skip
     result = lossevo.evolve(search, run_dir=tmp_path)
+    assert capsys.readouterr().out == "", "the API returns results and prints nothing (the CLI prints)"
     assert result.verdict is None and result.sentence is None and result.run_dir == tmp_path
     losses = result.losses()
     assert losses and len(losses) == len(result.loss_files)

@@ -172,7 +172,8 @@ def test_more_workers_or_threads_than_cores_are_capped_with_a_line(caplog: pytes
 
     import torch
 
-    from lossevo.execution.executors import LocalExecutor, cpu_cores
+    from lossevo.execution.executors import LocalExecutor
+    from lossevo.machine import cpu_cores
 
     if torch.cuda.device_count():
         pytest.skip("on a GPU machine the workers are one per GPU")

@@ -10,9 +10,8 @@ from omegaconf import OmegaConf
 
 from lossevo.cli.commands import run_evolve
 from lossevo.errors import LossevoError
+from lossevo.execution.objectives import Objective, combine_mean, training_seeds, wins_fitness
 from lossevo.results import Fitness, Status, StopReason
-from lossevo.search.fidelity import training_seeds
-from lossevo.search.objectives import Objective, combine_mean, wins_fitness
 from lossevo.store.journal import Journal
 
 from .conftest import TINY, compose_config

@@ -4,11 +4,14 @@ folder by .ci/wheel_check."""
 
 from __future__ import annotations
 
-import pytest
+import sys
 
 from tests.conftest import ROOT
 
-tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10, which lossevo supports: the same parser from PyPI (a dev dependency)
+    import tomli as tomllib
 
 
 def test_the_package_list_names_every_package_and_config_group() -> None:
@@ -30,3 +33,10 @@ def test_the_configs_are_found_where_the_package_is() -> None:
 
     assert (CONF_DIR / "evolve.yaml").is_file()
     assert CONF_DIR.resolve() == (ROOT / "conf").resolve()  # an editable install reads the clone's conf/
+
+
+def test_the_version_is_the_one_pyproject_declares() -> None:
+    import lossevo
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert lossevo.__version__ == project["version"]

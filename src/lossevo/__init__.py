@@ -1,8 +1,7 @@
 """lossevo: neural loss function search for image classifiers."""
 
 from lossevo import _moved
-
-__version__ = "0.1.0"
+from lossevo._version import __version__
 
 _moved.install()  # configs and run folders of lossevo 0.1 name modules by their old paths
 

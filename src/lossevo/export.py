@@ -181,7 +181,7 @@ def _verdict_lines(verdict: Any, ids: set[int]) -> list[str]:
 def module_text(exported: ExportedLoss, name: str | None = None, module: str = "my_loss") -> str:
     """The standalone file of ``exported`` (its class called ``name``, default from the loss name;
     ``module``: the file's import name, for its usage note)."""
-    import lossevo
+    from lossevo._version import __version__
 
     cls = name or class_name(exported.name)
     if not cls.isidentifier() or keyword.iskeyword(cls):
@@ -211,7 +211,7 @@ def module_text(exported: ExportedLoss, name: str | None = None, module: str = "
         f"    criterion = {cls}()  # reduction='mean' | 'sum' | 'none', label_smoothing=...",
         "    loss = criterion(logits, target)  # target: class indices [B] or probabilities [B, C]",
         "",
-        f"Written by lossevo {lossevo.__version__} (`lossevo export`); needs only PyTorch.",
+        f"Written by lossevo {__version__} (`lossevo export`); needs only PyTorch.",
         "Values and gradients equal lossevo's own (float64, within 1e-12).",
     ]
     smoothing = float(getattr(loss, "label_smoothing", 0.0))

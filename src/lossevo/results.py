@@ -56,8 +56,8 @@ class Fitness:
     train_acc: float | None = None
     history: list[tuple[int, float]] = field(default_factory=list)
     test_acc: float | None = None
-    parts: list[float] | None = None  # per-setting accuracy, mean over runs (lossevo.search.objectives)
-    per_run: list[float] | None = None  # per-run accuracy, mean over settings (lossevo.search.objectives)
+    parts: list[float] | None = None  # per-setting accuracy, mean over runs (lossevo.execution.objectives)
+    per_run: list[float] | None = None  # per-run accuracy, mean over settings (lossevo.execution.objectives)
 
     def __post_init__(self) -> None:
         self.status = Status(self.status)

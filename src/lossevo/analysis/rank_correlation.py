@@ -15,27 +15,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
-from scipy.stats import kendalltau
+
+from lossevo.verdict.statistics import Tau, kendall
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
-
-
-@dataclass
-class Tau:
-    tau: float  # NaN when fewer than 2 losses are shared (or all tie)
-    p: float
-    n: int  # losses it was computed over
-
-
-def kendall(a: np.ndarray, b: np.ndarray) -> Tau:
-    """τ-b between two accuracy vectors over the entries finite in both."""
-    both = np.isfinite(a) & np.isfinite(b)
-    n = int(both.sum())
-    if n < 2:
-        return Tau(float("nan"), float("nan"), n)
-    result = kendalltau(a[both], b[both])
-    return Tau(float(result.statistic), float(result.pvalue), n)
 
 
 def top_k(values: np.ndarray, k: int) -> set[int]:

@@ -256,14 +256,14 @@ class Study:
         ]  # fmt: skip
 
     def _random(self, n: int, offset: int) -> list[StudyLoss]:
-        from lossevo.search.strategies.random_search import RandomSearch
+        from lossevo.genome.sampling import NovelSampler
 
         space = build(self.cfg.space, "space")
         integrity = resolved(OmegaConf.create(self.cfg.get("integrity") or {}))
-        sampler = RandomSearch(space, seed=int(self.cfg.seed), integrity=integrity)
+        sampler = NovelSampler.seeded(space, int(self.cfg.seed), integrity)
         out = []
         for i in range(1, n + 1):
-            genome = sampler.ask().genome
+            genome = sampler.draw()
             loss = genome_loss_config(f"random_{i}", genome)
             out.append(StudyLoss(offset + i, f"random_{i}", "random", loss, genome.equation()))
         return out

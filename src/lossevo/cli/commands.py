@@ -21,15 +21,21 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from lossevo.config.checks import check
-from lossevo.config.composer import ConfigComposer
+from lossevo.api import (
+    check_trained,
+    hydra_context,
+    journalled_run,
+    open_search,
+    run_folder,
+    search_of,
+    train_seeds,
+)
 from lossevo.config.run_folder import restore_previous_command
 from lossevo.errors import LossevoError
 from lossevo.results import StopReason
@@ -95,7 +101,7 @@ def _note_interrupts() -> list[bool]:
 
 
 def _what_is_kept() -> str:
-    folder, command, _ = _hydra_context()
+    folder, command, _ = hydra_context()
     folder = folder or Path(".")
     if command == "report":
         return "the report was not finished; run the same command again"
@@ -111,51 +117,12 @@ def _console() -> Console:
     return Console(width=max(120, Console().width))
 
 
-def _hydra_context() -> tuple[Path | None, str | None, list[str]]:
-    """Run folder, config name and the user's overrides when running inside ``@hydra.main``."""
-    if not HydraConfig.initialized():
-        return None, None, []
-    hc = HydraConfig.get()
-    return Path(hc.runtime.output_dir), hc.job.config_name, list(hc.overrides.task)
-
-
-def _folder(run_dir: str | Path | None) -> Path:
-    hydra_dir, _, _ = _hydra_context()
-    return Path(run_dir) if run_dir is not None else (hydra_dir or Path("."))
-
-
-def _sweep_root() -> Path | None:
-    """The root of the multirun this job belongs to (None: not a multirun job)."""
-    from hydra.types import RunMode
-
-    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
-        return None
-    return Path(HydraConfig.get().sweep.dir)
-
-
-def _journalled_run(
-    cfg: DictConfig, run_dir: str | Path | None, overrides: Sequence[str] | None, entry: str
-) -> tuple[Path, ConfigComposer]:
-    """The run folder and training-config composer of an evolve / correlate / eliminate run.
-    Outside a Hydra app the caller names the folder and gives the overrides ``cfg`` was composed with."""
-    check(cfg)  # a value out of range is one line naming it, before anything is built or recorded
-    hydra_dir, config_name, hydra_overrides = _hydra_context()
-    folder = Path(run_dir) if run_dir is not None else hydra_dir
-    if folder is None:
-        raise LossevoError(f"run_{entry} needs a run folder outside a Hydra app (run_dir=...)")
-    given = hydra_overrides if overrides is None else list(overrides)
-    name = config_name if (config_name and overrides is None) else entry
-    return folder, ConfigComposer(cfg, name, given)
-
-
 # ---------------------------------------------------------------------------- evolve
 def run_evolve(
     cfg: DictConfig, run_dir: str | Path | None = None, overrides: Sequence[str] | None = None
 ) -> Any:
-    """Run (or resume) one search and its verdict; prints the validated losses next to the reference."""
-    from lossevo.search.driver import Driver
-
-    folder, composer = _journalled_run(cfg, run_dir, overrides, "evolve")
+    """Run (or resume) one search and its verdict, with a progress bar; prints the validated losses
+    next to the reference."""
     console = _console()
     progress = SearchProgress(int(cfg.search.budget), console)
 
@@ -169,12 +136,10 @@ def run_evolve(
         if not rung:
             log.info("  %s", progress.line())
 
-    driver = Driver(cfg, folder, composer, on_result=report, progress=progress, sweep_root=_sweep_root())
-    if progress.done:
-        log.info("resuming %s: %d of %d candidates already evaluated", folder, progress.done, progress.budget)
+    driver = open_search(cfg, run_dir, overrides, on_result=report, progress=progress)
     with progress.shown():
         outcome = driver.run()
-    print_outcome(outcome, console, composer.overrides)
+    print_outcome(outcome, console, driver.composer.overrides)
     return outcome
 
 
@@ -265,64 +230,28 @@ def _mean_std(mean: float, std: float) -> str:
 
 
 def run_validate(cfg: DictConfig) -> Any:
-    """The verdict of an earlier search, in its folder: its own command line plus ``runs``/``top_k``/
-    ``alpha``/``steps`` (trains only what its journal lacks; an unfinished search is resumed first)."""
-    from lossevo.config import compose_config
-    from lossevo.config.stored_overrides import read_stored_overrides
-
-    folder = Path(str(cfg.run))
-    saved = folder / ".hydra" / "overrides.yaml"
-    if not (folder / "journal.sqlite").is_file():
-        raise LossevoError(f"run={folder} holds no journal.sqlite; give a search's run folder")
-    if not saved.is_file():
-        raise LossevoError(
-            f"{folder} has no .hydra/overrides.yaml to recompose the search from; re-run the search's own "
-            f"command with hydra.run.dir={folder} and validate.runs=N instead"
-        )
-    trusted = [str(o) for o in cfg.get("overrides") or []]
-    overrides = read_stored_overrides(folder, trusted) + trusted
-    given = ("runs", "top_k", "alpha", "steps", "baselines", "settings")
-    overrides += [f"validate.{key}={cfg[key]}" for key in given if cfg.get(key) is not None]
-    return run_evolve(compose_config("evolve", overrides), run_dir=folder, overrides=overrides)
+    """The verdict of an earlier search, in its folder (see :func:`lossevo.api.search_of`)."""
+    search_cfg, folder, overrides = search_of(cfg)
+    return run_evolve(search_cfg, run_dir=folder, overrides=overrides)
 
 
 # ---------------------------------------------------------------------------- train
 def run_train(cfg: DictConfig, run_dir: str | Path | None = None) -> Any:
     """Train one loss with the configured recipe ``seeds`` times; prints validation and test accuracy."""
-    from lossevo.training.train_loss import train_loss
-
-    check(cfg)
-    outcome = train_loss(cfg, _folder(run_dir), str(cfg.get("setting") or _setting_label(cfg)))
+    outcome = train_seeds(cfg, run_dir)
     for seed, result in zip(outcome.seeds, outcome.results, strict=True):
         if result.ok:
             print(f"seed {seed}: best validation accuracy {result.fitness:.4f}, test accuracy "
                   f"{result.test_acc:.4f} ({result.steps} steps, {result.seconds:.1f}s)")  # fmt: skip
         else:
             print(f"seed {seed}: training failed: {result.stop_reason}: {result.detail}")
-    if not outcome.finished:  # recorded in results.csv, but nothing to report: the command failed
-        raise LossevoError(
-            f"every training of {outcome.name} failed ({len(outcome.results)} of {len(outcome.seeds)}); "
-            "see the reasons above and in results.csv"
-        )
+    check_trained(outcome)
     test = outcome.test_accuracies()
     if len(outcome.seeds) > 1 and len(test):
         spread = f" ± {test.std(ddof=1):.4f}" if len(test) > 1 else ""
         print(f"{outcome.name} on {outcome.setting}: test accuracy {test.mean():.4f}{spread} "
               f"over {len(test)} of {len(outcome.seeds)} runs")  # fmt: skip
     return outcome
-
-
-def _setting_label(cfg: DictConfig) -> str:
-    """dataset/model/augment as chosen on the command line (Hydra's choices), for result tables."""
-    if HydraConfig.initialized():
-        choices = HydraConfig.get().runtime.choices
-        parts = [choices.get(g) for g in ("dataset", "model", "augment")]
-        if choices.get("experiment"):
-            parts.insert(0, choices.get("experiment"))
-        return "/".join(str(p) for p in parts if p)
-    return "/".join(
-        str(cfg[g].get("_target_", g)).rsplit(".", 1)[-1] for g in ("dataset", "model") if g in cfg
-    )
 
 
 # ---------------------------------------------------------------------------- report
@@ -332,7 +261,7 @@ def run_report(cfg: DictConfig, run_dir: str | Path | None = None) -> list[Path]
     from lossevo.analysis.evolution_report import report_search, summary_line
     from lossevo.analysis.loss_report import write_augmentation_report, write_loss_report
 
-    folder = _folder(run_dir)
+    folder = run_folder(run_dir)
     show = str(cfg.get("show", "loss"))
     if cfg.get("run") is not None:
         paths = report_search(cfg, folder)
@@ -357,7 +286,7 @@ def run_correlate(
     from lossevo.analysis.correlation_report import write_correlation_report
     from lossevo.analysis.study import Study
 
-    folder, composer = _journalled_run(cfg, run_dir, overrides, "correlate")
+    folder, composer = journalled_run(cfg, run_dir, overrides, "correlate")
     study = Study(cfg, folder, composer)
     try:
         if cfg.get("target") is not None and str(cfg.target) not in study.settings:
@@ -386,7 +315,7 @@ def run_eliminate(
     from lossevo.analysis.elimination import Elimination, parse_stages, write_elimination_report
     from lossevo.analysis.study import Study
 
-    folder, composer = _journalled_run(cfg, run_dir, overrides, "eliminate")
+    folder, composer = journalled_run(cfg, run_dir, overrides, "eliminate")
     stages = parse_stages(cfg.get("stages"))
     study = Study(cfg, folder, composer, settings={s.name: s.overrides for s in stages})
     try:

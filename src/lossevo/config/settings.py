@@ -90,7 +90,7 @@ class DriverSettings:
 
 @dataclass
 class ObjectiveSettings:
-    """How a candidate's trainings become its fitness (lossevo.search.objectives; evolve.yaml)."""
+    """How a candidate's trainings become its fitness (lossevo.execution.objectives; evolve.yaml)."""
 
     settings: list[Any]  # override strings (or lists); []: the run's own
     runs: int  # trainings per setting (other seeds), averaged

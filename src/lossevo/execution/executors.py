@@ -21,6 +21,7 @@ from typing import Any
 
 from lossevo.errors import LossevoError
 from lossevo.execution.tasks import Task, evaluate_group
+from lossevo.machine import cpu_cores
 from lossevo.results import Fitness, StopReason
 
 log = logging.getLogger(__name__)
@@ -86,14 +87,6 @@ class InlineExecutor(Executor):
     def wait(self) -> Iterator[tuple[Task, Fitness]]:
         tasks = self._groups.pop(0)
         yield from zip(tasks, evaluate_group(tasks), strict=True)
-
-
-def cpu_cores() -> int:
-    """The cores this process may run on (its affinity, as a container or ``taskset`` limits it)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # macOS, Windows
-        return max(1, os.cpu_count() or 1)
 
 
 def _worker_setup(threads: int, devices: Any) -> None:

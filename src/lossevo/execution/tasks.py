@@ -60,7 +60,7 @@ def evaluate_group(tasks: list[Task]) -> list[Fitness]:
     (:mod:`lossevo.training.population`); a task's first failing training ends it without the rest."""
     from omegaconf import OmegaConf
 
-    from lossevo.search.objectives import combine_mean
+    from lossevo.execution.objectives import combine_mean
 
     for task in tasks:
         if len(task.configs) != len(task.settings) * task.runs:

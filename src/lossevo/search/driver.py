@@ -37,15 +37,15 @@ from lossevo.config.composer import ConfigComposer
 from lossevo.config.settings import SearchSettings
 from lossevo.errors import GenomeError, LossevoError
 from lossevo.execution.executors import executor_from, run_tasks
+from lossevo.execution.objectives import Objective, training_seeds
 from lossevo.execution.retries import Retries
 from lossevo.execution.tasks import Task
 from lossevo.genome import Genome, genome_from_dict
 from lossevo.genome.graph import same_ops
 from lossevo.losses import build_loss, genome_loss_config
 from lossevo.results import FINISHED, Fitness, StopReason
-from lossevo.search.fidelity import Fidelity, rung_seed, training_seeds
+from lossevo.search.fidelity import Fidelity, rung_seed
 from lossevo.search.keys import CandidateKey, ReferenceKey
-from lossevo.search.objectives import Objective
 from lossevo.search.outputs import YAML_DUMPER, SearchOutcome, write_outputs
 from lossevo.search.strategies.base import Proposal, Strategy
 from lossevo.store.identity import check_identity, identity

@@ -37,16 +37,6 @@ from lossevo.results import Status
 from lossevo.store.journal import RungRow
 
 
-def training_seeds(base: int, settings: int, runs: int) -> list[int]:
-    """One seed per (setting, run), settings outermost; the first is ``base`` itself."""
-    out = []
-    for s in range(settings):
-        for r in range(runs):
-            first = s == 0 and r == 0
-            out.append(base if first else int(np.random.SeedSequence([base, s, r]).generate_state(1)[0]))
-    return out
-
-
 def rung_seed(run_seed: int, rung: int) -> int:
     """The base seed every loss shares at ``rung``: batches at rung 0, batches and init above."""
     return int(np.random.SeedSequence([run_seed, 0xF1DE, rung]).generate_state(1)[0])

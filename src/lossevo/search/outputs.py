@@ -25,9 +25,9 @@ from lossevo.losses import build_loss, genome_loss_config
 from lossevo.results import FINISHED, Status
 from lossevo.store.journal import CandidateRow, Journal, ReferenceRow
 from lossevo.store.owned_files import OwnedFiles
-from lossevo.tracking.artifacts import log_losses, verdict_metadata
+from lossevo.tracking.artifacts import log_losses
 from lossevo.tracking.tracker import Tracker
-from lossevo.verdict.files import track_verdict, write_verdict
+from lossevo.verdict.files import track_verdict, verdict_metadata, write_verdict
 from lossevo.verdict.plan import Finalist, finalists
 from lossevo.verdict.rows import Verdict
 

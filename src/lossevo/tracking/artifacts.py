@@ -30,32 +30,6 @@ def artifact_name(group: str) -> str:
     return "losses-" + re.sub(r"[^A-Za-z0-9_.-]", "-", group)
 
 
-def verdict_metadata(verdict: Any) -> dict[str, Any]:
-    """The headline of a :class:`~lossevo.verdict.rows.Verdict` as plain data."""
-
-    from lossevo.verdict.formatting import num
-
-    losses = []
-    for r in verdict.finalists():
-        losses.append({
-            "name": r.loss,
-            "candidate": r.candidate,
-            "equation": r.equation,
-            "test_mean": num(r.test_mean), "test_std": num(r.test_std), "runs": r.finished,
-            "beats_every_baseline": r.beats, "p": num(r.p_every_baseline), "p_holm": num(r.p_holm),
-            "vs": {c.baseline: {"difference": num(c.difference), "low": num(c.low), "high": num(c.high),
-                                "p": num(c.p_paired)} for c in verdict.against(r)},
-        })  # fmt: skip
-    return {
-        "verdict": verdict.sentence(),
-        "beats_baselines": verdict.beats,
-        "cell": verdict.headline.label,
-        "runs": verdict.plan.runs,
-        "baselines": [b.name for b in verdict.plan.baselines],
-        "losses": losses,
-    }
-
-
 def log_losses(tracker: Tracker, run_dir: Path, files: list[Path], metadata: dict[str, Any]) -> None:
     """Log ``files`` (each under its own name) as the run folder's ``loss`` artifact."""
     tracker.artifact(artifact_name(group_for(run_dir)), ARTIFACT_TYPE, files, metadata,

@@ -309,7 +309,7 @@ class Surrogate:
 
 def _capped_threads(threads: int) -> int:
     """``trainer.threads``, at most this machine's cores (more only thrash it), saying so."""
-    from lossevo.execution.executors import cpu_cores
+    from lossevo.machine import cpu_cores
 
     cores = cpu_cores()
     if threads > cores:

@@ -34,8 +34,8 @@ def cost(journal: Journal, plan: ValidationPlan | None) -> list[CostLine]:
     if plan is None:
         return lines
     for cell in plan.cells:
-        rows = [r for r in journal.validations(cell.steps, cell.setting) if r.loss in plan.losses]
-        done = [r for r in rows if not r.reused]
+        validations = [r for r in journal.validations(cell.steps, cell.setting) if r.loss in plan.losses]
+        done = [r for r in validations if not r.reused]
         lines.append(CostLine("verdict", cell.label, len(done), sum(r.steps or 0 for r in done),
-                              sum(r.seconds or 0.0 for r in done), len(rows) - len(done)))  # fmt: skip
+                              sum(r.seconds or 0.0 for r in done), len(validations) - len(done)))  # fmt: skip
     return lines

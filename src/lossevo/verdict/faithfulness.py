@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lossevo.analysis.rank_correlation import Tau, kendall
 from lossevo.results import Status
 from lossevo.store.journal import Journal, RungRow
+from lossevo.verdict.statistics import Tau, kendall
 
 MIN_LOSSES = 5
 BOOTSTRAP = 2000

@@ -21,12 +21,12 @@ from typing import Any
 
 from lossevo.config.composer import ConfigComposer
 from lossevo.execution.executors import Executor, run_tasks
+from lossevo.execution.objectives import Objective
 from lossevo.execution.retries import Retries
 from lossevo.execution.tasks import Task
 from lossevo.genome import genome_from_dict
 from lossevo.losses import genome_loss_config
 from lossevo.results import Fitness, Status
-from lossevo.search.objectives import Objective
 from lossevo.store.journal import Journal
 from lossevo.store.shared_trainings import SharedTrainings, training_key
 from lossevo.verdict.plan import OWN, ValidationPlan, validation_overrides, validation_seeds

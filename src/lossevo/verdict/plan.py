@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from lossevo.execution.objectives import training_seeds
 from lossevo.results import Status
-from lossevo.search.fidelity import training_seeds
 from lossevo.store.journal import CandidateRow, Journal, RungRow
 
 # A validation run is the measurement, not a race: it trains the whole budget. The search's

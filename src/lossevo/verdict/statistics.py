@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import optimize, stats
+from scipy.stats import kendalltau
 
 
 def welch_greater(a: np.ndarray, b: np.ndarray) -> float:
@@ -110,3 +111,22 @@ def holm(p_values: Sequence[float]) -> list[float]:
         running = max(running, min(1.0, (len(filled) - rank) * filled[i]))
         adjusted[i] = running
     return adjusted
+
+
+# Kendall's τ: how far one ranking of losses agrees with another (the verdict's faithfulness; a
+# study's settings, lossevo.analysis.rank_correlation).
+@dataclass
+class Tau:
+    tau: float  # NaN when fewer than 2 losses are shared (or all tie)
+    p: float
+    n: int  # losses it was computed over
+
+
+def kendall(a: np.ndarray, b: np.ndarray) -> Tau:
+    """τ-b between two accuracy vectors over the entries finite in both."""
+    both = np.isfinite(a) & np.isfinite(b)
+    n = int(both.sum())
+    if n < 2:
+        return Tau(float("nan"), float("nan"), n)
+    result = kendalltau(a[both], b[both])
+    return Tau(float(result.statistic), float(result.pvalue), n)

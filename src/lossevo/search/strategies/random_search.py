@@ -8,11 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
-from lossevo.errors import LossevoError
-from lossevo.genome.base import SearchSpace, genome_from_dict
-from lossevo.genome.integrity import IntegrityChecker, NoveltyArchive
+from lossevo.genome.base import SearchSpace
+from lossevo.genome.sampling import NovelSampler
 from lossevo.search.strategies.base import Proposal, Strategy, restore_rng, rng_state
 
 
@@ -25,30 +22,19 @@ class RandomSearch(Strategy):
         integrity: dict[str, Any] | None = None,
     ) -> None:
         self.space = space
-        self.max_random_tries = max_random_tries
-        self.checker = IntegrityChecker(**(integrity or {}))
-        self.rng = np.random.default_rng(np.random.SeedSequence([seed, 0x7A4D]))
+        self.sampler = NovelSampler.seeded(space, seed, integrity, max_random_tries)
+        self.rng = self.sampler.rng
         self.next_id = 1
-        self.asked: list[dict[str, Any]] = []  # genomes drawn so far, for novelty on resume
-        self.archive = NoveltyArchive()
         self.stats = {"integrity_rejections": 0, "evaluated": 0, "failed": 0}
 
     def ask(self) -> Proposal:
-        for _ in range(self.max_random_tries):
-            genome = self.space.random(self.rng)
-            result = self.checker.check(genome, self.archive)
-            if result.ok and result.phenotype is not None:  # a passing check has its phenotype
-                genome = genome.with_sign(result.sign)
-                proposal = Proposal(self.next_id, genome, None, "random")
-                self.archive.add(self.next_id, result.phenotype)
-                self.asked.append(genome.to_dict())
-                self.next_id += 1
-                return proposal
-            self.stats["integrity_rejections"] += 1
-        raise LossevoError(
-            f"no random genome passed the integrity check in {self.max_random_tries} tries; "
-            "loosen the search's integrity settings or the space's op set"
-        )
+        try:
+            genome = self.sampler.draw()
+        finally:
+            self.stats["integrity_rejections"] = self.sampler.rejections
+        proposal = Proposal(self.next_id, genome, None, "random")
+        self.next_id += 1
+        return proposal
 
     def tell(self, candidate_id: int, fitness: float | None) -> None:
         self.stats["evaluated"] += 1
@@ -58,20 +44,16 @@ class RandomSearch(Strategy):
         return {
             "rng": rng_state(self.rng),
             "next_id": self.next_id,
-            "asked": self.asked,
+            "asked": self.sampler.drawn,
             "stats": dict(self.stats),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         restore_rng(self.rng, state["rng"])
         self.next_id = state["next_id"]
-        self.asked = list(state["asked"])
         self.stats = dict(state["stats"])
-        self.archive = NoveltyArchive()
-        for i, data in enumerate(self.asked, start=1):
-            result = self.checker.check(genome_from_dict(data).with_sign(1))
-            if result.phenotype is not None:
-                self.archive.add(i, result.phenotype)
+        self.sampler.rejections = int(self.stats.get("integrity_rejections", 0))
+        self.sampler.restore(state["asked"])
 
     def summary(self) -> dict[str, Any]:
         return dict(self.stats)

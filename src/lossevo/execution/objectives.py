@@ -121,3 +121,13 @@ def wins_fitness(accuracies: list[float], references: list[float]) -> tuple[floa
     wins = len(won)
     improvement = float(np.mean(won if won else improvements))
     return wins + (1.0 + math.tanh(improvement / 100.0)) / 2.0, wins, improvement
+
+
+def training_seeds(base: int, settings: int, runs: int) -> list[int]:
+    """One seed per (setting, run), settings outermost; the first is ``base`` itself."""
+    out = []
+    for s in range(settings):
+        for r in range(runs):
+            first = s == 0 and r == 0
+            out.append(base if first else int(np.random.SeedSequence([base, s, r]).generate_state(1)[0]))
+    return out
