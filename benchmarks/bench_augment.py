@@ -84,8 +84,10 @@ def main() -> None:
             times[name].append((t_aug, t_step))
     for name in TECHNIQUES:
         aug, step = (statistics.median(t) for t in zip(*times[name], strict=True))
-        print(f"{name:8s} data+augmentation {aug * 1e3:6.2f} ms, ConvNet step {step * 1e3:6.2f} ms: "
-              f"{statistics.median(shares[name]):6.1%} (target <= 10%)")  # fmt: skip
+        print(
+            f"{name:8s} data+augmentation {aug * 1e3:6.2f} ms, ConvNet step {step * 1e3:6.2f} ms: "
+            f"{statistics.median(shares[name]):6.1%} (target <= 10%)"
+        )
 
 
 if __name__ == "__main__":

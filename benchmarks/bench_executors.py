@@ -25,9 +25,17 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run(executor: list[str], budget: int, extra: list[str], folder: Path) -> tuple[float, float, int]:
-    command = [sys.executable, str(ROOT / "evolve.py"), f"search.budget={budget}", "logger=none",
-               "search.fidelity.rungs=null", "validate.runs=0", f"hydra.run.dir={folder}", *executor,
-               *extra]  # fmt: skip
+    command = [
+        sys.executable,
+        str(ROOT / "evolve.py"),
+        f"search.budget={budget}",
+        "logger=none",
+        "search.fidelity.rungs=null",
+        "validate.runs=0",
+        f"hydra.run.dir={folder}",
+        *executor,
+        *extra,
+    ]
     env = {**os.environ, "WANDB_MODE": "disabled", "PYTHONUNBUFFERED": "1"}
     start = time.perf_counter()
     subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True, text=True)
@@ -48,9 +56,15 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.budget = 3
-        args.extra = [*args.extra, "dataset=digits", "surrogate.steps=20", "surrogate.val_every=10",
-                      "surrogate.precheck.step=null", "surrogate.early_stop.step=null",
-                      "search.initial_population=2"]  # fmt: skip
+        args.extra = [
+            *args.extra,
+            "dataset=digits",
+            "surrogate.steps=20",
+            "surrogate.val_every=10",
+            "surrogate.precheck.step=null",
+            "surrogate.early_stop.step=null",
+            "search.initial_population=2",
+        ]
     with tempfile.TemporaryDirectory() as tmp:
         inline = run(["executor=inline"], args.budget, args.extra, Path(tmp) / "inline")
         local = run(

@@ -67,20 +67,29 @@ def main() -> None:
         write_cifar10(Path(tmp), train=train, test=10000 if gpu else 100)
         steps_per_epoch = (train - held_out) // args.batch
         overrides = [
-            "dataset=cifar10", f"dataset.root={tmp}", f"dataset.val_size={held_out}", "model=resnet9",
-            f"augment={args.augment}", f"surrogate.batch_size={args.batch}",
+            "dataset=cifar10",
+            f"dataset.root={tmp}",
+            f"dataset.val_size={held_out}",
+            "model=resnet9",
+            f"augment={args.augment}",
+            f"surrogate.batch_size={args.batch}",
             f"surrogate.steps={steps_per_epoch * args.epochs}",
-            f"surrogate.val_every={steps_per_epoch * args.epochs}", "surrogate.precheck.step=null",
-            "surrogate.early_stop.step=null", f"trainer.accelerator={'gpu' if gpu else 'cpu'}",
-            f"trainer.precision={args.precision}", "logger=none",
+            f"surrogate.val_every={steps_per_epoch * args.epochs}",
+            "surrogate.precheck.step=null",
+            "surrogate.early_stop.step=null",
+            f"trainer.accelerator={'gpu' if gpu else 'cpu'}",
+            f"trainer.precision={args.precision}",
+            "logger=none",
             f"trainer.channels_last={str(args.channels_last).lower()}",
             f"trainer.benchmark={'true' if args.cudnn_benchmark else 'null'}",
-        ]  # fmt: skip
+        ]
         surrogate = Surrogate(compose_config("evolve", overrides))
         device = torch.cuda.get_device_name() if gpu else "CPU (--quick)"
-        print(f"{device}: {surrogate.data.summary()}; ResNet9 {surrogate.parameters:,} "
-              f"parameters; batch {args.batch}; {args.precision}; augment={args.augment}; "
-              f"channels_last={args.channels_last}; cudnn benchmark={args.cudnn_benchmark}")  # fmt: skip
+        print(
+            f"{device}: {surrogate.data.summary()}; ResNet9 {surrogate.parameters:,} "
+            f"parameters; batch {args.batch}; {args.precision}; augment={args.augment}; "
+            f"channels_last={args.channels_last}; cudnn benchmark={args.cudnn_benchmark}"
+        )
         surrogate.train(Job(get_loss("cross_entropy"), 0))  # warm-up: cuDNN autotuning, allocator
         if gpu:
             torch.cuda.synchronize()
@@ -90,9 +99,11 @@ def main() -> None:
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start
         images = result.steps * args.batch
-        print(f"full stack: {args.epochs} epochs ({result.steps} steps) in {seconds:.2f} s: "
-              f"{seconds / args.epochs:.3f} s per epoch, {images / seconds:,.0f} images/s "
-              f"(includes one validation pass over {held_out:,} images)")  # fmt: skip
+        print(
+            f"full stack: {args.epochs} epochs ({result.steps} steps) in {seconds:.2f} s: "
+            f"{seconds / args.epochs:.3f} s per epoch, {images / seconds:,.0f} images/s "
+            f"(includes one validation pass over {held_out:,} images)"
+        )
 
 
 if __name__ == "__main__":

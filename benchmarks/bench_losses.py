@@ -63,8 +63,10 @@ def bench_compiled(repeats: int) -> None:
             ratios.append(t_compiled / t_hand)
             times.append((t_compiled, t_hand))
         c, h = (statistics.median(t) for t in zip(*times, strict=True))
-        print(f"{name}: compiled {c * 1e6:.0f} us, hand-written {h * 1e6:.0f} us per forward+backward "
-              f"[512, 100]; ratio {statistics.median(ratios):.3f} (target <= 1.2)")  # fmt: skip
+        print(
+            f"{name}: compiled {c * 1e6:.0f} us, hand-written {h * 1e6:.0f} us per forward+backward "
+            f"[512, 100]; ratio {statistics.median(ratios):.3f} (target <= 1.2)"
+        )
 
 
 def bench_integrity(genomes: int) -> None:
@@ -80,8 +82,10 @@ def bench_integrity(genomes: int) -> None:
     start = time.perf_counter()
     passed = sum(check.check(g, population).ok for g in candidates)
     rate = genomes / (time.perf_counter() - start)
-    print(f"integrity: {rate:,.0f} checks/s on random graph genomes against a population of 100 "
-          f"({passed} of {genomes} passed; target >= 5,000/s)")  # fmt: skip
+    print(
+        f"integrity: {rate:,.0f} checks/s on random graph genomes against a population of 100 "
+        f"({passed} of {genomes} passed; target >= 5,000/s)"
+    )
 
 
 def main() -> None:

@@ -51,12 +51,22 @@ def timed(fn) -> float:
 
 
 def surrogates(args: argparse.Namespace, cifar_root: Path) -> list[tuple[str, Surrogate]]:
-    common = [f"surrogate.steps={args.steps}", f"surrogate.val_every={args.steps}", "logger=none",
-              "surrogate.precheck.step=null", "surrogate.early_stop.step=null",
-              f"trainer.accelerator={args.accelerator}", f"trainer.precision={args.precision}",
-              f"trainer.channels_last={str(args.channels_last).lower()}"]  # fmt: skip
-    cifar = ["dataset=cifar10", f"dataset.root={cifar_root}", "dataset.download=false",
-             *(["dataset.val_size=100"] if args.quick else [])]  # fmt: skip
+    common = [
+        f"surrogate.steps={args.steps}",
+        f"surrogate.val_every={args.steps}",
+        "logger=none",
+        "surrogate.precheck.step=null",
+        "surrogate.early_stop.step=null",
+        f"trainer.accelerator={args.accelerator}",
+        f"trainer.precision={args.precision}",
+        f"trainer.channels_last={str(args.channels_last).lower()}",
+    ]
+    cifar = [
+        "dataset=cifar10",
+        f"dataset.root={cifar_root}",
+        "dataset.download=false",
+        *(["dataset.val_size=100"] if args.quick else []),
+    ]
     chosen = {
         "convnet / fashion_mnist": ["dataset=fashion_mnist", "model=convnet"],
         "resnet9v2_small / cifar10-shaped": [*cifar, "model=resnet9v2_small"],
@@ -68,8 +78,11 @@ def surrogates(args: argparse.Namespace, cifar_root: Path) -> list[tuple[str, Su
             "surrogate.batch_size=8",
         ],
     }
-    return [(name, Surrogate(compose_config("train", [*common, *o]))) for name, o in chosen.items()
-            if args.only is None or args.only in name]  # fmt: skip
+    return [
+        (name, Surrogate(compose_config("train", [*common, *o])))
+        for name, o in chosen.items()
+        if args.only is None or args.only in name
+    ]
 
 
 def main() -> None:
@@ -82,14 +95,26 @@ def main() -> None:
     parser.add_argument("--precision", default="bf16-mixed" if torch.cuda.is_available() else "32-true")
     parser.add_argument("--only", default=None, help="only surrogates whose name contains this")
     parser.add_argument("--cifar-images", type=int, default=10000, help="training images written")
-    parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
-                        help="trainer.channels_last (the default config's: on)")  # fmt: skip
-    parser.add_argument("--paper", action="store_true", default=torch.cuda.is_available(),
-                        help="also time the augmentation paper's surrogate (default on a GPU)")  # fmt: skip
+    parser.add_argument(
+        "--channels-last",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="trainer.channels_last (the default config's: on)",
+    )
+    parser.add_argument(
+        "--paper",
+        action="store_true",
+        default=torch.cuda.is_available(),
+        help="also time the augmentation paper's surrogate (default on a GPU)",
+    )
     parser.add_argument("--paper-steps", type=int, default=500, help="steps timed at the paper's surrogate")
     parser.add_argument("--paper-k", type=int, default=16, help="population size at the paper's surrogate")
-    parser.add_argument("--paper-override", action="append", default=[],
-                        help="a Hydra override there, e.g. augment=mixup (repeatable)")  # fmt: skip
+    parser.add_argument(
+        "--paper-override",
+        action="append",
+        default=[],
+        help="a Hydra override there, e.g. augment=mixup (repeatable)",
+    )
     parser.add_argument("--quick", action="store_true", help="tiny sizes, seconds: checks the benchmark runs")
     args = parser.parse_args()
     if args.quick:  # every surrogate and the paper's, a few steps each, K = 1 and 2
@@ -102,8 +127,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         write_cifar10(Path(folder), train=args.cifar_images, test=1000)
         layout = "channels-last" if args.channels_last else "contiguous"
-        print(f"device: {args.accelerator}, precision {args.precision}, {layout}, {args.steps} steps per "
-              f"candidate, {torch.get_num_threads()} threads")  # fmt: skip
+        print(
+            f"device: {args.accelerator}, precision {args.precision}, {layout}, {args.steps} steps per "
+            f"candidate, {torch.get_num_threads()} threads"
+        )
         for name, s in surrogates(args, Path(folder)):
             s.train_population(jobs(2))  # warm-up: kernels, allocator, first-pass costs
             one = timed(lambda s=s: [s.train(j) for j in jobs(4)]) / 4  # seconds per candidate alone
@@ -116,8 +143,10 @@ def main() -> None:
                 except torch.cuda.OutOfMemoryError:
                     print(f"  K={k:>2}: out of memory")
                     break
-                print(f"  K={k:>2}: {seconds:.3f} s per candidate, {3600 / seconds:,.0f} candidates/hour, "
-                      f"ratio to one at a time {one / seconds:.2f}")  # fmt: skip
+                print(
+                    f"  K={k:>2}: {seconds:.3f} s per candidate, {3600 / seconds:,.0f} candidates/hour, "
+                    f"ratio to one at a time {one / seconds:.2f}"
+                )
         if args.paper:
             paper(args, Path(folder))
 
@@ -128,12 +157,19 @@ def paper(args: argparse.Namespace, cifar_root: Path) -> None:
     20,000 steps."""
     base = compose_config("evolve", ["experiment=augmentation_paper"])
     full = int(base.surrogate.steps)
-    cfg = compose_config("evolve", ["experiment=augmentation_paper", f"dataset.root={cifar_root}",
-                                    "dataset.download=false", "logger=none",
-                                    f"surrogate.steps={args.paper_steps}",
-                                    f"trainer.accelerator={args.accelerator}",
-                                    *(["dataset.val_size=100"] if args.quick else []),
-                                    *args.paper_override])  # fmt: skip
+    cfg = compose_config(
+        "evolve",
+        [
+            "experiment=augmentation_paper",
+            f"dataset.root={cifar_root}",
+            "dataset.download=false",
+            "logger=none",
+            f"surrogate.steps={args.paper_steps}",
+            f"trainer.accelerator={args.accelerator}",
+            *(["dataset.val_size=100"] if args.quick else []),
+            *args.paper_override,
+        ],
+    )
     s = Surrogate(cfg)
     s.train(jobs(1)[0])  # warm-up: cuDNN's kernel choice for these shapes
     scale = full / args.paper_steps
@@ -142,11 +178,13 @@ def paper(args: argparse.Namespace, cifar_root: Path) -> None:
     per = timed(lambda: s.train_population(jobs(k))) / k * scale
     where = "GPU" if args.accelerator != "cpu" else "CPU"
     changed = f" with {' '.join(args.paper_override)}" if args.paper_override else ""
-    print(f"\naugmentation paper surrogate{changed} ({args.paper_steps} of {full} steps timed, "
-          f"scaled to {full}): "
-          f"alone {one:,.0f} s per candidate ({3600 / one:,.1f}/{where}-hour); K={k}: {per:,.0f} s "
-          f"({3600 / per:,.1f}/{where}-hour), ratio {one / per:.2f}; "
-          "Morgan & Hougen: ~20 per A100-hour")  # fmt: skip
+    print(
+        f"\naugmentation paper surrogate{changed} ({args.paper_steps} of {full} steps timed, "
+        f"scaled to {full}): "
+        f"alone {one:,.0f} s per candidate ({3600 / one:,.1f}/{where}-hour); K={k}: {per:,.0f} s "
+        f"({3600 / per:,.1f}/{where}-hour), ratio {one / per:.2f}; "
+        "Morgan & Hougen: ~20 per A100-hour"
+    )
 
 
 if __name__ == "__main__":

@@ -23,8 +23,14 @@ EXAMPLE = ROOT / "docs" / "examples" / "python_api" / "search_from_python.py"
 
 def test_the_documented_example_runs_end_to_end(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    done = subprocess.run([sys.executable, str(EXAMPLE), str(run_dir)], cwd=tmp_path, env=script_env(),
-                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLE), str(run_dir)],
+        cwd=tmp_path,
+        env=script_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     lines = {line.split(":", 1)[0]: line for line in done.stdout.splitlines() if ":" in line}
     assert "best_1" in lines["verdict"] and "best_1" in lines["with 3 runs"]
@@ -42,8 +48,13 @@ def test_the_documented_example_runs_end_to_end(tmp_path: Path) -> None:
 def test_evolve_returns_its_losses_and_resumes_like_the_command(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    search = [*TINY, "search.budget=3", "search.initial_population=3", "search.fidelity.rungs=null",
-              "validate.runs=0"]  # fmt: skip
+    search = [
+        *TINY,
+        "search.budget=3",
+        "search.initial_population=3",
+        "search.fidelity.rungs=null",
+        "validate.runs=0",
+    ]
     result = lossevo.evolve(search, run_dir=tmp_path)
     assert capsys.readouterr().out == "", "the API returns results and prints nothing (the CLI prints)"
     assert result.verdict is None and result.sentence is None and result.run_dir == tmp_path

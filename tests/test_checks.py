@@ -68,13 +68,31 @@ def test_every_rule_names_a_key_some_config_has() -> None:
     from omegaconf import OmegaConf
 
     configs = [compose_config(name) for name in main_configs() if name != "validate"]
-    groups = ["augment=all", "augment=randaug", "augment=mixup", "executor=local", "search=glo",
-              "search=taylorglo", "search=gp", "search=random", "dataset=caltech101",
-              "dataset=image_folder dataset.root=x"]  # fmt: skip
+    groups = [
+        "augment=all",
+        "augment=randaug",
+        "augment=mixup",
+        "executor=local",
+        "search=glo",
+        "search=taylorglo",
+        "search=gp",
+        "search=random",
+        "dataset=caltech101",
+        "dataset=image_folder dataset.root=x",
+    ]
     extra = [compose_config("evolve", group.split()) for group in groups]
-    optional = {"data_seed", "dataset.train_size", "dataset.num_classes", "dataset.test_size",
-                "search.classes"}  # fmt: skip
-    found = {rule.key for rule in RULES for cfg in [*configs, *extra]
-             if OmegaConf.select(cfg, rule.key, default="<absent>") != "<absent>"}  # fmt: skip
+    optional = {
+        "data_seed",
+        "dataset.train_size",
+        "dataset.num_classes",
+        "dataset.test_size",
+        "search.classes",
+    }
+    found = {
+        rule.key
+        for rule in RULES
+        for cfg in [*configs, *extra]
+        if OmegaConf.select(cfg, rule.key, default="<absent>") != "<absent>"
+    }
     missing = {rule.key for rule in RULES} - found - optional
     assert not missing, missing

@@ -139,8 +139,13 @@ def test_a_search_logs_its_best_losses_as_one_wandb_artifact(reference_run: Path
     assert "latest" in artifact.aliases
     staged = {e.path: Path(e.local_path) for e in artifact.manifest.contents}
     best = sorted(p.name for p in (reference_run / "conf" / "loss").glob("best_*.yaml"))
-    assert best and set(staged) == {*best, *(b.replace(".yaml", ".py") for b in best), "verdict.md",
-                                    "validation.csv", "comparisons.csv"}  # fmt: skip
+    assert best and set(staged) == {
+        *best,
+        *(b.replace(".yaml", ".py") for b in best),
+        "verdict.md",
+        "validation.csv",
+        "comparisons.csv",
+    }
     for name, copy in staged.items():  # staged for `wandb sync`: the files as the search wrote them
         written = reference_run / (
             "export" if name.endswith(".py") else "conf/loss" if "best_" in name else ""
@@ -186,12 +191,20 @@ def test_a_search_writes_its_best_losses_as_standalone_files(reference_run: Path
     assert "import lossevo" not in text
     # `lossevo export` of the run folder writes the same file.
     out = tmp_path / "my_loss.py"
-    result = subprocess.run([sys.executable, "-m", "lossevo", "export", str(reference_run), "--best", "1",
-                             "-o", str(out)], capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "lossevo", "export", str(reference_run), "--best", "1", "-o", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     assert out.read_text() == text.replace("from best_1 import", "from my_loss import")
-    result = subprocess.run([sys.executable, "-m", "lossevo", "export", str(reference_run), "--best", "7"],
-                            capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "lossevo", "export", str(reference_run), "--best", "7"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert result.returncode == 2 and "has no best_7.yaml" in result.stderr
 
 
@@ -344,8 +357,9 @@ def test_other_settings_in_the_same_folder_lose_nothing(reference_run: Path) -> 
 
 def test_multirun_over_augmentations_gives_one_folder_per_technique(tmp_path: Path) -> None:
     tiny = [*TINY, "search.budget=2", "search.initial_population=2", "surrogate.steps=20", "validate.runs=0"]
-    result = run_script("evolve.py", "-m", "--config-dir=sweeps", "+sweep=augmentations", *tiny,
-                        f"hydra.sweep.dir={tmp_path}")  # fmt: skip
+    result = run_script(
+        "evolve.py", "-m", "--config-dir=sweeps", "+sweep=augmentations", *tiny, f"hydra.sweep.dir={tmp_path}"
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     journals = sorted(tmp_path.glob("*/journal.sqlite"))
     assert len(journals) == 5
@@ -357,8 +371,16 @@ def test_multirun_over_augmentations_gives_one_folder_per_technique(tmp_path: Pa
 
 
 def test_train_multirun_table_sweep(tmp_path: Path) -> None:
-    result = run_script("train.py", "-m", "--config-dir=sweeps", "+sweep=table8_cpu", *TINY, "dataset=digits",
-                        "surrogate.steps=20", f"hydra.sweep.dir={tmp_path}")  # fmt: skip
+    result = run_script(
+        "train.py",
+        "-m",
+        "--config-dir=sweeps",
+        "+sweep=table8_cpu",
+        *TINY,
+        "dataset=digits",
+        "surrogate.steps=20",
+        f"hydra.sweep.dir={tmp_path}",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     results = list(tmp_path.glob("*/result.yaml"))
     assert len(results) == 12 and all(yaml.safe_load(r.read_text())["status"] == "done" for r in results)
@@ -392,10 +414,19 @@ def test_killing_the_driver_kills_its_local_workers(tmp_path: Path) -> None:
 
     run_dir = tmp_path / "run"
     proc = subprocess.Popen(
-        script_command("evolve.py", *SEARCH, "executor=local", "executor.workers=2", "surrogate.steps=400",
-                       f"hydra.run.dir={run_dir}"),
-        cwd=ROOT, env=script_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        script_command(
+            "evolve.py",
+            *SEARCH,
+            "executor=local",
+            "executor.workers=2",
+            "surrogate.steps=400",
+            f"hydra.run.dir={run_dir}",
+        ),
+        cwd=ROOT,
+        env=script_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 120
     while time.time() < deadline and not running(run_dir):
         time.sleep(0.1)
@@ -414,8 +445,14 @@ def test_lossevo_commands_compose_the_packaged_configs_from_any_folder(tmp_path:
     """`lossevo evolve ...` (as `python evolve.py`): the configs come from inside the package."""
 
     def lossevo(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "lossevo", *args], cwd=tmp_path, env=script_env(),
-                              capture_output=True, text=True, timeout=120)  # fmt: skip
+        return subprocess.run(
+            [sys.executable, "-m", "lossevo", *args],
+            cwd=tmp_path,
+            env=script_env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     result = lossevo("evolve", "--cfg", "job", "dataset=image_folder", "dataset.root=/x")
     assert result.returncode == 0, result.stderr
@@ -441,9 +478,20 @@ def test_the_printed_hint_trains_the_best_loss_in_the_setting_it_was_found_in(
 
     headline = max(int(r["steps"]) for r in csv.DictReader((reference_run / "validation.csv").open()))
     assert f"surrogate.steps={headline}" in command and "surrogate.early_stop.step=null" in command
-    result = subprocess.run([sys.executable, "-m", "lossevo", *command[1:], "trainer.accelerator=cpu",
-                             f"hydra.run.dir={tmp_path}"], cwd=ROOT, env=script_env(), capture_output=True,
-                            text=True)  # fmt: skip
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lossevo",
+            *command[1:],
+            "trainer.accelerator=cpu",
+            f"hydra.run.dir={tmp_path}",
+        ],
+        cwd=ROOT,
+        env=script_env(),
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     config = yaml.safe_load((tmp_path / ".hydra" / "config.yaml").read_text())
     assert config["dataset"]["_target_"].endswith("digits") and config["surrogate"]["steps"] == headline

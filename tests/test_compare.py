@@ -60,9 +60,11 @@ def sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # The sweep compares its searches when it ends (a Hydra callback), as `lossevo compare` would.
     assert (root / "comparison.md").is_file() and "search=RandomSearch: 2 searches" in result.stdout
     assert sorted(p.parent.name for p in root.glob("*/journal.sqlite")) == [
-        "search-random__seed-0", "search-random__seed-1",
-        "search-regularized_evolution__seed-0", "search-regularized_evolution__seed-1",
-    ]  # fmt: skip
+        "search-random__seed-0",
+        "search-random__seed-1",
+        "search-regularized_evolution__seed-0",
+        "search-regularized_evolution__seed-1",
+    ]
     return root
 
 
@@ -186,8 +188,11 @@ def test_verdicts_of_other_settings_are_never_pooled(sweep: Path, tmp_path: Path
 
 def _baseline_rows(run: Path) -> list[tuple]:
     with Journal(run) as journal:
-        return [(v.loss, v.setting, v.budget, v.run, v.seed, v.fitness, v.test_acc, v.reused)
-                for v in journal.validations() if v.candidate_id is None]  # fmt: skip
+        return [
+            (v.loss, v.setting, v.budget, v.run, v.seed, v.fitness, v.test_acc, v.reused)
+            for v in journal.validations()
+            if v.candidate_id is None
+        ]
 
 
 def test_a_sweep_trains_each_baseline_run_once_and_every_verdict_reads_the_same_runs(sweep: Path) -> None:
@@ -211,9 +216,14 @@ def test_a_sweep_trains_each_baseline_run_once_and_every_verdict_reads_the_same_
 def independent(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("independent")
     result = run_script(
-        "evolve.py", "-m", *ONE_BUDGET, "search=random", "seed=0,1", "validate.share=false",
+        "evolve.py",
+        "-m",
+        *ONE_BUDGET,
+        "search=random",
+        "seed=0,1",
+        "validate.share=false",
         f"hydra.sweep.dir={root}",
-    )  # fmt: skip
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return root
 
@@ -236,13 +246,22 @@ def test_searches_run_at_once_share_one_store_safely(tmp_path: Path) -> None:
     finish, and both verdicts read one result per baseline run, whichever process trained it."""
     store = tmp_path / "store"
     commands = [
-        script_command("evolve.py", *ONE_BUDGET, "trainer.threads=1", "search=random", f"seed={seed}",
-                       f"validate.share={store}", f"hydra.run.dir={tmp_path / f'run{seed}'}")
+        script_command(
+            "evolve.py",
+            *ONE_BUDGET,
+            "trainer.threads=1",
+            "search=random",
+            f"seed={seed}",
+            f"validate.share={store}",
+            f"hydra.run.dir={tmp_path / f'run{seed}'}",
+        )
         for seed in (0, 1)
-    ]  # fmt: skip
+    ]
     env = {**script_env(), "OMP_NUM_THREADS": "1"}
-    procs = [subprocess.Popen(c, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-             for c in commands]  # fmt: skip
+    procs = [
+        subprocess.Popen(c, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for c in commands
+    ]
     for proc in procs:
         _, err = proc.communicate(timeout=600)
         assert proc.returncode == 0, err.decode()[-3000:]

@@ -172,8 +172,10 @@ def test_a_multirun_job_folder_name_is_an_unquoted_override_value() -> None:
         )
 
 
-@pytest.mark.parametrize("choice", [f"search={s}" for s in _groups()["search"]]
-                         + [f"experiment={e}" for e in _groups()["experiment"]])  # fmt: skip
+@pytest.mark.parametrize(
+    "choice",
+    [f"search={s}" for s in _groups()["search"]] + [f"experiment={e}" for e in _groups()["experiment"]],
+)
 def test_every_strategy_and_experiment_preset_starts(choice: str) -> None:
     """What evolve.py does before its first training: the value checks, the typed settings and the
     strategy built from the config (#27.3: search=taylorglo once stopped at its own default)."""

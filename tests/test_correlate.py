@@ -47,8 +47,7 @@ def test_study_writes_tables_and_figures_and_resumes_cell_by_cell(tmp_path: Path
     assert files["heatmap"].stat().st_size > 1000 and files["scatter"].stat().st_size > 1000
 
     # Adding a setting trains only its cells; the recorded ones are kept as they were.
-    overrides = [*STUDY, "settings=[base,'cutout: augment=cutout',mixup]",
-                 "target=cutout", "threshold=-1"]  # fmt: skip
+    overrides = [*STUDY, "settings=[base,'cutout: augment=cutout',mixup]", "target=cutout", "threshold=-1"]
     files = run_correlate(compose_config("correlate", overrides), run_dir=tmp_path, overrides=overrides)
     again = db.execute(
         "SELECT loss_id, setting, fitness, finished_at FROM results WHERE setting != 'mixup' ORDER BY 1, 2"

@@ -23,8 +23,14 @@ def offline_env(tmp_path: Path) -> dict[str, str]:
 
 
 def dashboard(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lossevo", "dashboard", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "lossevo", "dashboard", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def panels(view: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
@@ -54,9 +60,16 @@ def table_names(panel: dict[str, Any]) -> list[str]:
 @pytest.mark.slow
 def test_a_search_folder_gives_fitness_candidates_and_verdict_panels(tmp_path: Path) -> None:
     run_dir = tmp_path / "my-search"
-    search = run_script("evolve.py", *TINY, "search.budget=2", "search.initial_population=2",
-                        "search.fidelity.rungs=[60]", "validate.runs=2", "validate.top_k=1",
-                        f"hydra.run.dir={run_dir}")  # fmt: skip
+    search = run_script(
+        "evolve.py",
+        *TINY,
+        "search.budget=2",
+        "search.initial_population=2",
+        "search.fidelity.rungs=[60]",
+        "validate.runs=2",
+        "validate.top_k=1",
+        f"hydra.run.dir={run_dir}",
+    )
     assert search.returncode == 0, search.stderr[-2000:]
     result = dashboard(str(run_dir), env=offline_env(tmp_path))
     assert result.returncode == 0, result.stderr
@@ -85,8 +98,9 @@ def test_a_search_folder_gives_fitness_candidates_and_verdict_panels(tmp_path: P
 
 def test_a_group_name_gives_every_section_including_kendall_heatmaps(tmp_path: Path) -> None:
     out = tmp_path / "view.json"
-    result = dashboard("sweep-7", "--project", "losses", "--entity", "lab", "-o", str(out),
-                       env=offline_env(tmp_path))  # fmt: skip
+    result = dashboard(
+        "sweep-7", "--project", "losses", "--entity", "lab", "-o", str(out), env=offline_env(tmp_path)
+    )
     assert result.returncode == 0, result.stderr
     view = json.loads(out.read_text())
     assert (view["entity"], view["project"]) == ("lab", "losses")

@@ -31,6 +31,10 @@ def test_every_citation_of_methods_md_names_one_of_its_sections() -> None:
 
 def test_nothing_cites_a_document_outside_the_repository() -> None:
     outside = re.compile(r"REFERENCE §|REFERENCE\)|DESIGN\.md|seed 00\d|shared/")
-    offenders = [f"{f.relative_to(ROOT)}:{i}" for f in _sources()
-                 for i, line in enumerate(f.read_text().splitlines(), 1) if outside.search(line)]  # fmt: skip
+    offenders = [
+        f"{f.relative_to(ROOT)}:{i}"
+        for f in _sources()
+        for i, line in enumerate(f.read_text().splitlines(), 1)
+        if outside.search(line)
+    ]
     assert _sources() and not offenders, offenders

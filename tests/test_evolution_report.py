@@ -24,8 +24,14 @@ def test_running_statistics_skip_failures() -> None:
 @pytest.mark.slow
 def test_report_of_a_search(tmp_path: Path) -> None:
     search = tmp_path / "search"
-    overrides = [*TINY, "search=random", "search.budget=4", "surrogate.steps=20", "driver.reference_runs=3",
-                 "validate.runs=0"]  # fmt: skip
+    overrides = [
+        *TINY,
+        "search=random",
+        "search.budget=4",
+        "surrogate.steps=20",
+        "driver.reference_runs=3",
+        "validate.runs=0",
+    ]
     outcome = run_evolve(compose_config("evolve", overrides), run_dir=search, overrides=overrides)
     with Journal(search) as journal:
         names = sorted(r.name for r in journal.references(0))
@@ -33,8 +39,14 @@ def test_report_of_a_search(tmp_path: Path) -> None:
     assert names == ["cross_entropy", "cross_entropy#2", "cross_entropy#3"] and len(seeds) == 3
     assert outcome.reference.name == "cross_entropy"  # the first run is the reference
     out = tmp_path / "report"
-    result = run_script("report.py", f"run={search}", "top_k=2", "logger=wandb", f"hydra.run.dir={out}",
-                        env=script_env(wandb=True, WANDB_MODE="offline"))  # fmt: skip
+    result = run_script(
+        "report.py",
+        f"run={search}",
+        "top_k=2",
+        "logger=wandb",
+        f"hydra.run.dir={out}",
+        env=script_env(wandb=True, WANDB_MODE="offline"),
+    )
     assert result.returncode == 0, result.stderr
     for name in ("fitness.png", "phenotypes.png", "journal.csv", "journal.md", "equations.tex"):
         assert (out / name).stat().st_size > 100, name

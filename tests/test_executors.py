@@ -18,9 +18,16 @@ from .conftest import ROOT, TINY, script_command, script_env
 
 pytestmark = pytest.mark.slow
 
-SEARCH = [*TINY, "search.budget=6", "search.initial_population=3", "search.population_size=2",
-          "search.tournament_size=2", "surrogate.steps=300", "surrogate.val_every=100",
-          "validate.runs=0"]  # fmt: skip
+SEARCH = [
+    *TINY,
+    "search.budget=6",
+    "search.initial_population=3",
+    "search.population_size=2",
+    "search.tournament_size=2",
+    "surrogate.steps=300",
+    "surrogate.val_every=100",
+    "validate.runs=0",
+]
 
 
 def rows(run_dir: Path) -> list[tuple]:
@@ -127,8 +134,9 @@ def test_a_killed_worker_loses_nothing(executor: list[str], match: str, tmp_path
         else:
             rung = int(name.rsplit(" ", 1)[1]) if " at rung " in name else 0
             with sqlite3.connect(run_dir / "journal.sqlite") as db:
-                (status,) = db.execute("SELECT status FROM reference WHERE name = ? AND rung = ?",
-                                       (name.split()[1], rung)).fetchone()  # fmt: skip
+                (status,) = db.execute(
+                    "SELECT status FROM reference WHERE name = ? AND rung = ?", (name.split()[1], rung)
+                ).fetchone()
             assert status == "done", f"{name} ran again and finished"
 
 
@@ -138,18 +146,41 @@ def test_slurm_settings_reach_the_sbatch_script(tmp_path: Path) -> None:
     from lossevo.config import compose_config
     from lossevo.execution.executors import sbatch_script, slurm_parameters
 
-    overrides = ["executor=slurm", "executor.partition=gpu", "executor.account=lab42",
-                 "executor.gpus_per_node=1",
-                 "executor.timeout_min=30", "executor.mem_gb=16", "executor.setup=[module load cuda]",
-                 "+executor.additional_parameters.mail_type=FAIL"]  # fmt: skip
+    overrides = [
+        "executor=slurm",
+        "executor.partition=gpu",
+        "executor.account=lab42",
+        "executor.gpus_per_node=1",
+        "executor.timeout_min=30",
+        "executor.mem_gb=16",
+        "executor.setup=[module load cuda]",
+        "+executor.additional_parameters.mail_type=FAIL",
+    ]
     cfg = compose_config("evolve", overrides)
     node = cfg.executor
-    keys = ("partition", "account", "qos", "constraint", "timeout_min", "gpus_per_node", "cpus_per_task",
-            "mem_gb", "setup", "additional_parameters")  # fmt: skip
+    keys = (
+        "partition",
+        "account",
+        "qos",
+        "constraint",
+        "timeout_min",
+        "gpus_per_node",
+        "cpus_per_task",
+        "mem_gb",
+        "setup",
+        "additional_parameters",
+    )
     script = sbatch_script(tmp_path, slurm_parameters(*(node[k] for k in keys)))
-    for line in ("#SBATCH --partition=gpu", "#SBATCH --account=lab42", "#SBATCH --gpus-per-node=1",
-                 "#SBATCH --time=30", "#SBATCH --mem=16GB", "#SBATCH --cpus-per-task=4",
-                 "#SBATCH --mail-type=FAIL", "module load cuda"):  # fmt: skip
+    for line in (
+        "#SBATCH --partition=gpu",
+        "#SBATCH --account=lab42",
+        "#SBATCH --gpus-per-node=1",
+        "#SBATCH --time=30",
+        "#SBATCH --mem=16GB",
+        "#SBATCH --cpus-per-task=4",
+        "#SBATCH --mail-type=FAIL",
+        "module load cuda",
+    ):
         assert line in script, f"{line!r} in\n{script}"
 
 
@@ -160,8 +191,12 @@ def test_slurm_without_sbatch_says_what_to_do(tmp_path: Path) -> None:
         pytest.skip("this machine has SLURM")
     result = subprocess.run(
         script_command("evolve.py", *SEARCH, "executor=slurm", f"hydra.run.dir={tmp_path}"),
-        cwd=ROOT, env=script_env(), capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=script_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 2
     assert "no `sbatch` here" in result.stderr and "executor.cluster=local" in result.stderr
 

@@ -138,8 +138,13 @@ def test_every_published_loss_and_random_genomes_equal_lossevos_in_a_fresh_inter
     assert len(published) == len(available_losses()) >= 20
     for space in SPACES:
         assert sum(m.startswith(space.replace("-", "_") + "_") for m in expected) == GENOMES_PER_SPACE
-    result = subprocess.run([sys.executable, "-I", "-c", FRESH, str(folder)], capture_output=True, text=True,
-                            timeout=600, cwd=folder)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", FRESH, str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=folder,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     got = torch.load(folder / "outputs.pt")
     assert len(got) == len(expected) * len(CASES)
@@ -161,8 +166,11 @@ def test_exported_files_pass_ruff(exported) -> None:
     assert len(files) == len(expected)
     ruff = Path(sys.executable).with_name("ruff")
     # pycodestyle, pyflakes and bugbear; an equation is one docstring line however long (E501).
-    result = subprocess.run([str(ruff), "check", "--isolated", "--select", "E,F,W,B", "--ignore", "E501",
-                             *files], capture_output=True, text=True)  # fmt: skip
+    result = subprocess.run(
+        [str(ruff), "check", "--isolated", "--select", "E,F,W,B", "--ignore", "E501", *files],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout[-3000:]
 
 
@@ -199,16 +207,32 @@ def test_a_loss_option_such_as_the_verdicts_baseline_exports_with_its_settings(t
 @pytest.mark.parametrize(
     "genome",
     [
-        {"space": "graph", "sign": 1, "root": {"op": "__import__('os').getcwd", "inputs": ["y"]},
-         "hidden": [{"op": "neg", "inputs": ["y"]}] * 4},
-        {"space": "graph", "sign": 1, "root": {"op": "add", "inputs": ["y", "yhat); import os; (y"]},
-         "hidden": [{"op": "neg", "inputs": ["y"]}] * 4},
-        {"space": "tree", "primitives": "ngl", "sign": 1,
-         "tree": {"op": "add", "args": [{"leaf": "y"}, {"const": "1); import os; (1"}]}},
-        {"space": "tree", "primitives": "ngl", "sign": 1,
-         "tree": {"op": "add", "args": [{"leaf": "y"}, {"leaf": "yhat", "coef": "2 * __import__('os')"}]}},
+        {
+            "space": "graph",
+            "sign": 1,
+            "root": {"op": "__import__('os').getcwd", "inputs": ["y"]},
+            "hidden": [{"op": "neg", "inputs": ["y"]}] * 4,
+        },
+        {
+            "space": "graph",
+            "sign": 1,
+            "root": {"op": "add", "inputs": ["y", "yhat); import os; (y"]},
+            "hidden": [{"op": "neg", "inputs": ["y"]}] * 4,
+        },
+        {
+            "space": "tree",
+            "primitives": "ngl",
+            "sign": 1,
+            "tree": {"op": "add", "args": [{"leaf": "y"}, {"const": "1); import os; (1"}]},
+        },
+        {
+            "space": "tree",
+            "primitives": "ngl",
+            "sign": 1,
+            "tree": {"op": "add", "args": [{"leaf": "y"}, {"leaf": "yhat", "coef": "2 * __import__('os')"}]},
+        },
     ],
-)  # fmt: skip
+)
 def test_a_genome_file_cannot_put_code_into_the_exported_file(genome: dict, tmp_path: Path) -> None:
     path = tmp_path / "evil.json"
     path.write_text(json.dumps(genome))
@@ -251,7 +275,8 @@ def test_an_exported_loss_runs_under_torch_compile(tmp_path: Path) -> None:
         print("compiled", float(compiled))
         """
     )
-    result = subprocess.run([sys.executable, "-I", "-c", script, str(path.parent)], capture_output=True,
-                            text=True, timeout=600)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", script, str(path.parent)], capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "compiled" in result.stdout

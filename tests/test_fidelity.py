@@ -25,9 +25,22 @@ LADDER = Fidelity(steps=[100, 400, 1600], runs=[1, 1, 1], eta=3, single=False, b
 def row(candidate: int, rung: int, fitness: float | None, status: Status = Status.DONE) -> RungRow:
     if fitness is None and status == Status.DONE:
         status = Status.FAILED
-    return RungRow(status=status, fitness=fitness, stop_reason=None, detail=None, steps=None, seconds=None,
-                   candidate_id=candidate, rung=rung, mean=fitness, std=None, runs=None, attempts=0,
-                   created_at=0.0, finished_at=None)  # fmt: skip
+    return RungRow(
+        status=status,
+        fitness=fitness,
+        stop_reason=None,
+        detail=None,
+        steps=None,
+        seconds=None,
+        candidate_id=candidate,
+        rung=rung,
+        mean=fitness,
+        std=None,
+        runs=None,
+        attempts=0,
+        created_at=0.0,
+        finished_at=None,
+    )
 
 
 def test_promotion_takes_the_top_third_of_each_rung_so_far() -> None:
@@ -75,12 +88,24 @@ def test_the_ladder_is_checked() -> None:
 
 
 # ---------------------------------------------------------------------------- real searches
-SEARCH = [*TINY, "search.budget=9", "search.initial_population=4", "search.population_size=3",
-          "search.tournament_size=2", "surrogate.steps=40", "surrogate.val_every=20",
-          "search.fidelity.rungs=[40,80,160]", "search.fidelity.runs=[1,1,2]", "validate.runs=2",
-          "validate.top_k=2", "validate.baselines=[reference]"]  # fmt: skip
-EXACT = ("SELECT candidate_id, rung, status, fitness, mean, std, runs, stop_reason, steps FROM rungs "
-         "ORDER BY rung, candidate_id")  # fmt: skip
+SEARCH = [
+    *TINY,
+    "search.budget=9",
+    "search.initial_population=4",
+    "search.population_size=3",
+    "search.tournament_size=2",
+    "surrogate.steps=40",
+    "surrogate.val_every=20",
+    "search.fidelity.rungs=[40,80,160]",
+    "search.fidelity.runs=[1,1,2]",
+    "validate.runs=2",
+    "validate.top_k=2",
+    "validate.baselines=[reference]",
+]
+EXACT = (
+    "SELECT candidate_id, rung, status, fitness, mean, std, runs, stop_reason, steps FROM rungs "
+    "ORDER BY rung, candidate_id"
+)
 
 
 def rungs(run_dir: Path) -> list[tuple]:
@@ -128,8 +153,10 @@ def test_resume_after_sigkill_mid_promotion_matches_an_uninterrupted_search(
 ) -> None:
     run_dir = tmp_path / "killed"
     kills = 0
-    for sql in ("SELECT COUNT(*) FROM rungs WHERE rung = 1 AND status = 'running'",
-                "SELECT COUNT(*) FROM rungs WHERE rung = 2 AND status = 'running'"):  # fmt: skip
+    for sql in (
+        "SELECT COUNT(*) FROM rungs WHERE rung = 1 AND status = 'running'",
+        "SELECT COUNT(*) FROM rungs WHERE rung = 2 AND status = 'running'",
+    ):
         command = script_command("evolve.py", *SEARCH, f"hydra.run.dir={run_dir}")
         quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
         proc = subprocess.Popen(command, cwd=ROOT, env=script_env(), **quiet)

@@ -285,8 +285,11 @@ def test_an_empty_op_list_is_refused_and_the_full_list_is_the_default_on_resume(
         with pytest.raises(GenomeError, match=rf"space\.{key}=\[\] names no op"):
             GraphSpace(**{key: []})
     target = "lossevo.genome.GraphSpace"
-    full = {"space._target_": target, "space.unary_ops": list(reversed(UNARY_NAMES)),
-            "space.binary_ops": list(BINARY_NAMES)}  # fmt: skip
+    full = {
+        "space._target_": target,
+        "space.unary_ops": list(reversed(UNARY_NAMES)),
+        "space.binary_ops": list(BINARY_NAMES),
+    }
     default = {"space._target_": target, "space.unary_ops": None, "space.binary_ops": None}
     assert same_ops(full) == same_ops(default) == default
     fewer = {**default, "space.unary_ops": ["ln", "exp"]}

@@ -19,8 +19,15 @@ from .conftest import ROOT, TINY, run_script, script_command, script_env
 
 pytestmark = pytest.mark.slow
 
-SEARCH = [*TINY, "search.budget=4", "search.initial_population=3", "search.population_size=2",
-          "search.tournament_size=2", "surrogate.steps=30", "validate.runs=0"]  # fmt: skip
+SEARCH = [
+    *TINY,
+    "search.budget=4",
+    "search.initial_population=3",
+    "search.population_size=2",
+    "search.tournament_size=2",
+    "surrogate.steps=30",
+    "validate.runs=0",
+]
 
 
 def one_clear_error(result: subprocess.CompletedProcess, message: str) -> None:
@@ -53,8 +60,13 @@ def test_lossevo_show_refuses_a_binary_file_and_a_journal(finished: Path, tmp_pa
     binary = tmp_path / "weights.bin"
     binary.write_bytes(bytes(range(256)) * 8)
     for path in (binary, finished / "journal.sqlite"):
-        result = subprocess.run([sys.executable, "-m", "lossevo", "show", str(path)], cwd=ROOT,
-                                env=script_env(), capture_output=True, text=True)  # fmt: skip
+        result = subprocess.run(
+            [sys.executable, "-m", "lossevo", "show", str(path)],
+            cwd=ROOT,
+            env=script_env(),
+            capture_output=True,
+            text=True,
+        )
         one_clear_error(result, "is a binary file, not a genome file")
 
 
@@ -108,8 +120,14 @@ def _in_own_mounts(script: str) -> subprocess.CompletedProcess:
     probe = subprocess.run(["unshare", "-m", "true"], capture_output=True)
     if probe.returncode != 0:
         pytest.skip("mount namespaces are not available here")
-    return subprocess.run(["unshare", "-m", "sh", "-c", script], cwd=ROOT, env=script_env(),
-                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    return subprocess.run(
+        ["unshare", "-m", "sh", "-c", script],
+        cwd=ROOT,
+        env=script_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_a_full_disk_is_one_line_and_what_was_recorded_stays(tmp_path: Path) -> None:
@@ -161,8 +179,14 @@ def test_loss_overrides_work_in_a_search_and_reach_every_candidate(tmp_path: Pat
         ("smoothing", ["loss.label_smoothing=0.1"]),
     ):
         run_dir = tmp_path / name
-        result = run_script("evolve.py", *SEARCH, "search.budget=2", "search.initial_population=2", *extra,
-                            f"hydra.run.dir={run_dir}")  # fmt: skip
+        result = run_script(
+            "evolve.py",
+            *SEARCH,
+            "search.budget=2",
+            "search.initial_population=2",
+            *extra,
+            f"hydra.run.dir={run_dir}",
+        )
         assert result.returncode == 0, result.stderr[-3000:]
         config = yaml.safe_load((run_dir / "candidates" / "000001" / "config.yaml").read_text())
         assert config["loss"]["_target_"] == "lossevo.losses.genome_loss"
@@ -215,8 +239,9 @@ def test_bad_values_are_refused_by_name_before_anything_is_recorded(tmp_path: Pa
 
 
 def test_train_whose_every_training_fails_exits_non_zero(tmp_path: Path) -> None:
-    too_big = run_script("train.py", *TINY, "dataset=fashion_mnist", "dataset.train_size=5",
-                         f"hydra.run.dir={tmp_path / 'a'}")  # fmt: skip
+    too_big = run_script(
+        "train.py", *TINY, "dataset=fashion_mnist", "dataset.train_size=5", f"hydra.run.dir={tmp_path / 'a'}"
+    )
     one_clear_error(too_big, "surrogate.batch_size=32 exceeds the 5 training images")
     digits = run_script("train.py", *TINY, "+dataset.train_size=5", f"hydra.run.dir={tmp_path / 'c'}")
     one_clear_error(digits, "dataset.train_size is not an option of dataset (lossevo.data.digits)")
@@ -369,8 +394,13 @@ def test_a_run_replaces_or_removes_only_the_outputs_it_wrote(finished: Path, tmp
     assert not list(tmp_path.glob("best_*.py"))
     cwd = tmp_path / "cwd"
     cwd.mkdir()
-    empty = subprocess.run(script_command("evolve.py", *SEARCH, "hydra.run.dir="), cwd=cwd,
-                           env=script_env(), capture_output=True, text=True)  # fmt: skip
+    empty = subprocess.run(
+        script_command("evolve.py", *SEARCH, "hydra.run.dir="),
+        cwd=cwd,
+        env=script_env(),
+        capture_output=True,
+        text=True,
+    )
     one_clear_error(empty, "hydra.run.dir is empty")
     assert not any(cwd.iterdir())
 
@@ -396,9 +426,11 @@ def test_overrides_hydra_would_answer_with_a_traceback_are_one_line(tmp_path: Pa
     for override, message in (
         ("loss=null", "loss=null: the loss group needs an option"),
         ("~dataset._target_", "~dataset._target_ removes what builds dataset"),
-        ("validate.baselines=reference", "validate.baselines=reference is not a list: write "
-                                         "validate.baselines=[reference]"),
-    ):  # fmt: skip
+        (
+            "validate.baselines=reference",
+            "validate.baselines=reference is not a list: write validate.baselines=[reference]",
+        ),
+    ):
         run_dir = tmp_path / str(len(override))
         one_clear_error(run_script("evolve.py", *SEARCH, override, f"hydra.run.dir={run_dir}"), message)
         assert not (run_dir / "journal.sqlite").exists()

@@ -32,8 +32,17 @@ def add(journal: Journal, candidate_id: int, state: dict | None = None) -> int:
 def result(fitness: float | None, per_run: list[float] | None = None) -> Fitness:
     if fitness is None:
         return Fitness.failure(StopReason.NONFINITE, "nan", seconds=1.5, steps=10)
-    return Fitness(Status.DONE, fitness, StopReason.COMPLETED, "", steps=10, seconds=1.5, train_acc=0.5,
-                   history=[(10, fitness)], per_run=per_run)  # fmt: skip
+    return Fitness(
+        Status.DONE,
+        fitness,
+        StopReason.COMPLETED,
+        "",
+        steps=10,
+        seconds=1.5,
+        train_acc=0.5,
+        history=[(10, fitness)],
+        per_run=per_run,
+    )
 
 
 def finish(journal: Journal, candidate_id: int, fitness: float | None, state: dict | None = None) -> None:
@@ -96,7 +105,9 @@ def test_rungs_promotions_and_validation_rows(tmp_path: Path) -> None:
         finish(j, 1, 0.8)
         finish(j, 2, None)
         assert [(r.candidate_id, r.rung, r.status, r.fitness) for r in j.rungs(0)] == [
-            (1, 0, Status.DONE, 0.8), (2, 0, Status.FAILED, None)]  # fmt: skip
+            (1, 0, Status.DONE, 0.8),
+            (2, 0, Status.FAILED, None),
+        ]
         j.promote(1, 1)
         assert [(r.candidate_id, r.rung) for r in j.unfinished_promotions()] == [(1, 1)]
         j.mark_running(1, rung=1)
@@ -112,7 +123,9 @@ def test_rungs_promotions_and_validation_rows(tmp_path: Path) -> None:
         j.add_validation("cross_entropy", None, 900, 0, 77, result(0.9))
         j.add_validation("cross_entropy", None, 3600, 0, 77, result(0.95))  # a verdict at another budget
         assert [(v.loss, v.seed, v.fitness) for v in j.validations(900)] == [
-            ("candidate_1", 77, 0.91), ("cross_entropy", 77, 0.9)]  # fmt: skip
+            ("candidate_1", 77, 0.91),
+            ("cross_entropy", 77, 0.9),
+        ]
 
 
 def test_a_second_process_is_refused_while_the_first_holds_the_folder(tmp_path: Path) -> None:

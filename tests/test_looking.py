@@ -47,8 +47,10 @@ def test_lossevo_command_prints_losses(capsys: pytest.CaptureFixture[str], tmp_p
     assert lossevo_main(["show", "taylorglo", "--param", "params=[0,0,0,0,0,1,0,0]"]) == 0
     assert "y*yhat" in capsys.readouterr().out
     genome = tmp_path / "g.json"
-    genome.write_text('{"space": "graph", "hidden": [{"op": "ln", "inputs": ["yhat"]}], '
-                      '"root": {"op": "mul", "inputs": ["h0", "y"]}}')  # fmt: skip
+    genome.write_text(
+        '{"space": "graph", "hidden": [{"op": "ln", "inputs": ["yhat"]}], '
+        '"root": {"op": "mul", "inputs": ["h0", "y"]}}'
+    )
     assert lossevo_main(["show", str(genome)]) == 0
     assert "sign decided on the unflipped curve: -1" in capsys.readouterr().out
     assert lossevo_main(["list"]) == 0
@@ -94,5 +96,7 @@ def test_heatmap_numbers_are_white_on_dark_cells_and_black_on_light_ones() -> No
     texts = plots.annotate_cells(ax, image, values)
     plt.close(fig)
     assert [(t.get_text(), t.get_color()) for t in texts] == [
-        ("1.00", "white"), ("0.05", "black"), ("-0.95", "white")
-    ]  # fmt: skip
+        ("1.00", "white"),
+        ("0.05", "black"),
+        ("-0.95", "white"),
+    ]

@@ -136,8 +136,9 @@ def test_poly1_is_cross_entropy_plus_epsilon_times_one_minus_pt() -> None:
     np.testing.assert_allclose(got.numpy(), (-soft * np.log(p)).sum(1) + 1 - (soft * p).sum(1), rtol=1e-12)
     smoothed = np.eye(3)[LABELS] * 0.9 + 0.1 / 3
     got = get_loss("poly1", label_smoothing=0.1, reduction="none")(logits, torch.tensor(LABELS))
-    np.testing.assert_allclose(got.numpy(), (-smoothed * np.log(p)).sum(1) + 1 - (smoothed * p).sum(1),
-                               rtol=1e-12)  # fmt: skip
+    np.testing.assert_allclose(
+        got.numpy(), (-smoothed * np.log(p)).sum(1) + 1 - (smoothed * p).sum(1), rtol=1e-12
+    )
 
 
 def test_pinned_numbers() -> None:

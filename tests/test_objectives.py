@@ -64,9 +64,15 @@ def test_bad_objectives_are_refused() -> None:
 
 @pytest.mark.slow
 def test_wins_search_compares_every_candidate_with_ce_per_setting(tmp_path: Path) -> None:
-    overrides = [*TINY, "search=random", "search.budget=3", "surrogate.steps=30",
-                 "objective.settings=['augment=base','augment=cutout surrogate.steps=20']",
-                 "objective.combine=wins", "validate.runs=0"]  # fmt: skip
+    overrides = [
+        *TINY,
+        "search=random",
+        "search.budget=3",
+        "surrogate.steps=30",
+        "objective.settings=['augment=base','augment=cutout surrogate.steps=20']",
+        "objective.combine=wins",
+        "validate.runs=0",
+    ]
     outcome = run_evolve(compose_config("evolve", overrides), run_dir=tmp_path, overrides=overrides)
     assert outcome.reference.fitness == pytest.approx(0.5)
     with Journal(tmp_path) as journal:
@@ -86,9 +92,16 @@ def test_wins_search_compares_every_candidate_with_ce_per_setting(tmp_path: Path
 
 @pytest.mark.slow
 def test_prescreen_trains_the_initial_population_on_its_own_setting(tmp_path: Path) -> None:
-    overrides = [*TINY, "search.budget=5", "search.initial_population=3", "search.population_size=2",
-                 "search.tournament_size=2", "surrogate.steps=30", "validate.runs=0",
-                 "search.prescreen='surrogate.steps=10 surrogate.val_every=10'"]  # fmt: skip
+    overrides = [
+        *TINY,
+        "search.budget=5",
+        "search.initial_population=3",
+        "search.population_size=2",
+        "search.tournament_size=2",
+        "surrogate.steps=30",
+        "validate.runs=0",
+        "search.prescreen='surrogate.steps=10 surrogate.val_every=10'",
+    ]
     run_evolve(compose_config("evolve", overrides), run_dir=tmp_path, overrides=overrides)
     with Journal(tmp_path) as journal:
         rows = journal.candidates()

@@ -43,8 +43,11 @@ def test_a_search_written_by_an_earlier_version_resumes(tmp_path: Path) -> None:
     run = _copy(tmp_path)
     before = _candidates(run)
     assert len(before) == 4 and all(row[2] == "done" for row in before)
-    overrides = [o for o in yaml.safe_load((run / ".hydra" / "overrides.yaml").read_text())
-                 if not o.startswith("search.budget=")]  # fmt: skip
+    overrides = [
+        o
+        for o in yaml.safe_load((run / ".hydra" / "overrides.yaml").read_text())
+        if not o.startswith("search.budget=")
+    ]
     result = run_script("evolve.py", *overrides, "search.budget=5", f"hydra.run.dir={run}")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "other settings" not in result.stderr
@@ -83,8 +86,14 @@ def test_a_candidate_config_written_by_an_earlier_version_retrains(tmp_path: Pat
     run = _copy(tmp_path)
     folder = run / "candidates" / "000001"
     assert "_target_: lossevo.augment.Pipeline" in (folder / "config.yaml").read_text()  # the old paths
-    result = run_script("train.py", "--config-path", str(folder), "--config-name", "config",
-                        f"hydra.run.dir={tmp_path / 'retrain'}")  # fmt: skip
+    result = run_script(
+        "train.py",
+        "--config-path",
+        str(folder),
+        "--config-name",
+        "config",
+        f"hydra.run.dir={tmp_path / 'retrain'}",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     retrained = yaml.safe_load((tmp_path / "retrain" / "result.yaml").read_text())
     recorded = _candidates(run)[0][3]

@@ -35,8 +35,12 @@ def test_a_nonfinite_loss_is_seen_at_the_next_check_and_only_for_its_member() ->
 
 
 def test_the_precheck_fails_and_the_early_stop_keeps_a_result_on_the_running_train_accuracy() -> None:
-    settings = _settings("surrogate.precheck.step=4", "surrogate.precheck.min_train_acc=0.5",
-                         "surrogate.early_stop.step=8", "surrogate.early_stop.min_train_acc=0.3")  # fmt: skip
+    settings = _settings(
+        "surrogate.precheck.step=4",
+        "surrogate.precheck.min_train_acc=0.5",
+        "surrogate.early_stop.step=8",
+        "surrogate.early_stop.min_train_acc=0.3",
+    )
     rules = StopRules(settings, 3, 20, "cpu")
     # member 0 learns; 1 stays at 0.4 (below the pre-check's 0.5); 2 starts at 0.6, then drops to 0.2
     _steps(rules, [[0.6, 0.4, 0.6 if s < 4 else 0.2] for s in range(8)])

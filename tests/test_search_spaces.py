@@ -17,9 +17,16 @@ pytestmark = pytest.mark.slow
 
 @pytest.mark.parametrize("space", ["graph", "tree_glo", "tree_ngl", "taylor"])
 def test_regularized_evolution_searches_each_space(space: str, tmp_path: Path) -> None:
-    overrides = [*TINY, f"space={space}", "search.budget=6", "search.initial_population=3",
-                 "search.population_size=2", "search.tournament_size=2", "surrogate.steps=30",
-                 "validate.runs=0"]  # fmt: skip
+    overrides = [
+        *TINY,
+        f"space={space}",
+        "search.budget=6",
+        "search.initial_population=3",
+        "search.population_size=2",
+        "search.tournament_size=2",
+        "surrogate.steps=30",
+        "validate.runs=0",
+    ]
     outcome = run_evolve(compose_config("evolve", overrides), run_dir=tmp_path, overrides=overrides)
     with Journal(tmp_path) as journal:
         rows = journal.candidates()

@@ -19,9 +19,20 @@ from .conftest import TINY, run_script
 def fake_set(folder: Path, loss: str, setting: str, accs: list[float | None]) -> Path:
     """A results.csv in train.py's format (as it would be after len(accs) seeds)."""
     folder.mkdir(parents=True, exist_ok=True)
-    rows = [{"loss": loss, "setting": setting, "seed": i, "status": "failed" if a is None else "done",
-             "val_acc": a, "test_acc": a, "steps": 10, "seconds": 1.0, "equation": loss}
-            for i, a in enumerate(accs)]  # fmt: skip
+    rows = [
+        {
+            "loss": loss,
+            "setting": setting,
+            "seed": i,
+            "status": "failed" if a is None else "done",
+            "val_acc": a,
+            "test_acc": a,
+            "steps": 10,
+            "seconds": 1.0,
+            "equation": loss,
+        }
+        for i, a in enumerate(accs)
+    ]
     return st.write_results(folder / "results.csv", rows)
 
 
@@ -63,8 +74,9 @@ def test_commands_write_tables_and_refuse_bad_input(tmp_path: Path, capsys: pyte
 
 @pytest.mark.slow
 def test_train_with_seeds_gives_a_result_set(tmp_path: Path) -> None:
-    result = run_script("train.py", *TINY, "surrogate.steps=20", "seeds=3", "loss=a2",
-                        f"hydra.run.dir={tmp_path}")  # fmt: skip
+    result = run_script(
+        "train.py", *TINY, "surrogate.steps=20", "seeds=3", "loss=a2", f"hydra.run.dir={tmp_path}"
+    )
     assert result.returncode == 0, result.stderr
     rows = st.read_results([tmp_path])
     assert [int(r["seed"]) for r in rows] == [0, 1, 2] and {r["loss"] for r in rows} == {"a2"}

@@ -30,8 +30,11 @@ def test_ngl_tree_compiles_to_its_formula() -> None:
 
 def test_glo_protected_ops_and_reduction() -> None:
     # -(1/n) Σ [sqrt(|y - 1| + ε) * ln(|ŷ| + ε) / (ŷ² + ε)]
-    tree = op("div", op("mul", op("sqrt", op("sub", leaf("y"), const(1))), op("ln", leaf("yhat"))),
-              op("square", leaf("yhat")))  # fmt: skip
+    tree = op(
+        "div",
+        op("mul", op("sqrt", op("sub", leaf("y"), const(1))), op("ln", leaf("yhat"))),
+        op("square", leaf("yhat")),
+    )
     g = TreeGenome(tree, primitives="glo")
     eps = 1e-7
     want = -(torch.sqrt((Y - 1).abs() + eps) * torch.log(YHAT.abs() + eps) / (YHAT**2 + eps)).mean(1)

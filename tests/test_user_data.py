@@ -122,11 +122,14 @@ def test_npz_nhwc_uint8_with_every_split(tmp_path: Path) -> None:
     path = tmp_path / "mine.npz"
     np.savez(
         path,
-        x_train=rng.integers(0, 256, (40, 10, 10, 3), dtype=np.uint8), y_train=np.arange(40) % 4,
-        x_val=rng.integers(0, 256, (8, 10, 10, 3), dtype=np.uint8), y_val=np.arange(8) % 4,
-        x_test=rng.integers(0, 256, (12, 10, 10, 3), dtype=np.uint8), y_test=np.arange(12) % 4,
+        x_train=rng.integers(0, 256, (40, 10, 10, 3), dtype=np.uint8),
+        y_train=np.arange(40) % 4,
+        x_val=rng.integers(0, 256, (8, 10, 10, 3), dtype=np.uint8),
+        y_val=np.arange(8) % 4,
+        x_test=rng.integers(0, 256, (12, 10, 10, 3), dtype=np.uint8),
+        y_test=np.arange(12) % 4,
         classes=np.array(["ant", "bee", "cat", "dog"]),
-    )  # fmt: skip
+    )
     splits = tensors.__wrapped__(str(path))
     assert splits.shape == (3, 10, 10) and splits.classes == ("ant", "bee", "cat", "dog")
     assert (len(splits.train_x), len(splits.val_x), len(splits.test_x)) == (40, 8, 12)
@@ -219,12 +222,23 @@ def test_a_search_with_a_users_model_and_dataset_configs(tmp_path: Path) -> None
     _, configs, env = user_project(tmp_path)
     run_dir = tmp_path / "run"
     result = run_script(
-        "evolve.py", f"--config-dir={configs}", *TINY, "dataset=bright", "model=tiny",
-        "surrogate.steps=200", "search.budget=3", "search.initial_population=3",
-        "search.fidelity.rungs=[200]", "validate.runs=2", "validate.top_k=1",
+        "evolve.py",
+        f"--config-dir={configs}",
+        *TINY,
+        "dataset=bright",
+        "model=tiny",
+        "surrogate.steps=200",
+        "search.budget=3",
+        "search.initial_population=3",
+        "search.fidelity.rungs=[200]",
+        "validate.runs=2",
+        "validate.top_k=1",
         "validate.baselines=[reference]",
-        "executor=local", "executor.workers=1", f"hydra.run.dir={run_dir}", env=env,
-    )  # fmt: skip
+        "executor=local",
+        "executor.workers=1",
+        f"hydra.run.dir={run_dir}",
+        env=env,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     with sqlite3.connect(run_dir / "journal.sqlite") as db:
         statuses = [s for (s,) in db.execute("SELECT status FROM candidates")]
@@ -240,12 +254,19 @@ def test_train_on_an_image_folder_and_a_model_target_override(tmp_path: Path) ->
     _, _, env = user_project(tmp_path)
     class_tree(tmp_path / "imgs", {"a": 12, "b": 12})
     result = run_script(
-        "train.py", *TINY, "dataset=image_folder", f"dataset.root={tmp_path / 'imgs'}",
-        "dataset.image_size=10", "dataset.val_size=4", "dataset.test_size=4", "surrogate.batch_size=8",
+        "train.py",
+        *TINY,
+        "dataset=image_folder",
+        f"dataset.root={tmp_path / 'imgs'}",
+        "dataset.image_size=10",
+        "dataset.val_size=4",
+        "dataset.test_size=4",
+        "surrogate.batch_size=8",
         "model=custom",
         "model._target_=my_models.TinyNet",
-        f"hydra.run.dir={tmp_path / 'run'}", env=env,
-    )  # fmt: skip
+        f"hydra.run.dir={tmp_path / 'run'}",
+        env=env,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "imgs: 16 train / 4 val / 4 test, (3, 10, 10) images, 2 classes" in result.stdout + result.stderr
 
@@ -284,8 +305,9 @@ def test_an_npz_member_declaring_more_than_memory_is_refused_unread(tmp_path: Pa
     import zipfile
 
     header = io.BytesIO()
-    np.lib.format.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False,
-                                                   "shape": (2**40, 8, 8)})  # fmt: skip
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "|u1", "fortran_order": False, "shape": (2**40, 8, 8)}
+    )
     path = tmp_path / "bomb.npz"
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("x.npy", header.getvalue() + b"\0" * 64)

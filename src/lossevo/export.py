@@ -242,8 +242,13 @@ def _module_names(text: str) -> set[str]:
     return names
 
 
-def export(target: str | Path, output: str | Path | None = None, best: int = 1,
-           options: dict[str, Any] | None = None, name: str | None = None) -> Path:  # fmt: skip
+def export(
+    target: str | Path,
+    output: str | Path | None = None,
+    best: int = 1,
+    options: dict[str, Any] | None = None,
+    name: str | None = None,
+) -> Path:
     """Write ``target``'s standalone file to ``output`` (default ``<loss name>.py`` here)."""
     exported = resolve(target, best, options)
     path = Path(output) if output is not None else Path(f"{re.sub(r'[^0-9A-Za-z_]', '_', exported.name)}.py")

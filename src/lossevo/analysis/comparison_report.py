@@ -150,10 +150,21 @@ def search_rows(comparison: Comparison) -> tuple[list[str], list[list[Any]]]:
     validation accuracy at the end, its verdict and the pick's lead over each baseline."""
     baselines = sorted({(lead.baseline, lead.steps) for s in comparison.groups for lead in s.leads})
     header = [
-        "group", "search", "seed", "candidates", "failed", "search_steps", "search_seconds", "wasted_steps",
-        "final_pick_val", "verdict", "verdict_steps", "verdict_seconds", "beats_at_headline",
+        "group",
+        "search",
+        "seed",
+        "candidates",
+        "failed",
+        "search_steps",
+        "search_seconds",
+        "wasted_steps",
+        "final_pick_val",
+        "verdict",
+        "verdict_steps",
+        "verdict_seconds",
+        "beats_at_headline",
         *(f"lead_{b}_{steps}" for b, steps in baselines),
-    ]  # fmt: skip
+    ]
     rows = []
     for s in comparison.groups:
         for r in s.group.searches:
@@ -164,12 +175,24 @@ def search_rows(comparison: Comparison) -> tuple[list[str], list[list[Any]]]:
                     picks = v.finalists(cell)
                     if picks and not cell.setting:
                         leads.update({(c.baseline, cell.steps): c.difference for c in v.against(picks[0])})
-            rows.append([
-                s.group.label, str(r.folder), r.seed, r.candidates, r.failed, r.search_steps,
-                round(r.search_seconds, 3), r.wasted_steps, num(r.final), v is not None, r.verdict_steps,
-                round(r.verdict_seconds, 3), None if v is None else v.beats,
-                *(num(leads.get(key, math.nan)) for key in baselines),
-            ])  # fmt: skip
+            rows.append(
+                [
+                    s.group.label,
+                    str(r.folder),
+                    r.seed,
+                    r.candidates,
+                    r.failed,
+                    r.search_steps,
+                    round(r.search_seconds, 3),
+                    r.wasted_steps,
+                    num(r.final),
+                    v is not None,
+                    r.verdict_steps,
+                    round(r.verdict_seconds, 3),
+                    None if v is None else v.beats,
+                    *(num(leads.get(key, math.nan)) for key in baselines),
+                ]
+            )
     return header, rows
 
 

@@ -43,21 +43,42 @@ def _log(comparison: Comparison, files: dict[str, Path], tracker: Tracker) -> No
     tracker.table(
         "success",
         ["group", "steps", "successes", "searches", "low", "high", "interval"],
-        [[s.group.label, r.steps, r.successes, r.n, r.low, r.high, r.method] for s in comparison.groups
-         for r in s.success],
-    )  # fmt: skip
+        [
+            [s.group.label, r.steps, r.successes, r.n, r.low, r.high, r.method]
+            for s in comparison.groups
+            for r in s.success
+        ],
+    )
     tracker.table(
         "leads",
         ["group", "baseline", "steps", "searches", "mean", "low", "high", "interval"],
-        [[s.group.label, x.baseline, x.steps, len(x.leads), x.mean, _n(x.low), _n(x.high), x.method]
-         for s in comparison.groups for x in s.leads],
-    )  # fmt: skip
+        [
+            [s.group.label, x.baseline, x.steps, len(x.leads), x.mean, _n(x.low), _n(x.high), x.method]
+            for s in comparison.groups
+            for x in s.leads
+        ],
+    )
     tracker.table(
         "contrasts",
         ["a", "b", "steps", "mean_a", "mean_b", "difference", "low", "high", "p", "n_a", "n_b", "sentence"],
-        [[c.a, c.b, c.steps, c.mean_a, c.mean_b, c.difference, c.low, c.high, c.p, c.n_a, c.n_b, c.sentence]
-         for c in comparison.contrasts],
-    )  # fmt: skip
+        [
+            [
+                c.a,
+                c.b,
+                c.steps,
+                c.mean_a,
+                c.mean_b,
+                c.difference,
+                c.low,
+                c.high,
+                c.p,
+                c.n_a,
+                c.n_b,
+                c.sentence,
+            ]
+            for c in comparison.contrasts
+        ],
+    )
     tracker.table(
         "ledger",
         ["search", "group", "p", "beats", "p_holm_across_verdicts", "still_beats"],
@@ -70,8 +91,13 @@ def _log(comparison: Comparison, files: dict[str, Path], tracker: Tracker) -> No
     for i, steps in enumerate(grid):
         point: dict[str, Any] = {"anytime/training_steps": float(steps)}
         for label, (mean, low, high) in bands.items():
-            point.update({f"anytime/{label}": _n(mean[i]), f"anytime/{label} low": _n(low[i]),
-                          f"anytime/{label} high": _n(high[i])})  # fmt: skip
+            point.update(
+                {
+                    f"anytime/{label}": _n(mean[i]),
+                    f"anytime/{label} low": _n(low[i]),
+                    f"anytime/{label} high": _n(high[i]),
+                }
+            )
         tracker.log(point)
     summary: dict[str, Any] = {
         "comparison": "\n".join(sentences(comparison)),

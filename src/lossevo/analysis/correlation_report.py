@@ -95,14 +95,31 @@ def write_correlation_report(study: Study, cfg: DictConfig, folder: Path) -> Cor
     files["report"] = folder / "correlation.md"
     files["report"].write_text("\n".join(lines))
 
-    tracker = Tracker(cfg.get("logger"), folder, group=group_for(folder), job_type="correlate",
-                      name=f"correlate-{folder.name}", config=plain(cfg))  # fmt: skip
-    tracker.table("accuracy", ["loss_id", "name", "cluster", *names, "equation"],
-                  [[s.id, s.name, int(c), *[None if np.isnan(v) else float(v) for v in row], s.equation]
-                   for s, row, c in zip(study.losses, acc, labels, strict=True)])  # fmt: skip
-    tracker.table("kendall", ["setting_a", "setting_b", "tau", "n", f"tau_top{k}", f"n_top{k}"],
-                  [[names[i], names[j], full[i][j].tau, full[i][j].n, top[i][j].tau, top[i][j].n]
-                   for i in range(len(names)) for j in range(i + 1, len(names))])  # fmt: skip
+    tracker = Tracker(
+        cfg.get("logger"),
+        folder,
+        group=group_for(folder),
+        job_type="correlate",
+        name=f"correlate-{folder.name}",
+        config=plain(cfg),
+    )
+    tracker.table(
+        "accuracy",
+        ["loss_id", "name", "cluster", *names, "equation"],
+        [
+            [s.id, s.name, int(c), *[None if np.isnan(v) else float(v) for v in row], s.equation]
+            for s, row, c in zip(study.losses, acc, labels, strict=True)
+        ],
+    )
+    tracker.table(
+        "kendall",
+        ["setting_a", "setting_b", "tau", "n", f"tau_top{k}", f"n_top{k}"],
+        [
+            [names[i], names[j], full[i][j].tau, full[i][j].n, top[i][j].tau, top[i][j].n]
+            for i in range(len(names))
+            for j in range(i + 1, len(names))
+        ],
+    )
     tracker.images({"kendall": files["heatmap"], "scatter": files["scatter"]})
     if recommendation is not None:
         tracker.summary({"recommended_surrogate": recommendation.setting})

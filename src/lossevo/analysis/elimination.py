@@ -132,22 +132,32 @@ def write_elimination_report(study: Study, results: list[StageResult], cfg: Dict
         "|---|---|---|---|---|",
     ]
     for r in results:
-        lines.append(f"| {r.stage.name} | `{' '.join(r.stage.overrides)}` | {r.stage.runs} | "
-                     f"{len(r.entrants)} | {len(r.survivors)} |")  # fmt: skip
+        lines.append(
+            f"| {r.stage.name} | `{' '.join(r.stage.overrides)}` | {r.stage.runs} | "
+            f"{len(r.entrants)} | {len(r.survivors)} |"
+        )
     lines += ["", "| rank | loss | " + " | ".join(names) + " | equation |", "|---" * (len(names) + 3) + "|"]
     for row in rows:
         if row[3] is not None:
             lines.append(f"| {row[3]} | {row[1]} | " + " | ".join(map(str, row[4:-1])) + f" | `{row[-1]}` |")
     report = folder / "elimination.md"
     report.write_text("\n".join(lines) + "\n")
-    tracker = Tracker(cfg.get("logger"), folder, group=group_for(folder), job_type="eliminate",
-                      name=f"eliminate-{folder.name}", config=plain(cfg))  # fmt: skip
+    tracker = Tracker(
+        cfg.get("logger"),
+        folder,
+        group=group_for(folder),
+        job_type="eliminate",
+        name=f"eliminate-{folder.name}",
+        config=plain(cfg),
+    )
     tracker.table("elimination", header, [[*r[:4], *r[4:-1], r[-1]] for r in rows])
     for r in results:  # one ranking per stage, in the order it was decided
         ranked = sorted(r.entrants, key=lambda s: (-np.nan_to_num(r.scores[s.id], nan=-1.0), s.id))
         kept = {s.id for s in r.survivors}
-        tracker.table(f"stage/{r.stage.name}", ["rank", "loss", "score", "kept", "equation"],
-                      [[i, s.name, r.scores[s.id], s.id in kept, s.equation]
-                       for i, s in enumerate(ranked, start=1)])  # fmt: skip
+        tracker.table(
+            f"stage/{r.stage.name}",
+            ["rank", "loss", "score", "kept", "equation"],
+            [[i, s.name, r.scores[s.id], s.id in kept, s.equation] for i, s in enumerate(ranked, start=1)],
+        )
     tracker.finish()
     return report

@@ -126,8 +126,10 @@ def write_report(run: Path, folder: Path, top_k: int = 5, compare: str = "cross_
     tex.append(r"\end{align*}")
     files["equations"] = folder / "equations.tex"
     files["equations"].write_text("\n".join(tex) + "\n")
-    drawn: dict[str, Any] = {f"#{k} (candidate {r.id})": GenomeLoss(genome_from_dict(r.genome))
-                             for k, r in enumerate(best, start=1)}  # fmt: skip
+    drawn: dict[str, Any] = {
+        f"#{k} (candidate {r.id})": GenomeLoss(genome_from_dict(r.genome))
+        for k, r in enumerate(best, start=1)
+    }
     reference_loss = get_loss(compare)
     drawn[compare] = reference_loss
     files["phenotypes"] = plots.plot_phenotypes(drawn, folder / "phenotypes.png")
@@ -156,8 +158,10 @@ TOP_COLUMNS = ["rank", "id", "status", "fitness", "equation", "phenotype"]
 
 def track_top_candidates(tracker: Any, best: list[CandidateRow], files: dict[str, Path]) -> None:
     """The ``top_candidates`` table (equations and phenotype images) on W&B."""
-    rows = [[k, r.id, r.status.value, r.fitness, r.equation, files.get(f"phenotype_{r.id}")]
-            for k, r in enumerate(best, start=1)]  # fmt: skip
+    rows = [
+        [k, r.id, r.status.value, r.fitness, r.equation, files.get(f"phenotype_{r.id}")]
+        for k, r in enumerate(best, start=1)
+    ]
     tracker.table("top_candidates", TOP_COLUMNS, rows)
 
 
@@ -177,8 +181,9 @@ def report_search(cfg: DictConfig, folder: Path) -> list[Path]:
     top_k = int(cfg.get("top_k", 5))
     compare = (cfg.get("compare") or ["cross_entropy"])[0]
     files = write_report(run, folder, top_k, str(compare))
-    tracker = Tracker(cfg.get("logger"), folder, group=group_for(run), job_type="report",
-                      name=f"report-{run.name}")  # fmt: skip
+    tracker = Tracker(
+        cfg.get("logger"), folder, group=group_for(run), job_type="report", name=f"report-{run.name}"
+    )
     try:
         with Journal(run) as journal:
             best = journal.best(top_k)

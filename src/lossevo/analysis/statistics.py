@@ -119,8 +119,9 @@ def _fmt(c: Cell | None, percent: bool, latex: bool = False) -> str:
     return text
 
 
-def markdown_table(losses: list[str], settings: list[str], cells: dict[tuple[str, str], Cell],
-                   percent: bool = True) -> str:  # fmt: skip
+def markdown_table(
+    losses: list[str], settings: list[str], cells: dict[tuple[str, str], Cell], percent: bool = True
+) -> str:
     lines = ["| loss | " + " | ".join(settings) + " |", "|---" * (len(settings) + 1) + "|"]
     for loss in losses:
         lines.append(
@@ -129,13 +130,18 @@ def markdown_table(losses: list[str], settings: list[str], cells: dict[tuple[str
     return "\n".join(lines) + "\n"
 
 
-def latex_table(losses: list[str], settings: list[str], cells: dict[tuple[str, str], Cell],
-                percent: bool = True) -> str:  # fmt: skip
+def latex_table(
+    losses: list[str], settings: list[str], cells: dict[tuple[str, str], Cell], percent: bool = True
+) -> str:
     def esc(text: str) -> str:
         return text.replace("_", r"\_")
 
-    lines = [r"\begin{tabular}{l" + "c" * len(settings) + "}", r"\toprule",
-             "Loss & " + " & ".join(esc(s) for s in settings) + r" \\", r"\midrule"]  # fmt: skip
+    lines = [
+        r"\begin{tabular}{l" + "c" * len(settings) + "}",
+        r"\toprule",
+        "Loss & " + " & ".join(esc(s) for s in settings) + r" \\",
+        r"\midrule",
+    ]
     for loss in losses:
         row = " & ".join(_fmt(cells.get((loss, s)), percent, latex=True) for s in settings)
         lines.append(f"{esc(loss)} & {row} " + r"\\")
@@ -176,5 +182,12 @@ def two_sample(a: np.ndarray, b: np.ndarray) -> TTest:
         )
     two = ttest_ind(a, b, equal_var=False)
     greater = ttest_ind(a, b, equal_var=False, alternative="greater")
-    return TTest(float(a.mean()), float(b.mean()), len(a), len(b), float(two.statistic), float(two.pvalue),
-                 float(greater.pvalue))  # fmt: skip
+    return TTest(
+        float(a.mean()),
+        float(b.mean()),
+        len(a),
+        len(b),
+        float(two.statistic),
+        float(two.pvalue),
+        float(greater.pvalue),
+    )

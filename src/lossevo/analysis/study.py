@@ -124,9 +124,20 @@ class StudyJournal(Database):
         with self.transaction() as db:
             db.execute(
                 "INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (loss_id, setting, run, seed, result.status.value, result.fitness, result.stop_reason.value,
-                 result.detail, result.steps, result.seconds, time.time()),
-            )  # fmt: skip
+                (
+                    loss_id,
+                    setting,
+                    run,
+                    seed,
+                    result.status.value,
+                    result.fitness,
+                    result.stop_reason.value,
+                    result.detail,
+                    result.steps,
+                    result.seconds,
+                    time.time(),
+                ),
+            )
 
     def results(self) -> list[StudyResult]:
         rows = self.query("SELECT * FROM results ORDER BY loss_id, setting, run")
@@ -250,10 +261,15 @@ class Study:
         with Journal(folder) as journal:
             rows = journal.best(int(top)) if top else journal.candidates(Status.DONE)
         return [
-            StudyLoss(offset + i, f"candidate_{row.id}", f"run:{folder}#{row.id}",
-                      genome_loss_config(f"candidate_{row.id}", _genome(folder, row)), row.equation)
+            StudyLoss(
+                offset + i,
+                f"candidate_{row.id}",
+                f"run:{folder}#{row.id}",
+                genome_loss_config(f"candidate_{row.id}", _genome(folder, row)),
+                row.equation,
+            )
             for i, row in enumerate(rows, start=1)
-        ]  # fmt: skip
+        ]
 
     def _random(self, n: int, offset: int) -> list[StudyLoss]:
         from lossevo.genome.sampling import NovelSampler
@@ -271,8 +287,15 @@ class Study:
     # ------------------------------------------------------------------ training
     def run(self, progress: Any = None) -> None:
         """Train every cell not in the journal yet."""
-        self.train([(loss, setting, run) for setting in self.settings for loss in self.losses
-                    for run in range(self.runs)], progress)  # fmt: skip
+        self.train(
+            [
+                (loss, setting, run)
+                for setting in self.settings
+                for loss in self.losses
+                for run in range(self.runs)
+            ],
+            progress,
+        )
 
     def train(self, cells: list[tuple[StudyLoss, str, int]], progress: Any = None) -> None:
         """Train the given (loss, setting, run) cells that are not in the journal yet."""

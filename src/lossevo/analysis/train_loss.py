@@ -67,8 +67,14 @@ def train_loss(cfg: DictConfig, folder: Path, setting: str) -> TrainingOutcome:
     surrogate = Surrogate(cfg)
     log.info("%s", surrogate.data.summary())
     log.info("loss %s", equation)
-    tracker = Tracker(cfg.get("logger"), folder, group="train", job_type="train", name=f"train-{folder.name}",
-                      config=plain(cfg))  # fmt: skip
+    tracker = Tracker(
+        cfg.get("logger"),
+        folder,
+        group="train",
+        job_type="train",
+        name=f"train-{folder.name}",
+        config=plain(cfg),
+    )
     outcome = TrainingOutcome(name, setting, equation, seeds, [])
     rows = []
     try:
@@ -77,16 +83,32 @@ def train_loss(cfg: DictConfig, folder: Path, setting: str) -> TrainingOutcome:
             job = Job(loss, seed, "train", None if cfg.get("data_seed") is None else int(cfg.data_seed))
             result = surrogate.train(job, test=True, root_dir=str(root))
             outcome.results.append(result)
-            rows.append({"loss": name, "setting": setting, "seed": seed, "status": result.status.value,
-                         "val_acc": result.fitness, "test_acc": result.test_acc, "steps": result.steps,
-                         "seconds": round(result.seconds, 3), "equation": equation})  # fmt: skip
+            rows.append(
+                {
+                    "loss": name,
+                    "setting": setting,
+                    "seed": seed,
+                    "status": result.status.value,
+                    "val_acc": result.fitness,
+                    "test_acc": result.test_acc,
+                    "steps": result.steps,
+                    "seconds": round(result.seconds, 3),
+                    "equation": equation,
+                }
+            )
             tracker.log({"seed": seed, "val/best_acc": result.fitness, "test/acc": result.test_acc})
             if len(seeds) == 1:
                 for step, acc in result.history:
                     tracker.log({"val/acc": acc, "step": step})
         summary = outcome.summary()
-        tracker.summary({"best_val_acc": summary["val_acc_mean"], "test_acc": summary["test_acc_mean"],
-                         "test_acc_std": summary["test_acc_std"], "equation": equation})  # fmt: skip
+        tracker.summary(
+            {
+                "best_val_acc": summary["val_acc_mean"],
+                "test_acc": summary["test_acc_mean"],
+                "test_acc_std": summary["test_acc_std"],
+                "equation": equation,
+            }
+        )
     finally:
         tracker.finish()
     write_results(folder / "results.csv", rows)

@@ -47,5 +47,11 @@ validate = _entry("validate", commands.run_validate, "The verdict of a search: f
 correlate = _entry("correlate", commands.run_correlate, "Rank correlation of losses across settings.")
 eliminate = _entry("eliminate", commands.run_eliminate, "Successive elimination of losses.")
 report = _entry("report", commands.run_report, "Plots and equations of a loss, or the report of a search.")
-ENTRIES = {"evolve": evolve, "train": train, "validate": validate, "correlate": correlate,
-           "eliminate": eliminate, "report": report}  # fmt: skip
+ENTRIES = {
+    "evolve": evolve,
+    "train": train,
+    "validate": validate,
+    "correlate": correlate,
+    "eliminate": eliminate,
+    "report": report,
+}

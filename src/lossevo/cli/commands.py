@@ -131,8 +131,15 @@ def run_evolve(
         where = f"rung {rung}" if rung else (f"parent {row.parent_id}" if row.parent_id else row.phase)
         done = result.stop_reason == StopReason.COMPLETED
         reason = "" if done else f" [{result.stop_reason}: {result.detail}]"
-        log.info("candidate %d (%s) %s in %.1fs%s  %s", row.id, where, fitness, result.seconds, reason,
-                 row.equation)  # fmt: skip
+        log.info(
+            "candidate %d (%s) %s in %.1fs%s  %s",
+            row.id,
+            where,
+            fitness,
+            result.seconds,
+            reason,
+            row.equation,
+        )
         if not rung:
             log.info("  %s", progress.line())
 
@@ -167,9 +174,15 @@ def print_outcome(outcome: SearchOutcome, console: Console, overrides: Sequence[
         if verdict is not None:
             v = validated.get(row.id)
             p = None if v is None else v.p_every_baseline
-            cells += ["-", "-", "-"] if v is None else [
-                _mean_std(v.test_mean, v.test_std), _mean_std(v.val_mean, v.val_std),
-                "-" if p is None or p != p else f"{p:.3g}"]  # fmt: skip
+            cells += (
+                ["-", "-", "-"]
+                if v is None
+                else [
+                    _mean_std(v.test_mean, v.test_std),
+                    _mean_std(v.val_mean, v.val_std),
+                    "-" if p is None or p != p else f"{p:.3g}",
+                ]
+            )
         table.add_row(*cells, escape(row.equation))
     if verdict is not None:
         for b in verdict.baselines():
@@ -189,8 +202,11 @@ def print_outcome(outcome: SearchOutcome, console: Console, overrides: Sequence[
             table.add_row("ref", escape(ref.name), shown, escape(ref.equation), style="bold")
     console.print(table)
     promoted = f", {outcome.promotions} promotions" if outcome.promotions else ""
-    console.print(f"{outcome.evaluated} candidates evaluated ({outcome.failed} failed{promoted}); "
-                  f"journal: {outcome.run_dir / 'journal.sqlite'}", markup=False)  # fmt: skip
+    console.print(
+        f"{outcome.evaluated} candidates evaluated ({outcome.failed} failed{promoted}); "
+        f"journal: {outcome.run_dir / 'journal.sqlite'}",
+        markup=False,
+    )
     if verdict is not None and outcome.files:
         console.print(f"verdict: {verdict.sentence()}", markup=False)
         console.print(resolution(verdict), markup=False)
@@ -213,9 +229,12 @@ def train_overrides(overrides: Sequence[str], outcome: SearchOutcome) -> list[st
     recipe overrides, at the verdict's headline budget with no early exits (as it was validated)."""
     from lossevo.verdict.plan import validation_overrides
 
-    kept = [o for o in overrides
-            if o.lstrip("+~").split("=", 1)[0].split(".", 1)[0].split("@", 1)[0] in TRAINING_KEYS
-            and not o.lstrip("+~").startswith(("surrogate.population", "trainer.threads"))]  # fmt: skip
+    kept = [
+        o
+        for o in overrides
+        if o.lstrip("+~").split("=", 1)[0].split(".", 1)[0].split("@", 1)[0] in TRAINING_KEYS
+        and not o.lstrip("+~").startswith(("surrogate.population", "trainer.threads"))
+    ]
     if outcome.verdict is None:
         return kept
     budget = validation_overrides([], outcome.verdict.headline.steps)
@@ -241,16 +260,20 @@ def run_train(cfg: DictConfig, run_dir: str | Path | None = None) -> Any:
     outcome = train_seeds(cfg, run_dir)
     for seed, result in zip(outcome.seeds, outcome.results, strict=True):
         if result.ok:
-            print(f"seed {seed}: best validation accuracy {result.fitness:.4f}, test accuracy "
-                  f"{result.test_acc:.4f} ({result.steps} steps, {result.seconds:.1f}s)")  # fmt: skip
+            print(
+                f"seed {seed}: best validation accuracy {result.fitness:.4f}, test accuracy "
+                f"{result.test_acc:.4f} ({result.steps} steps, {result.seconds:.1f}s)"
+            )
         else:
             print(f"seed {seed}: training failed: {result.stop_reason}: {result.detail}")
     check_trained(outcome)
     test = outcome.test_accuracies()
     if len(outcome.seeds) > 1 and len(test):
         spread = f" ± {test.std(ddof=1):.4f}" if len(test) > 1 else ""
-        print(f"{outcome.name} on {outcome.setting}: test accuracy {test.mean():.4f}{spread} "
-              f"over {len(test)} of {len(outcome.seeds)} runs")  # fmt: skip
+        print(
+            f"{outcome.name} on {outcome.setting}: test accuracy {test.mean():.4f}{spread} "
+            f"over {len(test)} of {len(outcome.seeds)} runs"
+        )
     return outcome
 
 

@@ -183,8 +183,11 @@ def main(argv: list[str] | None = None) -> int:
         "compare", help="replicated searches compared: success rate, leads, anytime curves, equal compute"
     )
     comparing.add_argument("folders", nargs="+", help="search run folders, or a multirun root holding them")
-    comparing.add_argument("-o", "--output", help="folder for comparison.md/.csv and the plots (default: "
-                           "the multirun root, or ./comparison)")  # fmt: skip
+    comparing.add_argument(
+        "-o",
+        "--output",
+        help="folder for comparison.md/.csv and the plots (default: the multirun root, or ./comparison)",
+    )
     comparing.add_argument("--no-wandb", action="store_true", help="no W&B run of it")
     args = parser.parse_args(argv)
     try:

@@ -19,8 +19,11 @@ class RunFolderCheck(Callback):
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         if not str(config.hydra.run.dir or "").strip():  # would be the current folder, with its files
-            print("error: hydra.run.dir is empty: name the run's own folder (hydra.run.dir=outputs/my_run), "
-                  "or leave it out for a new one under outputs/", file=sys.stderr)  # fmt: skip
+            print(
+                "error: hydra.run.dir is empty: name the run's own folder (hydra.run.dir=outputs/my_run), "
+                "or leave it out for a new one under outputs/",
+                file=sys.stderr,
+            )
             sys.exit(2)
         folder = Path(str(config.hydra.run.dir)).absolute()
         keep_previous_command(folder)

@@ -120,9 +120,21 @@ def cutmix(
 
 # ---------------------------------------------------------------------------- RandAugment
 RANDAUG_OPS = (
-    "identity", "autocontrast", "equalize", "rotate", "solarize", "color", "posterize",
-    "contrast", "brightness", "sharpness", "shear_x", "shear_y", "translate_x", "translate_y",
-)  # fmt: skip
+    "identity",
+    "autocontrast",
+    "equalize",
+    "rotate",
+    "solarize",
+    "color",
+    "posterize",
+    "contrast",
+    "brightness",
+    "sharpness",
+    "shear_x",
+    "shear_y",
+    "translate_x",
+    "translate_y",
+)
 _OP = {name: i for i, name in enumerate(RANDAUG_OPS)}
 
 
@@ -134,9 +146,15 @@ def _op_table(rows: dict[str, Sequence[float]], width: int) -> list[list[float]]
 # Per-op coefficients of the warp, looked up per image: angle (x 30° f), shear x and y (x 0.3 f),
 # translate x and y (x 0.45 f of the image).
 _WARP_TABLE = _op_table(
-    {"rotate": [1, 0, 0, 0, 0], "shear_x": [0, 1, 0, 0, 0], "shear_y": [0, 0, 1, 0, 0],
-     "translate_x": [0, 0, 0, 1, 0], "translate_y": [0, 0, 0, 0, 1]}, 5
-)  # fmt: skip
+    {
+        "rotate": [1, 0, 0, 0, 0],
+        "shear_x": [0, 1, 0, 0, 0],
+        "shear_y": [0, 0, 1, 0, 0],
+        "translate_x": [0, 0, 0, 1, 0],
+        "translate_y": [0, 0, 0, 0, 1],
+    },
+    5,
+)
 _GEOMETRIC = ("rotate", "shear_x", "shear_y", "translate_x", "translate_y")
 _cache: dict[tuple, torch.Tensor] = {}
 

@@ -81,9 +81,12 @@ class ImageSplits:
             f"{self.name}: {len(self.train_x)} train / {len(self.val_x)} val / "
             f"{len(self.test_x)} test, {self.shape} images, {self.num_classes} classes"
             + (f" ({self.source})" if self.source else "")
-            + (f"; {' and '.join(self.held_out)} held out of the training images (dataset.split_seed)"
-               if self.held_out else "")
-        )  # fmt: skip
+            + (
+                f"; {' and '.join(self.held_out)} held out of the training images (dataset.split_seed)"
+                if self.held_out
+                else ""
+            )
+        )
 
 
 # Keys of a dataset config that other nodes read (augment=base pads and flips by them, the
@@ -254,20 +257,27 @@ def _torchvision_fetch(cls_name: str, **splits: Any) -> Callable[[Path], None]:
 _IDX_HELP = "the four *-idx*-ubyte(.gz) files"
 SOURCES: dict[str, Source] = {
     "fashion_mnist": Source(
-        "Fashion-MNIST", "LOSSEVO_FASHION_MNIST", _idx_finder("FashionMNIST"),
-        _torchvision_fetch("FashionMNIST"), _IDX_HELP,
+        "Fashion-MNIST",
+        "LOSSEVO_FASHION_MNIST",
+        _idx_finder("FashionMNIST"),
+        _torchvision_fetch("FashionMNIST"),
+        _IDX_HELP,
         install="Get it with `apt-get install dataset-fashion-mnist` (Debian/Ubuntu, installs "
         "/usr/share/datasets/fashion-mnist). ",
         defaults=(DEBIAN_FASHION_MNIST,),
     ),
     "mnist": Source("MNIST", "LOSSEVO_MNIST", _idx_finder("MNIST"), _torchvision_fetch("MNIST"), _IDX_HELP),
-}  # fmt: skip
+}
 
 
 def _idx_splits(
-    name: str, folder: Path, classes: tuple[str, ...], val_size: int, split_seed: int,
+    name: str,
+    folder: Path,
+    classes: tuple[str, ...],
+    val_size: int,
+    split_seed: int,
     train_size: int | None,
-) -> ImageSplits:  # fmt: skip
+) -> ImageSplits:
     arrays = {key: read_idx(_found(folder, stem)) for key, stem in _IDX_FILES.items()}
     x = torch.from_numpy(arrays["train_x"].copy()).unsqueeze(1)
     y = torch.from_numpy(arrays["train_y"].astype(np.int64))
@@ -323,13 +333,19 @@ def _cifar_finder(subfolder: str, names: tuple[str, ...]) -> Callable[[Path], Pa
 _CIFAR10_FILES = (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta")
 _CIFAR100_FILES = ("train", "test", "meta")
 SOURCES["cifar10"] = Source(
-    "CIFAR-10", "LOSSEVO_CIFAR10", _cifar_finder("cifar-10-batches-py", _CIFAR10_FILES),
-    _torchvision_fetch("CIFAR10"), "cifar-10-batches-py/ (data_batch_1..5, test_batch, batches.meta)",
-)  # fmt: skip
+    "CIFAR-10",
+    "LOSSEVO_CIFAR10",
+    _cifar_finder("cifar-10-batches-py", _CIFAR10_FILES),
+    _torchvision_fetch("CIFAR10"),
+    "cifar-10-batches-py/ (data_batch_1..5, test_batch, batches.meta)",
+)
 SOURCES["cifar100"] = Source(
-    "CIFAR-100", "LOSSEVO_CIFAR100", _cifar_finder("cifar-100-python", _CIFAR100_FILES),
-    _torchvision_fetch("CIFAR100"), "cifar-100-python/ (train, test, meta)",
-)  # fmt: skip
+    "CIFAR-100",
+    "LOSSEVO_CIFAR100",
+    _cifar_finder("cifar-100-python", _CIFAR100_FILES),
+    _torchvision_fetch("CIFAR100"),
+    "cifar-100-python/ (train, test, meta)",
+)
 
 
 def _unpickle(path: Path) -> dict:
@@ -353,9 +369,15 @@ def _decode(names: list) -> tuple[str, ...]:
 
 
 def _cifar(
-    name: str, folder: Path, train_files: list[str], label_key: bytes, classes: tuple[str, ...],
-    val_size: int, split_seed: int, train_size: int | None,
-) -> ImageSplits:  # fmt: skip
+    name: str,
+    folder: Path,
+    train_files: list[str],
+    label_key: bytes,
+    classes: tuple[str, ...],
+    val_size: int,
+    split_seed: int,
+    train_size: int | None,
+) -> ImageSplits:
     batches = [(_unpickle(folder / f), folder / f) for f in train_files]
     x = torch.cat([_cifar_images(b, p) for b, p in batches])
     y = torch.cat([torch.tensor(b[label_key], dtype=torch.int64) for b, _ in batches])
@@ -423,10 +445,12 @@ def _find_svhn(folder: Path) -> Path | None:
 
 
 SOURCES["svhn"] = Source(
-    "SVHN", "LOSSEVO_SVHN", _find_svhn,
+    "SVHN",
+    "LOSSEVO_SVHN",
+    _find_svhn,
     _torchvision_fetch("SVHN", splits=[{"split": "train"}, {"split": "test"}]),
     "train_32x32.mat and test_32x32.mat",
-)  # fmt: skip
+)
 
 
 def _svhn_split(path: Path) -> tuple[torch.Tensor, torch.Tensor]:

@@ -77,8 +77,9 @@ def load_images(
     if cache.is_file():
         data = torch.load(cache, weights_only=True)
         return data["x"], data["y"]
-    log.info("decoding %d images (%s) to %dx%d once; cached in %s", len(items), cache_key, size, size,
-             cache.parent)  # fmt: skip
+    log.info(
+        "decoding %d images (%s) to %dx%d once; cached in %s", len(items), cache_key, size, size, cache.parent
+    )
     resize = _resizer(size)
     mode = {1: "L", 3: "RGB"}[channels]
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
@@ -120,8 +121,16 @@ def track(items: Iterable[T], total: int, description: str) -> Iterator[T]:
     from rich.progress import track as rich_track
 
     console = Console(stderr=True)
-    return iter(rich_track(items, total=total, description=description, console=console,
-                           disable=not console.is_terminal, transient=True))  # fmt: skip
+    return iter(
+        rich_track(
+            items,
+            total=total,
+            description=description,
+            console=console,
+            disable=not console.is_terminal,
+            transient=True,
+        )
+    )
 
 
 def _key(folder: Path, name: str) -> str:
@@ -187,10 +196,12 @@ def _find_flowers(folder: Path) -> Path | None:
 
 
 FLOWERS = Source(
-    "Oxford Flowers-102", "LOSSEVO_FLOWERS102", _find_flowers,
+    "Oxford Flowers-102",
+    "LOSSEVO_FLOWERS102",
+    _find_flowers,
     _torchvision_fetch("Flowers102", splits=[{"split": "train"}, {"split": "val"}, {"split": "test"}]),
     "flowers-102/ (jpg/, imagelabels.mat, setid.mat)",
-)  # fmt: skip
+)
 
 
 @lru_cache(maxsize=2)
@@ -234,10 +245,12 @@ def _find_caltech(folder: Path) -> Path | None:
 
 
 CALTECH = Source(
-    "Caltech-101", "LOSSEVO_CALTECH101", _find_caltech,
+    "Caltech-101",
+    "LOSSEVO_CALTECH101",
+    _find_caltech,
     _torchvision_fetch("Caltech101", splits=[{}]),
     "caltech101/101_ObjectCategories/<class>/*.jpg",
-)  # fmt: skip
+)
 
 
 @lru_cache(maxsize=2)
@@ -283,12 +296,14 @@ def _find_cars(folder: Path) -> Path | None:
 
 
 CARS = Source(
-    "Stanford Cars-196", "LOSSEVO_CARS196", _find_cars,
+    "Stanford Cars-196",
+    "LOSSEVO_CARS196",
+    _find_cars,
     _torchvision_fetch("StanfordCars", splits=[{"split": "train"}, {"split": "test"}]),
     "stanford_cars/ (cars_train/, cars_test/, devkit/cars_train_annos.mat, devkit/cars_meta.mat, "
     "cars_test_annos_withlabels.mat)",
     install="torchvision's download of this dataset is broken upstream; get the files from Kaggle. ",
-)  # fmt: skip
+)
 
 
 def _annotations(path: Path, images: Path) -> list[Item]:

@@ -118,8 +118,19 @@ def image_folder(
         test, train = _take(train, test_size, "test_size", split_seed + 1)
     val_count = count(val_size, len(train), "val_size")
     name = folder.resolve().name
-    splits = image_splits(name, folder, classes, image_size, train, val, test, val_count, split_seed,
-                          channels=channels, skip_unreadable=skip_unreadable)  # fmt: skip
+    splits = image_splits(
+        name,
+        folder,
+        classes,
+        image_size,
+        train,
+        val,
+        test,
+        val_count,
+        split_seed,
+        channels=channels,
+        skip_unreadable=skip_unreadable,
+    )
     splits.held_out = held_out
     copies = copies_in_test(splits.train_x, splits.val_x, splits.test_x)
     examples = [str(p.relative_to(folder)) for (p, _), c in zip(test, copies.tolist(), strict=False) if c]

@@ -134,8 +134,15 @@ class LocalExecutor(Executor):
         if not gpus and int(workers) * threads > cores:  # oversubscribed CPUs crawl (threads spin)
             asked, threads = threads, min(threads, cores)
             fit = max(1, cores // threads)
-            log.warning("executor.workers=%s x executor.threads=%d exceeds this machine's %d cores: using %d "
-                        "worker(s) of %d thread(s)", workers, asked, cores, fit, threads)  # fmt: skip
+            log.warning(
+                "executor.workers=%s x executor.threads=%d exceeds this machine's %d cores: using %d "
+                "worker(s) of %d thread(s)",
+                workers,
+                asked,
+                cores,
+                fit,
+                threads,
+            )
             workers = fit
         self.capacity = int(workers)
         context = mp.get_context("spawn")
@@ -272,14 +279,27 @@ class SlurmExecutor(Executor):
                     "executor=slurm: no `sbatch` here; run the search where SLURM commands work (a login "
                     "node), or try the config with local processes: executor.cluster=local"
                 )
-            params = slurm_parameters(partition, account, qos, constraint, timeout_min, gpus_per_node,
-                                      cpus_per_task, mem_gb, setup, additional_parameters)  # fmt: skip
+            params = slurm_parameters(
+                partition,
+                account,
+                qos,
+                constraint,
+                timeout_min,
+                gpus_per_node,
+                cpus_per_task,
+                mem_gb,
+                setup,
+                additional_parameters,
+            )
             self._executor: Any = submitit.SlurmExecutor(folder=folder)
             script = sbatch_script(folder, params)
             log.info("SLURM: up to %d jobs at once, each submitted as\n%s", workers, script)
         elif cluster == "local":
-            params = {"timeout_min": timeout_min, "gpus_per_node": gpus_per_node,
-                      "cpus_per_task": cpus_per_task}  # fmt: skip
+            params = {
+                "timeout_min": timeout_min,
+                "gpus_per_node": gpus_per_node,
+                "cpus_per_task": cpus_per_task,
+            }
             self._executor = submitit.LocalExecutor(folder=folder)
         else:
             raise LossevoError(f"executor.cluster must be slurm or local, got {cluster}")
@@ -314,18 +334,31 @@ class SlurmExecutor(Executor):
 
 
 def slurm_parameters(
-    partition: str | None, account: str | None, qos: str | None, constraint: str | None, timeout_min: int,
-    gpus_per_node: int, cpus_per_task: int, mem_gb: float | None, setup: list[str] | None,
+    partition: str | None,
+    account: str | None,
+    qos: str | None,
+    constraint: str | None,
+    timeout_min: int,
+    gpus_per_node: int,
+    cpus_per_task: int,
+    mem_gb: float | None,
+    setup: list[str] | None,
     additional_parameters: dict[str, Any] | None,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """``executor=slurm``'s keys as submitit's SLURM parameters (the sbatch options)."""
     params: dict[str, Any] = {
-        "job_name": "lossevo", "partition": partition, "account": account, "qos": qos,
-        "constraint": constraint, "time": int(timeout_min), "gpus_per_node": int(gpus_per_node) or None,
-        "cpus_per_task": int(cpus_per_task), "mem": f"{mem_gb}GB" if mem_gb else None,
+        "job_name": "lossevo",
+        "partition": partition,
+        "account": account,
+        "qos": qos,
+        "constraint": constraint,
+        "time": int(timeout_min),
+        "gpus_per_node": int(gpus_per_node) or None,
+        "cpus_per_task": int(cpus_per_task),
+        "mem": f"{mem_gb}GB" if mem_gb else None,
         "setup": list(setup or []) or None,
         "additional_parameters": dict(additional_parameters or {}) or None,
-    }  # fmt: skip
+    }
     return {k: v for k, v in params.items() if v is not None}
 
 

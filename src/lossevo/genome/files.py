@@ -88,8 +88,10 @@ def loss_data(data: Any) -> GenomeFile:
     if isinstance(data, dict) and "genome" in data:
         unknown = sorted(str(k) for k in data if k not in LOSS_KEYS)
         if unknown:
-            raise GenomeError(f"a genome loss config has no key(s) {', '.join(unknown)} (it has "
-                              f"{', '.join(sorted(LOSS_KEYS))})")  # fmt: skip
+            raise GenomeError(
+                f"a genome loss config has no key(s) {', '.join(unknown)} (it has "
+                f"{', '.join(sorted(LOSS_KEYS))})"
+            )
         if data.get("_target_", LOSS_TARGET) != LOSS_TARGET:
             raise GenomeError(
                 f"_target_ is {str(data['_target_'])[:60]!r}; a genome loss config's may only be "

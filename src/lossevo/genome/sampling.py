@@ -18,9 +18,12 @@ class NovelSampler:
     """Draws from ``space`` with ``rng`` until a genome passes ``integrity`` (at most ``max_tries``)."""
 
     def __init__(
-        self, space: SearchSpace[Any], rng: np.random.Generator, integrity: dict[str, Any] | None = None,
+        self,
+        space: SearchSpace[Any],
+        rng: np.random.Generator,
+        integrity: dict[str, Any] | None = None,
         max_tries: int = 100_000,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.space = space
         self.rng = rng
         self.max_tries = max_tries

@@ -30,8 +30,9 @@ def genome_loss(
 
 def load_loss_file(path: str | Path, reduction: str = "mean", label_smoothing: float = 0.0) -> GenomeLoss:
     """A loss from a genome file (JSON or YAML), read as data (genome/files.py)."""
-    return GenomeLoss(load_genome_file(path), reduction=reduction, name=Path(path).stem,
-                      label_smoothing=label_smoothing)  # fmt: skip
+    return GenomeLoss(
+        load_genome_file(path), reduction=reduction, name=Path(path).stem, label_smoothing=label_smoothing
+    )
 
 
 def _plain(data: Any) -> Any:

@@ -60,11 +60,15 @@ def _genome_loss(node: Any, where: str) -> GenomeLoss:
     )
     unknown = sorted(str(k) for k in raw if k not in LOSS_KEYS)
     if unknown:
-        raise LossevoError(f"{where}.{unknown[0]} is not an option of a genome loss (it takes "
-                           f"{', '.join(sorted(LOSS_KEYS - {'_target_'}))}): remove it")  # fmt: skip
+        raise LossevoError(
+            f"{where}.{unknown[0]} is not an option of a genome loss (it takes "
+            f"{', '.join(sorted(LOSS_KEYS - {'_target_'}))}): remove it"
+        )
     if raw.get("genome") in (None, "???"):
-        raise LossevoError(f"{where}.genome is not set: add {where}.genome={{space: graph, ...}} or use "
-                           f"{where}=file {where}.path=<genome file>")  # fmt: skip
+        raise LossevoError(
+            f"{where}.genome is not set: add {where}.genome={{space: graph, ...}} or use "
+            f"{where}=file {where}.path=<genome file>"
+        )
     name = raw.get("name", "genome")
     if not isinstance(name, str) or not LOSS_NAME.fullmatch(name):
         raise LossevoError(f"{where}.name must be letters, digits, '_', '.' and '-', got {str(name)[:60]!r}")

@@ -28,10 +28,27 @@ from torch.func import functional_call, stack_module_state, vmap
 
 # Modules that act on each channel (or element) alone: correct on side-by-side members as they are.
 CHANNELWISE = (
-    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Mish, nn.Sigmoid, nn.Tanh, nn.Hardswish,
-    nn.Identity, nn.Dropout, nn.Dropout2d, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d,
-    nn.AdaptiveMaxPool2d, nn.Flatten, nn.Sequential, nn.ModuleList,
-)  # fmt: skip
+    nn.ReLU,
+    nn.ReLU6,
+    nn.LeakyReLU,
+    nn.ELU,
+    nn.GELU,
+    nn.SiLU,
+    nn.Mish,
+    nn.Sigmoid,
+    nn.Tanh,
+    nn.Hardswish,
+    nn.Identity,
+    nn.Dropout,
+    nn.Dropout2d,
+    nn.MaxPool2d,
+    nn.AvgPool2d,
+    nn.AdaptiveAvgPool2d,
+    nn.AdaptiveMaxPool2d,
+    nn.Flatten,
+    nn.Sequential,
+    nn.ModuleList,
+)
 
 
 class Stack(nn.Module):

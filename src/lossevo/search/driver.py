@@ -129,8 +129,13 @@ class Driver:
                     f"{run_dir} holds candidate folders but its journal is new or empty: the journal was "
                     "lost; restore journal.sqlite, or start a new search in another folder"
                 )
-            check_identity(self.journal, identity(cfg, FREE_KEYS), "search", fresh=self._nothing_recorded(),
-                           same=same_ops)  # fmt: skip
+            check_identity(
+                self.journal,
+                identity(cfg, FREE_KEYS),
+                "search",
+                fresh=self._nothing_recorded(),
+                same=same_ops,
+            )
             self._genomes = {row.id: self._parse(row) for row in self.journal.candidates()}
             state = self.journal.strategy_state()
             if state is not None:
@@ -182,14 +187,22 @@ class Driver:
         known = set(self._phases)
         finished = {row.id for row in self.journal.candidates(FINISHED)}
         if lost := sorted(folders - known):
-            log.warning("the journal has no row for %d candidate%s whose folder exists (%s): it is older "
-                        "than the run folder (restored, or its write-ahead log lost); they will be "
-                        "proposed and trained again", len(lost), "" if len(lost) == 1 else "s",
-                        _ids(lost))  # fmt: skip
+            log.warning(
+                "the journal has no row for %d candidate%s whose folder exists (%s): it is older "
+                "than the run folder (restored, or its write-ahead log lost); they will be "
+                "proposed and trained again",
+                len(lost),
+                "" if len(lost) == 1 else "s",
+                _ids(lost),
+            )
         if gone := sorted(finished - folders):
-            log.warning("%d finished candidate folder%s deleted (%s): the journal keeps their results and "
-                        "nothing is trained again; their config files are not rewritten", len(gone),
-                        " was" if len(gone) == 1 else "s were", _ids(gone))  # fmt: skip
+            log.warning(
+                "%d finished candidate folder%s deleted (%s): the journal keeps their results and "
+                "nothing is trained again; their config files are not rewritten",
+                len(gone),
+                " was" if len(gone) == 1 else "s were",
+                _ids(gone),
+            )
 
     def _nothing_recorded(self) -> bool:
         return self.journal.count(FINISHED) == 0 and not self.journal.references()
@@ -202,8 +215,9 @@ class Driver:
             for row in self.journal.unfinished():  # were running when the last run stopped
                 self._ready.append(self._candidate_task(row, 0))
             for promotion in self.journal.unfinished_promotions():
-                self._ready.append(self._candidate_task(self.journal.candidate(promotion.candidate_id),
-                                                        promotion.rung))  # fmt: skip
+                self._ready.append(
+                    self._candidate_task(self.journal.candidate(promotion.candidate_id), promotion.rung)
+                )
             run_tasks(executor, self._next_task, self._on_result, self.settings.group)
             if self.journal.count() < self.settings.budget:
                 raise RuntimeError("the strategy waits for results, but no evaluation is outstanding")
@@ -211,11 +225,25 @@ class Driver:
             verdict: Verdict | None = None
             if plan.runs >= 1:
                 plan.save(self.journal)
-                phase = ValidationPhase(plan, self.journal, self.composer, self.objective, self.seed,
-                                        self.settings.label_smoothing, self.retries)  # fmt: skip
+                phase = ValidationPhase(
+                    plan,
+                    self.journal,
+                    self.composer,
+                    self.objective,
+                    self.seed,
+                    self.settings.label_smoothing,
+                    self.retries,
+                )
                 verdict = phase.run(executor, self.settings.group)
-            outcome = write_outputs(self.run_dir, self.journal, self.tracker, self.settings, verdict,
-                                    self.strategy.summary(), self.cfg.loss)  # fmt: skip
+            outcome = write_outputs(
+                self.run_dir,
+                self.journal,
+                self.tracker,
+                self.settings,
+                verdict,
+                self.strategy.summary(),
+                self.cfg.loss,
+            )
         finally:
             executor.close()
             self.tracker.finish()
@@ -235,8 +263,12 @@ class Driver:
                 candidate_id, rung = promotion
                 self.journal.promote(candidate_id, rung)
                 row = self.journal.candidate(candidate_id)
-                log.info("candidate %d promoted to rung %d (%s steps)", candidate_id, rung,
-                         f"{self.fidelity.steps[rung]:,}")  # fmt: skip
+                log.info(
+                    "candidate %d promoted to rung %d (%s steps)",
+                    candidate_id,
+                    rung,
+                    f"{self.fidelity.steps[rung]:,}",
+                )
                 return self._submitted(self._candidate_task(row, rung))
         if self.journal.count() >= self.settings.budget:
             return None
@@ -250,8 +282,9 @@ class Driver:
         self.retries.submitted(task)
         if isinstance(task.key, CandidateKey):
             first = task.configs[0]
-            self.journal.mark_running(task.key.candidate_id, task.key.rung, first["seed"],
-                                      first.get("data_seed"))  # fmt: skip
+            self.journal.mark_running(
+                task.key.candidate_id, task.key.rung, first["seed"], first.get("data_seed")
+            )
         return task
 
     def _on_result(self, task: Task, result: Fitness) -> None:
@@ -313,8 +346,7 @@ class Driver:
         extras = self._extras(rung, self._prescreened(row.phase, rung))
         seeds = training_seeds(row.seed if rung == 0 else rung_seed(self.seed, rung), len(extras), runs)
         data_seeds = self._data_seeds(rung, len(extras), runs)
-        loss = genome_loss_config(f"candidate_{row.id}", self._genomes[row.id],
-                                  self.settings.label_smoothing)  # fmt: skip
+        loss = genome_loss_config(f"candidate_{row.id}", self._genomes[row.id], self.settings.label_smoothing)
         info = {"id": row.id, "parent": row.parent_id, "phase": row.phase, "dir": str(folder), "rung": rung}
         configs = []
         for i, seed in enumerate(seeds):
@@ -488,8 +520,10 @@ class Driver:
             equation = str(getattr(built, "equation", name))
             out.append(Baseline(name, loss, equation))
         if not out:
-            raise LossevoError("validate.baselines is empty: name the losses a finalist must beat, e.g. "
-                               "validate.baselines=[reference,cross_entropy_ls,poly1]")  # fmt: skip
+            raise LossevoError(
+                "validate.baselines is empty: name the losses a finalist must beat, e.g. "
+                "validate.baselines=[reference,cross_entropy_ls,poly1]"
+            )
         return out
 
     def _loss_option(self, option: str) -> dict[str, Any]:

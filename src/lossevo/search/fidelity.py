@@ -102,8 +102,10 @@ class Fidelity:
             best: list[RungRow] = []
             for pool in pools.values():
                 k = math.floor(len(pool) / self.eta + 1e-9)
-                ranked = sorted((r for r in pool if r.status == Status.DONE and r.fitness is not None),
-                                key=lambda r: (-(r.fitness or 0.0), r.candidate_id))  # fmt: skip
+                ranked = sorted(
+                    (r for r in pool if r.status == Status.DONE and r.fitness is not None),
+                    key=lambda r: (-(r.fitness or 0.0), r.candidate_id),
+                )
                 best += [r for r in ranked[:k] if (r.candidate_id, rung + 1) not in present]
             if best:
                 chosen = min(best, key=lambda r: (-(r.fitness or 0.0), r.candidate_id))

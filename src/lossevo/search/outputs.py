@@ -92,8 +92,9 @@ def write_outputs(
     if tracker.active and best:  # phenotypes for the dashboard, only when anything is logged
         from lossevo.analysis.evolution_report import phenotype_files, track_top_candidates
 
-        images = phenotype_files(best, settings.reference_name, build_loss(reference_loss, "loss"),
-                                 run_dir / "phenotypes")  # fmt: skip
+        images = phenotype_files(
+            best, settings.reference_name, build_loss(reference_loss, "loss"), run_dir / "phenotypes"
+        )
         track_top_candidates(tracker, best, images)
     tracker.summary(
         {
@@ -121,10 +122,18 @@ def write_outputs(
 def _track_candidates(tracker: Tracker, journal: Journal) -> None:
     columns = ["id", "parent", "phase", "status", "fitness", "stop_reason", "equation", "seconds"]
     rows = [
-        [r.id, r.parent_id, r.phase, r.status.value, r.fitness, r.stop_reason and r.stop_reason.value,
-         r.equation, r.seconds]
+        [
+            r.id,
+            r.parent_id,
+            r.phase,
+            r.status.value,
+            r.fitness,
+            r.stop_reason and r.stop_reason.value,
+            r.equation,
+            r.seconds,
+        ]
         for r in journal.candidates()
-    ]  # fmt: skip
+    ]
     tracker.table("candidates", columns, rows)
 
 

@@ -93,8 +93,9 @@ class Database:
         if not self.path.is_file():
             raise LossevoError(f"{self.path} does not exist: name a run folder that holds a {self.KIND}")
         try:
-            self._db = sqlite3.connect(f"{self.path.absolute().as_uri()}?mode=ro", uri=True, timeout=30.0,
-                                       isolation_level=None)  # fmt: skip
+            self._db = sqlite3.connect(
+                f"{self.path.absolute().as_uri()}?mode=ro", uri=True, timeout=30.0, isolation_level=None
+            )
             self._db.row_factory = sqlite3.Row
             found = self.get_meta("schema_version")
         except sqlite3.DatabaseError as err:

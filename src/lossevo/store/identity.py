@@ -55,8 +55,9 @@ def identity(cfg: DictConfig, free: Iterable[str] = ()) -> dict[str, Any]:
 
 def _current_targets(flat: dict[str, Any]) -> dict[str, Any]:
     """``_target_`` values as their modules are named today."""
-    return {k: current_path(v) if k.endswith("_target_") and isinstance(v, str) else v
-            for k, v in flat.items()}  # fmt: skip
+    return {
+        k: current_path(v) if k.endswith("_target_") and isinstance(v, str) else v for k, v in flat.items()
+    }
 
 
 def differences(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:

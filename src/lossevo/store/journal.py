@@ -284,9 +284,18 @@ class Journal(Database):
             cursor = db.execute(
                 "INSERT INTO candidates (id, parent_id, phase, genome, key, equation, latex, seed, "
                 "status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
-                (candidate_id, parent_id, phase, json.dumps(genome, sort_keys=True), key, equation, latex,
-                 seed, now),
-            )  # fmt: skip
+                (
+                    candidate_id,
+                    parent_id,
+                    phase,
+                    json.dumps(genome, sort_keys=True),
+                    key,
+                    equation,
+                    latex,
+                    seed,
+                    now,
+                ),
+            )
             if cursor.lastrowid is None:
                 raise RuntimeError("sqlite returned no row id for an inserted candidate")
             candidate_id = int(cursor.lastrowid)
@@ -329,18 +338,38 @@ class Journal(Database):
             db.execute(
                 "UPDATE rungs SET status = ?, fitness = ?, mean = ?, std = ?, runs = ?, stop_reason = ?, "
                 "detail = ?, steps = ?, seconds = ?, finished_at = ? WHERE candidate_id = ? AND rung = ?",
-                (result.status.value, result.fitness, mean, _std(runs) if result.ok else None,
-                 json.dumps(runs), result.stop_reason.value, result.detail, result.steps, result.seconds,
-                 now, candidate_id, rung),
-            )  # fmt: skip
+                (
+                    result.status.value,
+                    result.fitness,
+                    mean,
+                    _std(runs) if result.ok else None,
+                    json.dumps(runs),
+                    result.stop_reason.value,
+                    result.detail,
+                    result.steps,
+                    result.seconds,
+                    now,
+                    candidate_id,
+                    rung,
+                ),
+            )
             if rung == 0:
                 db.execute(
                     "UPDATE candidates SET status = ?, fitness = ?, stop_reason = ?, detail = ?, steps = ?, "
                     "train_acc = ?, history = ?, seconds = ?, finished_at = ? WHERE id = ?",
-                    (result.status.value, result.fitness, result.stop_reason.value, result.detail,
-                     result.steps, result.train_acc, json.dumps(result.history), result.seconds, now,
-                     candidate_id),
-                )  # fmt: skip
+                    (
+                        result.status.value,
+                        result.fitness,
+                        result.stop_reason.value,
+                        result.detail,
+                        result.steps,
+                        result.train_acc,
+                        json.dumps(result.history),
+                        result.seconds,
+                        now,
+                        candidate_id,
+                    ),
+                )
             self._save_state(db, state)  # a promotion's result changes the strategy's ranking too
 
     def candidate(self, candidate_id: int) -> CandidateRow:
@@ -414,10 +443,25 @@ class Journal(Database):
                 "INSERT OR REPLACE INTO reference (name, rung, equation, seed, data_seed, status, fitness, "
                 "mean, std, runs, parts, stop_reason, detail, steps, seconds, finished_at) "
                 "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (name, rung, equation, seed, data_seed, result.status.value, result.fitness, mean,
-                 _std(runs) if result.ok else None, json.dumps(runs), json.dumps(result.parts),
-                 result.stop_reason.value, result.detail, result.steps, result.seconds, time.time()),
-            )  # fmt: skip
+                (
+                    name,
+                    rung,
+                    equation,
+                    seed,
+                    data_seed,
+                    result.status.value,
+                    result.fitness,
+                    mean,
+                    _std(runs) if result.ok else None,
+                    json.dumps(runs),
+                    json.dumps(result.parts),
+                    result.stop_reason.value,
+                    result.detail,
+                    result.steps,
+                    result.seconds,
+                    time.time(),
+                ),
+            )
 
     def references(self, rung: int | None = None) -> list[ReferenceRow]:
         if rung is None:
@@ -450,10 +494,24 @@ class Journal(Database):
                 "INSERT OR REPLACE INTO validation (loss, candidate_id, setting, budget, run, seed, status, "
                 "fitness, test_acc, stop_reason, detail, steps, seconds, finished_at, reused) "
                 "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (loss, candidate_id, setting, budget, run, seed, result.status.value, result.fitness,
-                 result.test_acc, result.stop_reason.value, result.detail, result.steps, result.seconds,
-                 time.time(), int(reused)),
-            )  # fmt: skip
+                (
+                    loss,
+                    candidate_id,
+                    setting,
+                    budget,
+                    run,
+                    seed,
+                    result.status.value,
+                    result.fitness,
+                    result.test_acc,
+                    result.stop_reason.value,
+                    result.detail,
+                    result.steps,
+                    result.seconds,
+                    time.time(),
+                    int(reused),
+                ),
+            )
 
     def validations(self, budget: int | None = None, setting: str | None = None) -> list[ValidationRow]:
         where: list[str] = []

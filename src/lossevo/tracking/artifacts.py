@@ -32,8 +32,13 @@ def artifact_name(group: str) -> str:
 
 def log_losses(tracker: Tracker, run_dir: Path, files: list[Path], metadata: dict[str, Any]) -> None:
     """Log ``files`` (each under its own name) as the run folder's ``loss`` artifact."""
-    tracker.artifact(artifact_name(group_for(run_dir)), ARTIFACT_TYPE, files, metadata,
-                     description=f"the best losses of the search in {run_dir}")  # fmt: skip
+    tracker.artifact(
+        artifact_name(group_for(run_dir)),
+        ARTIFACT_TYPE,
+        files,
+        metadata,
+        description=f"the best losses of the search in {run_dir}",
+    )
 
 
 def resolve_overrides(overrides: list[str]) -> list[str]:

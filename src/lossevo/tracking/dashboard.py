@@ -49,8 +49,9 @@ def target_from(where: str, project: str | None = None, entity: str | None = Non
             raise LossevoError(
                 f"{where} is not a run folder; give a search or study folder, or a W&B group name"
             )
-        return DashboardTarget(where, project or "lossevo", entity or os.environ.get("WANDB_ENTITY", ""),
-                               True, True, None, None)  # fmt: skip
+        return DashboardTarget(
+            where, project or "lossevo", entity or os.environ.get("WANDB_ENTITY", ""), True, True, None, None
+        )
     search = (folder / "journal.sqlite").is_file()
     study = (folder / "study.sqlite").is_file()
     jobs = sorted({p.parent for name in ("journal.sqlite", "study.sqlite") for p in folder.glob(f"*/{name}")})
@@ -103,27 +104,57 @@ def build_workspace(target: DashboardTarget) -> Any:
 
     sections = []
     if target.members:
-        sections.append(ws.Section(name="Comparison of searches", is_open=True, panels=[
-            wr.MarkdownPanel(markdown=target.comparison or "No comparison yet: `lossevo compare <root>`."),
-            wr.LinePlot(title="anytime: the pick so far (mean across seeds)", x="anytime/training_steps",
-                        y=[f"anytime/{label}" for label in target.compared] or ["anytime/*"]),
-            wr.MediaBrowser(title="anytime and leads", media_keys=["anytime", "leads"]),
-            *(wr.WeavePanelSummaryTable(table_name=name)
-              for name in ("searches", "success", "leads", "contrasts", "ledger")),
-        ]))  # fmt: skip
+        sections.append(
+            ws.Section(
+                name="Comparison of searches",
+                is_open=True,
+                panels=[
+                    wr.MarkdownPanel(
+                        markdown=target.comparison or "No comparison yet: `lossevo compare <root>`."
+                    ),
+                    wr.LinePlot(
+                        title="anytime: the pick so far (mean across seeds)",
+                        x="anytime/training_steps",
+                        y=[f"anytime/{label}" for label in target.compared] or ["anytime/*"],
+                    ),
+                    wr.MediaBrowser(title="anytime and leads", media_keys=["anytime", "leads"]),
+                    *(
+                        wr.WeavePanelSummaryTable(table_name=name)
+                        for name in ("searches", "success", "leads", "contrasts", "ledger")
+                    ),
+                ],
+            )
+        )
     if target.search:
-        sections.append(ws.Section(name="Search", is_open=True, panels=[
-            wr.LinePlot(title="fitness over evaluations (reference loss for comparison)", x="candidate/id",
-                        y=["candidate/fitness", "search/best_fitness", "search/reference_fitness"]),
-            wr.LinePlot(title="seconds per candidate", x="candidate/id", y=["candidate/seconds"]),
-        ]))  # fmt: skip
-        sections.append(ws.Section(name="Candidates", is_open=True, panels=[
-            wr.MarkdownPanel(markdown=losses_note(target)),
-            wr.WeavePanelSummaryTable(table_name="candidates"),
-            wr.WeavePanelSummaryTable(table_name="top_candidates"),
-            wr.MediaBrowser(title="phenotypes and fitness (report.py run=<folder>)",
-                            media_keys=["phenotypes", "fitness"]),
-        ]))  # fmt: skip
+        sections.append(
+            ws.Section(
+                name="Search",
+                is_open=True,
+                panels=[
+                    wr.LinePlot(
+                        title="fitness over evaluations (reference loss for comparison)",
+                        x="candidate/id",
+                        y=["candidate/fitness", "search/best_fitness", "search/reference_fitness"],
+                    ),
+                    wr.LinePlot(title="seconds per candidate", x="candidate/id", y=["candidate/seconds"]),
+                ],
+            )
+        )
+        sections.append(
+            ws.Section(
+                name="Candidates",
+                is_open=True,
+                panels=[
+                    wr.MarkdownPanel(markdown=losses_note(target)),
+                    wr.WeavePanelSummaryTable(table_name="candidates"),
+                    wr.WeavePanelSummaryTable(table_name="top_candidates"),
+                    wr.MediaBrowser(
+                        title="phenotypes and fitness (report.py run=<folder>)",
+                        media_keys=["phenotypes", "fitness"],
+                    ),
+                ],
+            )
+        )
     if target.verdict is not None or (target.search and target.folder is None):
         panels: list[Any] = [
             wr.WeavePanelSummaryTable(table_name="validation"),
@@ -135,12 +166,18 @@ def build_workspace(target: DashboardTarget) -> Any:
             panels.insert(0, wr.MarkdownPanel(markdown=target.verdict))
         sections.append(ws.Section(name="Verdict", is_open=True, panels=panels))
     if target.study:
-        sections.append(ws.Section(name="Rank correlation", is_open=True, panels=[
-            wr.MediaBrowser(title="Kendall τ between settings", media_keys=["kendall", "scatter"]),
-            wr.WeavePanelSummaryTable(table_name="kendall"),
-            wr.WeavePanelSummaryTable(table_name="accuracy"),
-            wr.WeavePanelSummaryTable(table_name="elimination"),
-        ]))  # fmt: skip
+        sections.append(
+            ws.Section(
+                name="Rank correlation",
+                is_open=True,
+                panels=[
+                    wr.MediaBrowser(title="Kendall τ between settings", media_keys=["kendall", "scatter"]),
+                    wr.WeavePanelSummaryTable(table_name="kendall"),
+                    wr.WeavePanelSummaryTable(table_name="accuracy"),
+                    wr.WeavePanelSummaryTable(table_name="elimination"),
+                ],
+            )
+        )
     return ws.Workspace(
         entity=target.entity,
         project=target.project,

@@ -146,8 +146,9 @@ class Tracker:
         except Exception as err:
             self._disable(err)
 
-    def artifact(self, name: str, kind: str, files: list[Path], metadata: dict[str, Any],
-                 description: str = "") -> None:  # fmt: skip
+    def artifact(
+        self, name: str, kind: str, files: list[Path], metadata: dict[str, Any], description: str = ""
+    ) -> None:
         """Log ``files`` as one artifact (offline: staged with the run, uploaded by ``wandb sync``)."""
         if self.run is None:
             return

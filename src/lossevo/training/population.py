@@ -264,10 +264,18 @@ class PopulationModule(pl.LightningModule):
     def results(self, seconds: float) -> list[Fitness]:
         """One Fitness per member, as a lone training reports it (``seconds``: its share of the pass)."""
         return [
-            training_result(m.stop_reason, m.stop_detail, m.best_val_acc, steps=m.steps, seconds=seconds,
-                            train_acc=m.train_acc, history=m.history, test_acc=m.test_acc)
+            training_result(
+                m.stop_reason,
+                m.stop_detail,
+                m.best_val_acc,
+                steps=m.steps,
+                seconds=seconds,
+                train_acc=m.train_acc,
+                history=m.history,
+                test_acc=m.test_acc,
+            )
             for m in self.members
-        ]  # fmt: skip
+        ]
 
 
 def stacking_problem(

@@ -97,8 +97,14 @@ class Surrogate:
         # Build one model now: a bad model config is the user's error, not a failing candidate.
         model = self.build_model()
         self.parameters = count_parameters(model)
-        log.info("%s; model %s: %s parameters; %s; %s steps", self.data.summary(), type(model).__name__,
-                 f"{self.parameters:,}", self.augment, f"{s.steps:,}")  # fmt: skip
+        log.info(
+            "%s; model %s: %s parameters; %s; %s steps",
+            self.data.summary(),
+            type(model).__name__,
+            f"{self.parameters:,}",
+            self.augment,
+            f"{s.steps:,}",
+        )
 
     def _device(self) -> torch.device:
         accelerator = self.trainer_settings.accelerator
@@ -273,8 +279,12 @@ class Surrogate:
             if test:
                 module.test(self._test)
         except Exception as err:  # never lose the members to a failing pass: train them alone
-            log.warning("a population of %d failed (%s: %s); training them one at a time", len(jobs),
-                        type(err).__name__, err)  # fmt: skip
+            log.warning(
+                "a population of %d failed (%s: %s); training them one at a time",
+                len(jobs),
+                type(err).__name__,
+                err,
+            )
             log.debug("population failure:\n%s", traceback.format_exc())
             if isinstance(err, torch.cuda.OutOfMemoryError):
                 torch.cuda.empty_cache()

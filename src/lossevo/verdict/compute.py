@@ -71,8 +71,20 @@ def compute_verdict(journal: Journal, plan: ValidationPlan) -> Verdict:
             r, cs = mine[f.name], tests[f.name]
             complete = r.failed == 0 and len(r.test) + r.failed == r.planned
             beats = complete and not math.isnan(p_holm[f.name]) and p_holm[f.name] < plan.alpha
-            losses.append(_row(cell, rank[f.name], "finalist", f, f.equation, r, p[f.name], p_holm[f.name],
-                               beats, _detectable(cs)))  # fmt: skip
+            losses.append(
+                _row(
+                    cell,
+                    rank[f.name],
+                    "finalist",
+                    f,
+                    f.equation,
+                    r,
+                    p[f.name],
+                    p_holm[f.name],
+                    beats,
+                    _detectable(cs),
+                )
+            )
             comparisons += [_comparison(cell, rank[f.name], c) for c in cs]
         for b, r in zip(plan.baselines, baselines, strict=True):
             losses.append(_row(cell, b.name, "baseline", None, b.equation, r, None, None, None, math.nan))

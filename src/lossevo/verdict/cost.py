@@ -29,13 +29,28 @@ def cost(journal: Journal, plan: ValidationPlan | None) -> list[CostLine]:
     for rung in rungs:
         rows: list[RecordedTraining] = [r for r in journal.rungs(rung) if r.status in FINISHED]
         rows += journal.references(rung)
-        lines.append(CostLine("search", f"rung {rung}", len(rows), sum(r.steps or 0 for r in rows),
-                              sum(r.seconds or 0.0 for r in rows)))  # fmt: skip
+        lines.append(
+            CostLine(
+                "search",
+                f"rung {rung}",
+                len(rows),
+                sum(r.steps or 0 for r in rows),
+                sum(r.seconds or 0.0 for r in rows),
+            )
+        )
     if plan is None:
         return lines
     for cell in plan.cells:
         validations = [r for r in journal.validations(cell.steps, cell.setting) if r.loss in plan.losses]
         done = [r for r in validations if not r.reused]
-        lines.append(CostLine("verdict", cell.label, len(done), sum(r.steps or 0 for r in done),
-                              sum(r.seconds or 0.0 for r in done), len(validations) - len(done)))  # fmt: skip
+        lines.append(
+            CostLine(
+                "verdict",
+                cell.label,
+                len(done),
+                sum(r.steps or 0 for r in done),
+                sum(r.seconds or 0.0 for r in done),
+                len(validations) - len(done),
+            )
+        )
     return lines

@@ -63,16 +63,26 @@ def faithfulness(journal: Journal, prescreened: Collection[int] = ()) -> list[Ag
     for a, b in itertools.pairwise(rungs):
         both = sorted(set(by_rung[a]) & set(by_rung[b]))
         if len(both) >= MIN_LOSSES:
-            out.append(agreement([_value(by_rung[a][c]) for c in both], [_value(by_rung[b][c]) for c in both],
-                                 f"rung {a} vs rung {b}"))  # fmt: skip
+            out.append(
+                agreement(
+                    [_value(by_rung[a][c]) for c in both],
+                    [_value(by_rung[b][c]) for c in both],
+                    f"rung {a} vs rung {b}",
+                )
+            )
     for rung in rungs:
         multi = [r.runs for r in by_rung[rung].values() if r.runs and len(r.runs) > 1]
         if len(multi) < MIN_LOSSES:
             continue
         runs = min(len(r) for r in multi)
         for i, j in itertools.combinations(range(runs), 2):
-            out.append(agreement([r[i] for r in multi], [r[j] for r in multi],
-                                 f"test-retest at rung {rung} (seed {i + 1} vs seed {j + 1})"))  # fmt: skip
+            out.append(
+                agreement(
+                    [r[i] for r in multi],
+                    [r[j] for r in multi],
+                    f"test-retest at rung {rung} (seed {i + 1} vs seed {j + 1})",
+                )
+            )
     return out
 
 

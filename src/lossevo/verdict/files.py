@@ -68,15 +68,28 @@ def verdict_metadata(verdict: Verdict) -> dict[str, Any]:
     """The headline as plain data: the metadata of the search's ``loss`` artifact."""
     losses = []
     for r in verdict.finalists():
-        losses.append({
-            "name": r.loss,
-            "candidate": r.candidate,
-            "equation": r.equation,
-            "test_mean": num(r.test_mean), "test_std": num(r.test_std), "runs": r.finished,
-            "beats_every_baseline": r.beats, "p": num(r.p_every_baseline), "p_holm": num(r.p_holm),
-            "vs": {c.baseline: {"difference": num(c.difference), "low": num(c.low), "high": num(c.high),
-                                "p": num(c.p_paired)} for c in verdict.against(r)},
-        })  # fmt: skip
+        losses.append(
+            {
+                "name": r.loss,
+                "candidate": r.candidate,
+                "equation": r.equation,
+                "test_mean": num(r.test_mean),
+                "test_std": num(r.test_std),
+                "runs": r.finished,
+                "beats_every_baseline": r.beats,
+                "p": num(r.p_every_baseline),
+                "p_holm": num(r.p_holm),
+                "vs": {
+                    c.baseline: {
+                        "difference": num(c.difference),
+                        "low": num(c.low),
+                        "high": num(c.high),
+                        "p": num(c.p_paired),
+                    }
+                    for c in verdict.against(r)
+                },
+            }
+        )
     return {
         "verdict": verdict.sentence(),
         "beats_baselines": verdict.beats,

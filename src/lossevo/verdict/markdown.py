@@ -30,14 +30,22 @@ def markdown(verdict: Verdict) -> list[str]:
         md += ["", f"## Headline: {label}" if i == 0 else f"## {label[:1].upper()}{label[1:]}", ""]
         md += _cell_table(verdict, cell)
     if len(verdict.cells) > 1:
-        md += ["", "## Does it transfer?", "", "Against the baseline each finalist is least clearly better "
-               "than, in every cell.", ""]  # fmt: skip
+        md += [
+            "",
+            "## Does it transfer?",
+            "",
+            "Against the baseline each finalist is least clearly better than, in every cell.",
+            "",
+        ]
         md += _transfer_table(verdict)
     md += ["", "## Faithfulness of the ranking (Kendall τ, bootstrap 95% interval)", ""]
     if verdict.taus:
         md += ["| between | τ | 95% interval | p | losses |", "|---|---|---|---|---|"]
-        md += [f"| {a.label} | {decimals(a.tau.tau, 3)} | [{decimals(a.low, 2)}, {decimals(a.high, 2)}] | "
-               f"{decimals(a.tau.p, 3)} | {a.tau.n} |" for a in verdict.taus]  # fmt: skip
+        md += [
+            f"| {a.label} | {decimals(a.tau.tau, 3)} | [{decimals(a.low, 2)}, {decimals(a.high, 2)}] | "
+            f"{decimals(a.tau.p, 3)} | {a.tau.n} |"
+            for a in verdict.taus
+        ]
     else:
         md.append(
             f"Not measured: no two rungs share {MIN_LOSSES} or more candidates, and no rung trained "

@@ -97,8 +97,9 @@ class ValidationPhase:
         found = self.shared.get(key.shared)
         if found is None:
             return False
-        self.journal.add_validation(key.loss, key.candidate_id, key.budget, key.run, key.seed, found,
-                                    setting=key.setting, reused=True)  # fmt: skip
+        self.journal.add_validation(
+            key.loss, key.candidate_id, key.budget, key.run, key.seed, found, setting=key.setting, reused=True
+        )
         self.reused += 1
         return True
 
@@ -108,17 +109,24 @@ class ValidationPhase:
         seeds = validation_seeds(base, len(self.objective.settings), plan.runs)
         queue: deque[Task] = deque()
         for cell in plan.cells:
-            done = {(r.loss, r.run) for r in self.journal.validations(cell.steps, cell.setting)
-                    if r.status == Status.FAILED or r.test_acc is not None}  # fmt: skip
-            extras = [validation_overrides([*setting, *cell.overrides], cell.steps)
-                      for setting in self.objective.settings]  # fmt: skip
+            done = {
+                (r.loss, r.run)
+                for r in self.journal.validations(cell.steps, cell.setting)
+                if r.status == Status.FAILED or r.test_acc is not None
+            }
+            extras = [
+                validation_overrides([*setting, *cell.overrides], cell.steps)
+                for setting in self.objective.settings
+            ]
             where = "" if cell.setting == OWN else f", {cell.setting}"
             for run in range(plan.runs):  # run-major: the losses of one run share its seeds (one pass)
                 for name, candidate_id, loss in self._losses():
                     if (name, run) in done:
                         continue
-                    configs = [self.composer.training(loss, seeds[s * plan.runs + run], extra)
-                               for s, extra in enumerate(extras)]  # fmt: skip
+                    configs = [
+                        self.composer.training(loss, seeds[s * plan.runs + run], extra)
+                        for s, extra in enumerate(extras)
+                    ]
                     baseline = candidate_id is None  # a baseline run is the same training in every search
                     shared = training_key(configs, self.objective.labels()) if baseline else None
                     key = ValidationKey(name, candidate_id, cell.setting, cell.steps, run, seeds[run], shared)
@@ -132,8 +140,14 @@ class ValidationPhase:
         queue = self.tasks()
         if queue:
             cells = len(self.plan.cells)
-            log.info("verdict: %d validation trainings (%d losses x %d runs x %d cell%s)", len(queue),
-                     len(self.plan.losses), self.plan.runs, cells, "" if cells == 1 else "s")  # fmt: skip
+            log.info(
+                "verdict: %d validation trainings (%d losses x %d runs x %d cell%s)",
+                len(queue),
+                len(self.plan.losses),
+                self.plan.runs,
+                cells,
+                "" if cells == 1 else "s",
+            )
 
         def next_task() -> Task | None:
             while queue:
@@ -150,8 +164,9 @@ class ValidationPhase:
             assert isinstance(key, ValidationKey)
             if self.shared is not None and key.shared is not None:  # the first result kept is everyone's
                 result = self.shared.put(key.shared, task.name, result, str(self.journal.path.parent))
-            self.journal.add_validation(key.loss, key.candidate_id, key.budget, key.run, key.seed, result,
-                                        setting=key.setting)  # fmt: skip
+            self.journal.add_validation(
+                key.loss, key.candidate_id, key.budget, key.run, key.seed, result, setting=key.setting
+            )
             if result.ok and result.fitness is not None:
                 test = "-" if result.test_acc is None else f"{result.test_acc:.4f}"
                 log.info("%s: validation %.4f, test %s", task.name, result.fitness, test)
@@ -165,7 +180,10 @@ class ValidationPhase:
                 self._shared.close()
                 self._shared = None
         if self.reused:
-            log.info("verdict: %d baseline trainings reused from %s (trained by other searches of the sweep)",
-                     self.reused, self.plan.shared)  # fmt: skip
+            log.info(
+                "verdict: %d baseline trainings reused from %s (trained by other searches of the sweep)",
+                self.reused,
+                self.plan.shared,
+            )
         self.journal.add_look(self.plan.look())  # a look: the verdict is computed and shown
         return Verdict.from_journal(self.journal, self.plan)

@@ -90,8 +90,16 @@ def finalists(journal: Journal, k: int) -> list[Finalist]:
     out = []
     for row in order[:k]:
         candidate: CandidateRow = journal.candidate(row.candidate_id)
-        out.append(Finalist(f"candidate_{candidate.id}", candidate.id, candidate.equation, candidate.genome,
-                            row.rung, row.fitness))  # fmt: skip
+        out.append(
+            Finalist(
+                f"candidate_{candidate.id}",
+                candidate.id,
+                candidate.equation,
+                candidate.genome,
+                row.rung,
+                row.fitness,
+            )
+        )
     return out
 
 
@@ -128,9 +136,15 @@ class ValidationPlan:
 
     def look(self) -> dict[str, Any]:
         """What a look at this verdict is defined by (journalled, listed in verdict.md)."""
-        return {"runs": self.runs, "steps": self.steps, "settings": self.settings, "top_k": self.top_k,
-                "alpha": self.alpha, "baselines": [b.name for b in self.baselines],
-                "finalists": [f.name for f in self.finalists]}  # fmt: skip
+        return {
+            "runs": self.runs,
+            "steps": self.steps,
+            "settings": self.settings,
+            "top_k": self.top_k,
+            "alpha": self.alpha,
+            "baselines": [b.name for b in self.baselines],
+            "finalists": [f.name for f in self.finalists],
+        }
 
     def save(self, journal: Journal) -> None:
         """Record what the verdict validates, so a report can rebuild it from the journal alone."""

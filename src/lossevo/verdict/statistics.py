@@ -69,8 +69,19 @@ def compare(loss: Mapping[int, float], baseline: Mapping[int, float], name: str,
         warnings.simplefilter("ignore", RuntimeWarning)
         p = float(stats.ttest_rel(a, b, alternative="greater").pvalue)
         r = float(np.corrcoef(a, b)[0, 1]) if np.std(a) > 0 and np.std(b) > 0 else math.nan
-    return Comparison(name, n, float(d.mean()), float(d.mean()) - half, float(d.mean()) + half, sd, p,
-                      welch_greater(a, b), r, detectable_difference(n, sd, level), level)  # fmt: skip
+    return Comparison(
+        name,
+        n,
+        float(d.mean()),
+        float(d.mean()) - half,
+        float(d.mean()) + half,
+        sd,
+        p,
+        welch_greater(a, b),
+        r,
+        detectable_difference(n, sd, level),
+        level,
+    )
 
 
 def detectable_difference(n: int, sd: float, level: float, power: float = 0.8) -> float:

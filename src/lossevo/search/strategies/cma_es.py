@@ -109,8 +109,9 @@ class SeededCMA:
             ) from None
         written = state.get("cma", "unknown")
         if written != str(cma.__version__):
-            log.warning("CMA-ES state written by cma %s, rebuilt with cma %s: it may differ", written,
-                        cma.__version__)  # fmt: skip
+            log.warning(
+                "CMA-ES state written by cma %s, rebuilt with cma %s: it may differ", written, cma.__version__
+            )
         return es
 
     @classmethod
