@@ -122,6 +122,19 @@ def test_the_detectable_difference_is_the_one_a_noncentral_t_detects_80_percent_
     assert detectable_difference(5, 0.0, level) == 0.0 and math.isnan(detectable_difference(1, sd, level))
 
 
+def test_the_detectable_difference_holds_for_any_small_sample_and_level() -> None:
+    """n >= 2 and any level in (0, 0.5): no crash (two runs at 0.001 under Holm raised in brentq),
+    and the figure statsmodels' power solver gives for a one-sided one-sample t-test."""
+    from statsmodels.stats.power import TTestPower
+
+    cases = [(2, 0.001), (2, 0.005), (2, 0.0005), (3, 0.001), (4, 0.0125), (5, 0.05), (8, 0.025), (2, 0.49)]
+    for n, level in cases:
+        effect = TTestPower().solve_power(
+            effect_size=None, nobs=n, alpha=level, power=0.8, alternative="larger"
+        )
+        assert detectable_difference(n, 0.004, level) == pytest.approx(0.004 * effect, rel=1e-5), (n, level)
+
+
 # ---------------------------------------------------------------------------- the verdict
 def test_a_finalist_beats_the_baselines_only_when_it_beats_each(tmp_path: Path) -> None:
     journal = journal_with(tmp_path, {1: A, 2: C}, {"cross_entropy": B, "cross_entropy_ls": L})

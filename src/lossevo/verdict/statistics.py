@@ -99,8 +99,14 @@ def detectable_difference(n: int, sd: float, level: float, power: float = 0.8) -
     def shortfall(delta: float) -> float:
         return float(stats.nct.sf(critical, df, delta * math.sqrt(n) / sd)) - power
 
-    high = sd * (critical + 10.0) / math.sqrt(n)  # power is ~1 there
-    return float(optimize.brentq(shortfall, 0.0, high, xtol=1e-12))
+    # Bracket the root: with one degree of freedom and a small level the noncentral t has tails so
+    # heavy that the power reaches 80% only far beyond the critical value; widen until it does.
+    high = sd * (critical + 10.0) / math.sqrt(n)
+    for _ in range(60):
+        if shortfall(high) > 0:
+            return float(optimize.brentq(shortfall, 0.0, high, xtol=1e-12 * max(1.0, high)))
+        high *= 2.0
+    return math.inf  # beyond any difference accuracy can show
 
 
 def intersection_union(p_values: Sequence[float]) -> float:
