@@ -501,3 +501,29 @@ def test_a_hand_edited_strategy_state_or_tree_is_one_line(finished: Path, tmp_pa
     leaf = {"space": "tree", "primitives": "glo", "tree": {"leaf": "y", "args": [{"leaf": "yhat"}]}}
     with pytest.raises(GenomeError, match="a leaf or a constant takes no 'args'"):
         genome_from_dict(leaf)
+
+
+@pytest.mark.slow
+def test_a_verdict_setting_that_changes_the_data_is_refused_before_anything_trains(tmp_path: Path) -> None:
+    """Another split seed put 246 of 300 digits test images into the search's own training and
+    validation data: a verdict setting may change the model or recipe, never the data (#30.6)."""
+    for setting, shown in [
+        ("dataset.split_seed=1", "dataset.split_seed: 0 -> 1"),
+        ("dataset.val_size=0.2", "dataset.val_size"),
+        ("dataset=mnist", "dataset._target_"),
+    ]:
+        run = tmp_path / setting.replace("=", "_")
+        result = run_script("evolve.py", *TINY, f"validate.settings=['{setting}']", f"hydra.run.dir={run}")
+        assert result.returncode == 2, result.stderr[-2000:]
+        assert f"validate.settings: '{setting}' changes the data" in result.stderr and shown in result.stderr
+        assert "Traceback" not in result.stderr and not (run / "journal.sqlite").exists()
+    fine = run_script(
+        "evolve.py",
+        *TINY,
+        "search.budget=2",
+        "search.initial_population=2",
+        "validate.runs=0",
+        "validate.settings=['augment=cutout']",
+        f"hydra.run.dir={tmp_path / 'ok'}",
+    )
+    assert fine.returncode == 0, fine.stderr[-2000:]

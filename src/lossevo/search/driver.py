@@ -53,17 +53,8 @@ from lossevo.store.journal import CandidateRow, Journal, edited_journal
 from lossevo.tracking.progress import SearchProgress
 from lossevo.tracking.tracker import Tracker, group_for
 from lossevo.verdict.phase import ValidationPhase
-from lossevo.verdict.plan import (
-    OWN,
-    REFERENCE,
-    Baseline,
-    ValidationPlan,
-    budgets,
-    finalists,
-    on_gpu,
-    validation_runs,
-    verdict_seeding,
-)
+from lossevo.verdict.plan import ValidationPlan, on_gpu
+from lossevo.verdict.planning import VerdictPlanner
 from lossevo.verdict.rows import Verdict
 
 log = logging.getLogger("lossevo")
@@ -106,7 +97,6 @@ class Driver:
         sweep_root: Path | None = None,
     ) -> None:
         self.cfg = cfg
-        self.sweep_root = sweep_root  # a multirun's root: its searches share their verdict's baselines
         self.run_dir = run_dir
         self.composer = composer
         self.on_result = on_result
@@ -119,7 +109,8 @@ class Driver:
         self.reference_name = self.settings.reference_name
         self.retries = Retries(self.settings.driver)
         self.strategy = build_strategy(cfg)  # a bad search config fails before the folder is touched
-        self.baselines = self._baselines()  # likewise a baseline that is not a loss
+        # likewise a baseline that is not a loss, or a verdict setting that would test on other images
+        self.planner = VerdictPlanner(self.settings, composer, self._reference_loss(), sweep_root)
         run_dir.mkdir(parents=True, exist_ok=True)
         self.journal = Journal(run_dir)
         try:
@@ -472,70 +463,12 @@ class Driver:
 
     # ------------------------------------------------------------------ verdict
     def validation_plan(self) -> ValidationPlan:
-        """What the verdict validates: the best finalists against every baseline, in the search's
-        setting and ``validate.settings``, at the top rung's budget unless ``validate.steps`` says
-        otherwise (and four times it too on a GPU)."""
-        v = self.settings.validate
+        """What the verdict validates now (lossevo.verdict.planning)."""
         gpu = on_gpu(str(self.cfg.trainer.get("accelerator", "auto")))
-        k = int(v.top_k if v.top_k is not None else self.settings.top_k)
         prescreened = (
             [cid for cid, phase in self._phases.items() if phase == "initial"] if self.prescreen else []
         )
-        previous = ValidationPlan.load(self.journal)
-        if previous is not None:  # the seeds its journalled runs were trained with; never changed
-            seed, shared = (self.seed if previous.seed is None else previous.seed), previous.shared
-        else:
-            seed, shared = verdict_seeding(v.share, v.seed, self.seed, self.sweep_root)
-        return ValidationPlan(
-            finalists=finalists(self.journal, k),
-            baselines=self.baselines,
-            steps=budgets(v.steps, self.fidelity.steps[-1], gpu),
-            settings=[OWN, *(str(s) for s in v.settings)],
-            runs=validation_runs(v.runs, gpu),
-            alpha=v.alpha,
-            top_k=k,
-            gpu=gpu,
-            prescreened=prescreened,
-            seed=seed,
-            shared=shared,
-        )
-
-    def _baselines(self) -> list[Baseline]:
-        """``validate.baselines`` as losses: ``reference`` is the search's own reference loss, any
-        other name a loss option (conf/loss/, or a --config-dir's). The search's label smoothing, a
-        training setting, applies to a baseline that has none of its own; duplicates count once."""
-        out: list[Baseline] = []
-        for option in self.settings.validate.baselines:
-            if option == REFERENCE:
-                name, loss = self.reference_name, self._reference_loss()
-            else:
-                name, loss = str(option), self._loss_option(str(option))
-                if self.settings.label_smoothing and not loss.get("label_smoothing"):
-                    loss["label_smoothing"] = self.settings.label_smoothing
-            if any(b.loss == loss for b in out):
-                continue
-            if any(b.name == name for b in out):
-                name = f"{name}_{len(out) + 1}"
-            built = build_loss(OmegaConf.create(loss), f"validate.baselines ({option})")
-            equation = str(getattr(built, "equation", name))
-            out.append(Baseline(name, loss, equation))
-        if not out:
-            raise LossevoError(
-                "validate.baselines is empty: name the losses a finalist must beat, e.g. "
-                "validate.baselines=[reference,cross_entropy_ls,poly1]"
-            )
-        return out
-
-    def _loss_option(self, option: str) -> dict[str, Any]:
-        try:
-            return resolved(self.composer.loss_option(option))
-        except LossevoError:
-            raise
-        except Exception:
-            raise LossevoError(
-                f"validate.baselines: {option!r} is not a loss option; use `reference` or a name from "
-                "conf/loss/ (or your --config-dir's loss/), e.g. cross_entropy_ls, poly1, focal"
-            ) from None
+        return self.planner.plan(self.journal, self.fidelity.steps[-1], gpu, prescreened)
 
 
 _PHASE = re.compile(r"[A-Za-z0-9_]{1,40}")  # initial, evolve, random, generation_3

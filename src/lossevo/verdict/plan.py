@@ -211,6 +211,19 @@ def verdict_seeding(
     return (SHARED_SEED if shared else run_seed), shared
 
 
+def split_change(own: dict[str, Any], other: dict[str, Any], prefix: str = "dataset") -> list[str]:
+    """What a verdict setting changes in the data (``own`` and ``other``: resolved dataset nodes), as
+    ``key: a -> b``; any change may put the search's training or validation images in its test split."""
+    out = []
+    for key in sorted(set(own) | set(other)):
+        a, b = own.get(key), other.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += split_change(a, b, f"{prefix}.{key}")
+        elif a != b:
+            out.append(f"{prefix}.{key}: {a} -> {b}")
+    return out
+
+
 def validation_runs(runs: int | None, gpu: bool) -> int:
     """``validate.runs``; unset: 8 on a GPU, 5 on the CPU (what resolves a 0.5-point difference at
     80% power for the spreads the default surrogate shows; README)."""
