@@ -226,7 +226,7 @@ def split_change(own: dict[str, Any], other: dict[str, Any], prefix: str = "data
 
 def validation_runs(runs: int | None, gpu: bool) -> int:
     """``validate.runs``; unset: 8 on a GPU, 5 on the CPU (what resolves a 0.5-point difference at
-    80% power for the spreads the default surrogate shows; README)."""
+    80% power for the spreads the default surrogate shows; docs/methods.md §5)."""
     if runs is not None:
         return int(runs)
     return 8 if gpu else 5
