@@ -1,5 +1,5 @@
 """Every benchmark still starts and finishes: each runs in its quick mode (tiny sizes, seconds) and
-prints the line its ratio or rate is read from. The full runs, whose figures README quotes, stay
+prints the line its ratio or rate is read from. The full runs, whose figures docs/guide.md quotes, stay
 out of the tests (they are measurements, on a quiet machine)."""
 
 from __future__ import annotations
