@@ -77,6 +77,8 @@ class TrainerSettings:
     # Images and conv weights in channels-last layout: faster convolutions on GPUs (~1.5x ResNet9
     # on an H100 with autotuning) and on CPUs (1.08-1.17x fwd+bwd on 2 cores, oneDNN).
     channels_last: bool
+    # Lightning's profiler (simple | advanced | pytorch); its report goes to the training's folder.
+    profiler: str | None
 
 
 @dataclass

@@ -26,6 +26,7 @@ ALWAYS_FREE = (
     "executor",
     "candidate",
     "trainer.threads",
+    "trainer.profiler",
     # How many candidates train together in one pass: a member trains as it would alone.
     "surrogate.population",
 )

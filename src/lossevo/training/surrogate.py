@@ -61,6 +61,9 @@ class Job:
         return self.seed if self.data_seed is None else self.data_seed
 
 
+PROFILERS = (None, "simple", "advanced", "pytorch")  # trainer.profiler
+
+
 class Surrogate:
     """Everything candidates share, built once from a composed config."""
 
@@ -69,6 +72,11 @@ class Surrogate:
         self.cfg = cfg
         self.settings: SurrogateSettings = validated(cfg.surrogate, SurrogateSettings, "surrogate")
         self.trainer_settings: TrainerSettings = validated(cfg.get("trainer"), TrainerSettings, "trainer")
+        if self.trainer_settings.profiler not in PROFILERS:
+            raise LossevoError(
+                f"trainer.profiler={self.trainer_settings.profiler!r} is not a profiler: use simple, "
+                "advanced, pytorch or null"
+            )
         if self.trainer_settings.threads:
             torch.set_num_threads(_capped_threads(self.trainer_settings.threads))
         s = self.settings
@@ -181,6 +189,7 @@ class Surrogate:
             default_root_dir=root_dir,
             benchmark=t.benchmark,
             callbacks=callbacks,
+            profiler=_profiler(t.profiler, root_dir),
         )
 
     def train(
@@ -325,3 +334,18 @@ def _capped_threads(threads: int) -> int:
     if threads > cores:
         log.warning("trainer.threads=%d exceeds this machine's %d cores: using %d", threads, cores, cores)
     return min(threads, cores)
+
+
+def _profiler(kind: str | None, folder: str | None) -> Any:
+    """Lightning's profiler ``kind`` (``trainer.profiler``), writing its report as ``profile-*.txt``
+    in ``folder`` (the training's; the current folder when it has none)."""
+    if kind is None:
+        return None
+    from pytorch_lightning import profilers
+
+    classes = {
+        "simple": profilers.SimpleProfiler,
+        "advanced": profilers.AdvancedProfiler,
+        "pytorch": profilers.PyTorchProfiler,
+    }
+    return classes[kind](dirpath=folder or ".", filename="profile")
