@@ -123,6 +123,23 @@ def offline_records(path: Path) -> list:
     return records
 
 
+def test_the_verdict_is_in_the_wandb_summary_as_numbers(reference_run: Path) -> None:
+    """One summary key per object, numbers where a sweep or a dashboard needs numbers."""
+    (run_file,) = (reference_run / "wandb").glob("offline-run-*/*.wandb")
+    summary: dict = {}
+    for record in offline_records(run_file):
+        if record.WhichOneof("record_type") == "summary":
+            for item in record.summary.update:
+                summary[item.key or "/".join(item.nested_key)] = json.loads(item.value_json)
+    assert summary, "the run has a summary"
+    assert (
+        isinstance(summary["verdict/best_1/test_acc"], float) and 0.1 < summary["verdict/best_1/test_acc"] < 1
+    )
+    assert summary["verdict/beats_baselines"] in (0, 1) and summary["verdict/best_1/beats"] in (0, 1)
+    assert isinstance(summary["verdict/best_1/lead_vs_cross_entropy"], float)
+    assert isinstance(summary["verdict"], str) and "best_1" in summary["verdict"]
+
+
 def test_a_search_logs_its_best_losses_as_one_wandb_artifact(reference_run: Path, tmp_path: Path) -> None:
     from lossevo.tracking.artifacts import artifact_name, loss_overrides
     from lossevo.tracking.tracker import group_for

@@ -110,7 +110,7 @@ def test_a_group_name_gives_every_section_including_kendall_heatmaps(tmp_path: P
     assert "[losses-sweep-7](https://wandb.ai/lab/losses/artifacts/loss/losses-sweep-7)" in note
     assert "lossevo train loss=wandb:lab/losses/losses-sweep-7:latest" in note
     heatmaps, *tables = found["Rank correlation"]
-    assert heatmaps["config"]["mediaKeys"] == ["kendall", "scatter"]
+    assert heatmaps["config"]["mediaKeys"] == ["kendall_heatmap", "scatter"]  # one key per object
     assert [t for p in tables for t in table_names(p)] == ["kendall", "accuracy", "elimination"]
 
 

@@ -71,6 +71,10 @@ def test_wandb_sweep_files_compose_as_hydra_command_lines(tmp_path: Path) -> Non
         *head, entry, args = sweep["command"]
         assert head == ["${env}", "${interpreter}", "-m", "lossevo"] and args == "${args_no_hyphens}"
         assert entry in HYDRA_COMMANDS and "program" not in sweep, "no script of a clone"
+        # It names its project and optimises what the runs measure on test data: a search's
+        # verdict (not its rung-0 validation fitness), a training's test accuracy.
+        metric = {"evolve": "verdict/best_1/test_acc", "train": "test_acc"}[entry]
+        assert sweep["project"] == "lossevo" and sweep["metric"] == {"name": metric, "goal": "maximize"}
         params = sweep["parameters"]
         axes = [
             [(k, v) for v in p["values"]] if "values" in p else [(k, p["value"])] for k, p in params.items()

@@ -84,7 +84,7 @@ def _log(comparison: Comparison, files: dict[str, Path], tracker: Tracker) -> No
         ["search", "group", "p", "beats", "p_holm_across_verdicts", "still_beats"],
         [[e.search, e.group, e.p, e.beats, e.p_adjusted, e.beats_adjusted] for e in comparison.ledger],
     )
-    tracker.images({key: files[key] for key in ("anytime", "leads") if key in files})
+    tracker.images({f"{key}_plot": files[key] for key in ("anytime", "leads") if key in files})
     top = max((r.search_steps for s in comparison.groups for r in s.group.searches), default=0)
     grid = np.linspace(0, top, GRID)
     bands = {s.group.label: anytime_band(s, grid) for s in comparison.groups}

@@ -120,7 +120,8 @@ def write_correlation_report(study: Study, cfg: DictConfig, folder: Path) -> Cor
             for j in range(i + 1, len(names))
         ],
     )
-    tracker.images({"kendall": files["heatmap"], "scatter": files["scatter"]})
+    # One key per object: the table is ``kendall``, its heatmap ``kendall_heatmap``.
+    tracker.images({"kendall_heatmap": files["heatmap"], "scatter": files["scatter"]})
     if recommendation is not None:
         tracker.summary({"recommended_surrogate": recommendation.setting})
     tracker.finish()

@@ -117,7 +117,7 @@ def build_workspace(target: DashboardTarget) -> Any:
                         x="anytime/training_steps",
                         y=[f"anytime/{label}" for label in target.compared] or ["anytime/*"],
                     ),
-                    wr.MediaBrowser(title="anytime and leads", media_keys=["anytime", "leads"]),
+                    wr.MediaBrowser(title="anytime and leads", media_keys=["anytime_plot", "leads_plot"]),
                     *(
                         wr.WeavePanelSummaryTable(table_name=name)
                         for name in ("searches", "success", "leads", "contrasts", "ledger")
@@ -171,7 +171,9 @@ def build_workspace(target: DashboardTarget) -> Any:
                 name="Rank correlation",
                 is_open=True,
                 panels=[
-                    wr.MediaBrowser(title="Kendall τ between settings", media_keys=["kendall", "scatter"]),
+                    wr.MediaBrowser(
+                        title="Kendall τ between settings", media_keys=["kendall_heatmap", "scatter"]
+                    ),
                     wr.WeavePanelSummaryTable(table_name="kendall"),
                     wr.WeavePanelSummaryTable(table_name="accuracy"),
                     wr.WeavePanelSummaryTable(table_name="elimination"),

@@ -54,7 +54,8 @@ def track_verdict(verdict: Verdict, tracker: Any) -> None:
         ["phase", "where", "trainings", "steps", "seconds", "reused"],
         [[c.phase, c.where, c.trainings, c.steps, c.seconds, c.reused] for c in verdict.costs],
     )
-    summary: dict[str, Any] = {"verdict": sentence(verdict), "verdict/beats_baselines": verdict.beats}
+    summary: dict[str, Any] = {"verdict": sentence(verdict), "verdict/beats_baselines": int(verdict.beats)}
+    summary.update(verdict_metrics(verdict))
     for phase in ("search", "verdict"):
         seconds = sum(c.seconds for c in verdict.costs if c.phase == phase)
         summary[f"cost/{phase}_seconds"] = seconds
@@ -62,6 +63,20 @@ def track_verdict(verdict: Verdict, tracker: Any) -> None:
         if verdict.plan.gpu:
             summary[f"cost/{phase}_gpu_hours"] = seconds / 3600
     tracker.summary(summary)
+
+
+def verdict_metrics(verdict: Verdict) -> dict[str, float | int | None]:
+    """The headline as numbers (W&B summary keys a sweep can optimise): each finalist's test
+    accuracy, its lead over each baseline (fraction of 1), its p against every baseline and 0/1 beats."""
+    out: dict[str, float | int | None] = {}
+    for r in verdict.finalists():
+        key = f"verdict/{r.loss}"
+        out[f"{key}/test_acc"] = num(r.test_mean)
+        out[f"{key}/p"] = num(r.p_holm)
+        out[f"{key}/beats"] = None if r.beats is None else int(r.beats)
+        for c in verdict.against(r):
+            out[f"{key}/lead_vs_{c.baseline}"] = num(c.difference)
+    return out
 
 
 def verdict_metadata(verdict: Verdict) -> dict[str, Any]:
