@@ -26,6 +26,8 @@ def test_debug_fast_runs_a_search_and_its_verdict_small(tmp_path: Path) -> None:
         steps = db.execute("SELECT DISTINCT steps FROM rungs WHERE rung = 0").fetchall()
     assert candidates == 2 and len(runs) == 2 and steps == [(30,)]
     assert (tmp_path / "verdict.md").is_file() and not (tmp_path / "wandb").exists()
+    # The progress goes on through the verdict: 4 losses x 2 runs, each training counted.
+    assert "verdict: 8/8 trainings" in result.stderr + result.stdout
 
 
 def test_debug_options_keep_what_the_user_chose() -> None:

@@ -37,3 +37,23 @@ def test_live_bar_keeps_log_lines_and_restores_handlers() -> None:
     text = out.getvalue()
     assert "a log line" in text and "2/3" in text and "best 0.7500" in text and "reference 0.5000" in text
     assert all(getattr(h, "stream", None) is not out for h in root.handlers)
+
+
+def test_the_verdict_shows_trainings_done_of_planned_with_the_time_left(monkeypatch) -> None:
+    import lossevo.tracking.progress as module
+
+    clock = iter([100.0, 130.0, 160.0])  # start, then two trainings of 30 s each
+    monkeypatch.setattr(module.time, "monotonic", lambda: next(clock))
+    out = io.StringIO()
+    progress = SearchProgress(budget=3, console=Console(file=out, force_terminal=True, width=160))
+    with progress.shown():
+        progress.start_verdict(total=10, done=2)  # two runs were already in the journal
+        assert (
+            progress.verdict_trained("validation of poly1 (run 1)")
+            == "verdict: 3/10 trainings, about 4 min left"
+        )
+        assert (
+            progress.verdict_trained("validation of poly1 (run 2)")
+            == "verdict: 4/10 trainings, about 3 min left"
+        )
+    assert "verdict" in out.getvalue() and "4/10" in out.getvalue()

@@ -224,6 +224,7 @@ class Driver:
                     self.seed,
                     self.settings.label_smoothing,
                     self.retries,
+                    self.progress,
                 )
                 verdict = phase.run(executor, self.settings.group)
             outcome = write_outputs(

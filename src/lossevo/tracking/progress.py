@@ -1,8 +1,10 @@
 """What a search shows while it runs: evaluations done out of the budget, the best, mean and median
-fitness so far, and the reference loss's fitness on the same surrogate.
+fitness so far, and the reference loss's fitness on the same surrogate; then the verdict's
+trainings done out of those planned, with the time left estimated from the ones so far.
 
-On a terminal this is a live rich progress bar under the log lines; elsewhere (CI, a log file,
-a batch job) each finished candidate logs one line carrying the same figures.
+On a terminal this is a live rich progress display under the log lines (one bar for the search,
+one for the verdict); elsewhere (CI, a log file, a batch job) each finished candidate and each
+verdict training logs one line carrying the same figures.
 """
 
 from __future__ import annotations
@@ -10,12 +12,20 @@ from __future__ import annotations
 import logging
 import statistics
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 log = logging.getLogger("lossevo")
 
@@ -32,6 +42,12 @@ class SearchProgress:
         self.reference: float | None = None
         self._progress: Progress | None = None
         self._task: Any = None
+        # The verdict: trainings planned, done (journalled before this process: not timed), timed.
+        self.verdict_total = 0
+        self.verdict_done = 0
+        self._verdict_task: Any = None
+        self._verdict_started = 0.0
+        self._verdict_timed = 0
 
     # ------------------------------------------------------------------ figures
     def add(self, fitness: float | None) -> None:
@@ -61,6 +77,29 @@ class SearchProgress:
             f"mean {_fmt(s['mean'])} median {_fmt(s['median'])} | reference {_fmt(s['reference'])}"
         )
 
+    def start_verdict(self, total: int, done: int = 0) -> None:
+        """The verdict begins: ``total`` trainings, ``done`` of them already in the journal."""
+        self.verdict_total, self.verdict_done = total, done
+        self._verdict_started, self._verdict_timed = time.monotonic(), 0
+        if self._progress is not None:
+            self._verdict_task = self._progress.add_task("verdict", total=total, completed=done, figures="")
+
+    def verdict_trained(self, name: str) -> str:
+        """One verdict training finished; returns the line that says where the verdict stands."""
+        self.verdict_done += 1
+        self._verdict_timed += 1
+        if self._progress is not None and self._verdict_task is not None:
+            self._progress.update(self._verdict_task, completed=self.verdict_done, figures=name)
+        return self.verdict_line()
+
+    def verdict_line(self) -> str:
+        left = self.verdict_total - self.verdict_done
+        line = f"verdict: {self.verdict_done}/{self.verdict_total} trainings"
+        if self._verdict_timed and left > 0:
+            per = (time.monotonic() - self._verdict_started) / self._verdict_timed
+            line += f", about {_duration(per * left)} left"
+        return line
+
     # ------------------------------------------------------------------ display
     @contextmanager
     def shown(self) -> Iterator[SearchProgress]:
@@ -69,10 +108,11 @@ class SearchProgress:
             yield self
             return
         progress = Progress(
-            TextColumn("[bold]search"),
+            TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
+            TimeRemainingColumn(),
             TextColumn("{task.fields[figures]}"),
             console=self.console,
             redirect_stdout=True,
@@ -108,6 +148,10 @@ class SearchProgress:
             f"reference {_fmt(s['reference'])}  failed {self.failed}"
         )
         self._progress.update(self._task, completed=self.done, figures=figures)
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
 
 
 def _fmt(value: float | None) -> str:

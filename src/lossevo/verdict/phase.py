@@ -29,6 +29,7 @@ from lossevo.losses import genome_loss_config
 from lossevo.results import Fitness, Status
 from lossevo.store.journal import Journal
 from lossevo.store.shared_trainings import SharedTrainings, training_key
+from lossevo.tracking.progress import SearchProgress
 from lossevo.verdict.plan import OWN, ValidationPlan, validation_overrides, validation_seeds
 from lossevo.verdict.rows import Verdict
 
@@ -60,6 +61,7 @@ class ValidationPhase:
         run_seed: int,
         label_smoothing: float,
         retries: Retries,
+        progress: SearchProgress | None = None,
     ) -> None:
         self.plan = plan
         self.journal = journal
@@ -68,6 +70,7 @@ class ValidationPhase:
         self.run_seed = run_seed
         self.label_smoothing = label_smoothing
         self.retries = retries
+        self.progress = progress  # the run's display: the verdict's trainings done of planned
         self._shared: SharedTrainings | None = None
         self.reused = 0
 
@@ -138,6 +141,9 @@ class ValidationPhase:
 
     def run(self, executor: Executor, group: int) -> Verdict:
         queue = self.tasks()
+        if self.progress is not None:
+            planned = len(self.plan.losses) * self.plan.runs * len(self.plan.cells)
+            self.progress.start_verdict(planned, planned - len(queue))
         if queue:
             cells = len(self.plan.cells)
             log.info(
@@ -172,6 +178,8 @@ class ValidationPhase:
                 log.info("%s: validation %.4f, test %s", task.name, result.fitness, test)
             else:
                 log.info("%s: failed (%s)", task.name, result.stop_reason)
+            if self.progress is not None:
+                log.info("  %s", self.progress.verdict_trained(task.name))
 
         try:
             run_tasks(executor, next_task, on_result, group)
