@@ -166,11 +166,24 @@ def track_top_candidates(tracker: Any, best: list[CandidateRow], files: dict[str
 
 
 def summary_line(run: Path) -> str:
+    """Candidates done and failed, and the search's pick: the verdict's best_1 with its test
+    accuracy where there is a verdict, else the best rung-0 result (validation data)."""
     with Journal(run) as journal:
         done, failed = journal.count(Status.DONE), journal.count(Status.FAILED)
         best = journal.best(1)
+        verdict = Verdict.load(journal)
     head = f"{done + failed} candidates ({failed} failed)"
-    return head + (f", best {best[0].fitness:.4f}: {best[0].equation}" if best else "")
+    picks = [r for r in verdict.finalists() if r.finished] if verdict is not None else []
+    if picks:
+        r = picks[0]
+        spread = f" ± {r.test_std:.4f}" if r.finished > 1 else ""
+        return (
+            f"{head}, the verdict's pick {r.loss} (candidate {r.candidate}): test {r.test_mean:.4f}{spread} "
+            f"over {r.finished} runs: {r.equation}"
+        )
+    return head + (
+        f", best rung-0 validation fitness {best[0].fitness:.4f}: {best[0].equation}" if best else ""
+    )
 
 
 def report_search(cfg: DictConfig, folder: Path) -> list[Path]:
