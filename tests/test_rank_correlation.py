@@ -20,14 +20,20 @@ def test_tau_skips_losses_that_failed_in_either_setting() -> None:
 
 
 def test_best_k_intersection_is_what_table_3_reports() -> None:
-    # Settings agree on the best three losses but disagree below them.
-    a = np.array([0.90, 0.85, 0.80, 0.40, 0.30, 0.20])
-    b = np.array([0.91, 0.86, 0.81, 0.10, 0.20, 0.30])
+    # Settings agree on the best five losses but disagree below them.
+    a = np.array([0.90, 0.88, 0.85, 0.83, 0.80, 0.40, 0.30, 0.20, 0.15, 0.10])
+    b = np.array([0.91, 0.89, 0.86, 0.84, 0.81, 0.05, 0.10, 0.20, 0.25, 0.30])
     full = rc.kendall_matrix(np.stack([a, b], axis=1))
-    top = rc.kendall_matrix(np.stack([a, b], axis=1), k=3)
-    assert top[0][1].tau == pytest.approx(1.0) and top[0][1].n == 3
-    assert full[0][1].tau < top[0][1].tau and full[0][1].n == 6
+    top = rc.kendall_matrix(np.stack([a, b], axis=1), k=5)
+    assert top[0][1].tau == pytest.approx(1.0) and top[0][1].n == 5
+    assert full[0][1].tau < top[0][1].tau and full[0][1].n == 10
     assert rc.top_k(np.array([0.1, NAN, 0.5, 0.3]), 2) == {2, 3}
+
+
+def test_no_tau_is_shown_over_fewer_than_five_losses() -> None:
+    acc = np.array([[0.9, 0.8], [0.5, 0.6], [0.1, 0.2], [0.3, 0.35]])
+    tau = rc.kendall_matrix(acc)[0][1]
+    assert np.isnan(tau.tau) and tau.n == 4 and rc.tau_cell(tau) == "n/a (n=4)"
 
 
 def test_clusters_separate_obvious_groups_and_mark_failures() -> None:
@@ -46,14 +52,20 @@ def test_calibration_recommends_the_cheapest_surrogate_that_transfers() -> None:
     names = ["full", "small", "tiny", "medium"]
     out = rc.calibrate(acc, names, [100.0, 5.0, 1.0, 50.0], target="full", threshold=0.5)
     assert out.setting == "small"
-    assert [r[0] for r in out.rows] == ["tiny", "small", "medium"] and out.rows[0][3] is False
+    assert [r.setting for r in out.rows] == ["tiny", "small", "medium"] and out.rows[0].clears is False
     assert rc.calibrate(acc[:, [0, 2]], ["full", "tiny"], [100.0, 1.0], "full", 0.9).setting is None
+    # The recommendation comes with its τ's bootstrap interval, which holds the τ itself.
+    chosen = out.chosen
+    assert chosen is not None and chosen.agreement.low <= chosen.agreement.tau.tau <= chosen.agreement.high
+    assert rc.recommendation_line(out).startswith("small (τ ") and "over 30 losses" in rc.recommendation_line(
+        out
+    )
 
 
 def test_markdown_table_puts_best_k_below_the_diagonal() -> None:
-    acc = np.array([[0.9, 0.8], [0.5, 0.6], [0.1, 0.2]])
-    text = rc.tau_markdown(["a", "b"], rc.kendall_matrix(acc), rc.kendall_matrix(acc, 2), 2)
-    assert "| a | — | 1.000 (n=3) |" in text and "| b | 1.000 (n=2) | — |" in text
+    acc = np.array([[0.9, 0.8], [0.5, 0.6], [0.1, 0.2], [0.7, 0.75], [0.3, 0.35], [0.2, 0.1]])
+    text = rc.tau_markdown(["a", "b"], rc.kendall_matrix(acc), rc.kendall_matrix(acc, 5), 5)
+    assert "| a | — | 0.867 (n=6) |" in text and "| b | n/a (n=4) | — |" in text  # best-5 share 4 losses
 
 
 def test_settings_are_augmentations_or_named_override_sets() -> None:

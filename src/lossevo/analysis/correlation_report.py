@@ -80,15 +80,18 @@ def write_correlation_report(study: Study, cfg: DictConfig, folder: Path) -> Cor
         lines += [
             f"## Surrogate calibration against `{cfg.target}` (τ ≥ {threshold})",
             "",
-            "| surrogate | s / training | τ vs target | clears |",
-            "|---|---|---|---|",
+            "| surrogate | s / training | τ vs target | 95% interval | clears |",
+            "|---|---|---|---|---|",
         ]
-        for name, seconds, tau, clears in recommendation.rows:
-            lines.append(f"| {name} | {seconds:.1f} | {rc.tau_cell(tau)} | {'yes' if clears else 'no'} |")
+        for r in recommendation.rows:
+            lines.append(
+                f"| {r.setting} | {r.seconds:.1f} | {rc.tau_cell(r.agreement.tau)} | "
+                f"{rc.interval(r.agreement)} | {'yes' if r.clears else 'no'} |"
+            )
         verdict = (
-            f"**Recommended surrogate: {recommendation.setting}**"
+            f"**Recommended surrogate: {rc.recommendation_line(recommendation)}**"
             if recommendation.setting
-            else "**No cheaper surrogate reaches the threshold.**"
+            else f"**No cheaper surrogate reaches τ ≥ {threshold} over at least {rc.MIN_LOSSES} losses.**"
         )
         lines += ["", verdict, ""]
     lines += ["![Kendall tau](kendall.png)", "", "![Scatter](scatter.png)", ""]

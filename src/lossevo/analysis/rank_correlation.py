@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
 
+from lossevo.verdict.faithfulness import MIN_LOSSES, Agreement, agreement
 from lossevo.verdict.statistics import Tau, kendall
 
 if TYPE_CHECKING:
@@ -29,8 +30,16 @@ def top_k(values: np.ndarray, k: int) -> set[int]:
     return set(order[:k].tolist())
 
 
+def shown_tau(a: np.ndarray, b: np.ndarray) -> Tau:
+    """τ over the losses finite in both, or NaN (with its n) over fewer than MIN_LOSSES: over a
+    handful of losses τ takes a few values and says next to nothing."""
+    tau = kendall(a, b)
+    return tau if tau.n >= MIN_LOSSES else Tau(float("nan"), float("nan"), tau.n)
+
+
 def kendall_matrix(acc: np.ndarray, k: int | None = None) -> list[list[Tau]]:
-    """τ between every pair of columns; with ``k``, only over losses in both columns' best ``k``."""
+    """τ between every pair of columns; with ``k``, only over losses in both columns' best ``k``
+    (NaN over fewer than MIN_LOSSES losses)."""
     columns = acc.shape[1]
     out = [[Tau(float("nan"), float("nan"), 0)] * columns for _ in range(columns)]
     for i in range(columns):
@@ -39,7 +48,7 @@ def kendall_matrix(acc: np.ndarray, k: int | None = None) -> list[list[Tau]]:
             if k is not None:
                 shared = sorted(top_k(a, k) & top_k(b, k))
                 a, b = a[shared], b[shared]
-            out[i][j] = kendall(a, b)
+            out[i][j] = shown_tau(a, b)
     return out
 
 
@@ -58,25 +67,41 @@ def cluster_losses(acc: np.ndarray, clusters: int) -> np.ndarray:
     return labels
 
 
+@dataclass(frozen=True)
+class Calibration:
+    """One surrogate against the target: its cost and τ with a bootstrap 95% interval."""
+
+    setting: str
+    seconds: float  # per training
+    agreement: Agreement
+    clears: bool  # τ >= the threshold, over at least MIN_LOSSES losses
+
+
 @dataclass
 class Recommendation:
     setting: str | None  # the cheapest surrogate clearing the threshold (None: none does)
-    rows: list[tuple[str, float, Tau, bool]]  # (setting, seconds per training, τ vs target, clears)
+    rows: list[Calibration]  # cheapest first
+
+    @property
+    def chosen(self) -> Calibration | None:
+        return next((r for r in self.rows if r.setting == self.setting), None)
 
 
 def calibrate(
     acc: np.ndarray, names: list[str], seconds: list[float], target: str, threshold: float
 ) -> Recommendation:
-    """τ between the target setting and every other; the cheapest whose τ >= threshold."""
+    """τ between the target setting and every other (with its interval); the cheapest whose τ
+    reaches ``threshold`` over at least MIN_LOSSES losses."""
     t = names.index(target)
     rows = []
     for i, name in enumerate(names):
         if i == t:
             continue
-        tau = kendall(acc[:, t], acc[:, i])
-        rows.append((name, seconds[i], tau, bool(np.isfinite(tau.tau) and tau.tau >= threshold)))
-    rows.sort(key=lambda r: r[1])
-    best = next((r[0] for r in rows if r[3]), None)
+        a = agreement(list(acc[:, t]), list(acc[:, i]), f"{name} vs {target}")
+        ok = a.tau.n >= MIN_LOSSES and bool(np.isfinite(a.tau.tau)) and a.tau.tau >= threshold
+        rows.append(Calibration(name, seconds[i], a, ok))
+    rows.sort(key=lambda r: r.seconds)
+    best = next((r.setting for r in rows if r.clears), None)
     return Recommendation(best, rows)
 
 
@@ -101,8 +126,22 @@ def tau_markdown(names: list[str], full: list[list[Tau]], top: list[list[Tau]] |
     return "\n".join(lines) + f"\n\n{caption} (n: losses compared).\n"
 
 
+def interval(a: Agreement) -> str:
+    return "n/a" if not np.isfinite(a.low) else f"[{a.low:.2f}, {a.high:.2f}]"
+
+
+def recommendation_line(recommendation: Recommendation) -> str:
+    """The chosen surrogate with its τ against the target and that τ's interval."""
+    r = recommendation.chosen
+    if r is None:
+        return "none"
+    return (
+        f"{r.setting} (τ {r.agreement.tau.tau:.2f} {interval(r.agreement)} over {r.agreement.tau.n} losses)"
+    )
+
+
 def tau_cell(t: Tau) -> str:
-    return "n/a" if not np.isfinite(t.tau) else f"{t.tau:.3f} (n={t.n})"
+    return f"n/a (n={t.n})" if not np.isfinite(t.tau) else f"{t.tau:.3f} (n={t.n})"
 
 
 def plot_heatmap(names: list[str], full: list[list[Tau]], path: Path, title: str) -> Path:

@@ -325,7 +325,9 @@ def run_correlate(
         study.close()
     console.print(report.table, markup=False)
     if report.recommendation is not None:
-        console.print(f"recommended surrogate: {report.recommendation.setting}", markup=False)
+        from lossevo.analysis.rank_correlation import recommendation_line
+
+        console.print(f"recommended surrogate: {recommendation_line(report.recommendation)}", markup=False)
     console.print(f"report: {report.files['report']}", markup=False)
     return report.files
 
