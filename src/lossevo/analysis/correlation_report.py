@@ -31,9 +31,9 @@ class CorrelationReport:
 def write_correlation_report(study: Study, cfg: DictConfig, folder: Path) -> CorrelationReport:
     """Every file of the study's analysis, written to ``folder``, and its W&B run."""
     acc, names, cost = study.matrix()
-    k = int(cfg.get("top_k", 10))
+    k = int(cfg.top_k)
     full, top = rc.kendall_matrix(acc), rc.kendall_matrix(acc, k)
-    labels = rc.cluster_losses(acc, int(cfg.get("clusters", 3)))
+    labels = rc.cluster_losses(acc, int(cfg.clusters))
     files: dict[str, Path] = {}
 
     path = folder / "accuracy.csv"
@@ -75,7 +75,7 @@ def write_correlation_report(study: Study, cfg: DictConfig, folder: Path) -> Cor
     lines += ["", "## Kendall τ", "", table]
     recommendation = None
     if cfg.get("target") is not None:
-        threshold = float(cfg.get("threshold", 0.5))
+        threshold = float(cfg.threshold)
         recommendation = rc.calibrate(acc, names, cost, str(cfg.target), threshold)
         lines += [
             f"## Surrogate calibration against `{cfg.target}` (τ ≥ {threshold})",

@@ -191,7 +191,7 @@ def report_search(cfg: DictConfig, folder: Path) -> list[Path]:
     from lossevo.tracking.tracker import Tracker, group_for
 
     run = Path(str(cfg.run))
-    top_k = int(cfg.get("top_k", 5))
+    top_k = int(cfg.top_k)
     compare = (cfg.get("compare") or ["cross_entropy"])[0]
     files = write_report(run, folder, top_k, str(compare))
     tracker = Tracker(

@@ -69,7 +69,7 @@ def write_augmentation_report(cfg: DictConfig, folder: Path) -> Path:
     from lossevo.data.augment import AugmentRNG
 
     data = load_dataset(cfg.dataset)
-    count = int(cfg.get("images", 8))
+    count = int(cfg.images)
     images = data.train_x[:count].float() / 255
     labels = data.train_y[:count]
     columns = {"original": images}
@@ -78,6 +78,6 @@ def write_augmentation_report(cfg: DictConfig, folder: Path) -> Path:
         composed.dataset = cfg.dataset  # the augment node reads the dataset's padding and flip
         pipeline = build(composed.augment, "augment", num_classes=data.num_classes)
         columns[str(technique)], _ = pipeline(
-            images.clone(), labels.clone(), AugmentRNG(int(cfg.get("seed", 0)))
+            images.clone(), labels.clone(), AugmentRNG(int(cfg.seed))
         )
     return plots.plot_augmentations(columns, folder / "augmentations.png")

@@ -60,7 +60,7 @@ def train_loss(cfg: DictConfig, folder: Path, setting: str) -> TrainingOutcome:
     from lossevo.training.surrogate import Job, Surrogate
 
     folder.mkdir(parents=True, exist_ok=True)
-    seeds = [int(cfg.seed) + i for i in range(int(cfg.get("seeds", 1) or 1))]
+    seeds = [int(cfg.seed) + i for i in range(int(cfg.seeds))]
     loss = build_loss(cfg.loss, "loss")
     name = str(cfg.loss.get("name") or type(loss).__name__)
     equation = str(getattr(loss, "equation", name))

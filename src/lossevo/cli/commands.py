@@ -285,7 +285,7 @@ def run_report(cfg: DictConfig, run_dir: str | Path | None = None) -> list[Path]
     from lossevo.analysis.loss_report import write_augmentation_report, write_loss_report
 
     folder = run_folder(run_dir)
-    show = str(cfg.get("show", "loss"))
+    show = str(cfg.show)
     if cfg.get("run") is not None:
         paths = report_search(cfg, folder)
         print(summary_line(Path(str(cfg.run))))
@@ -351,7 +351,7 @@ def run_eliminate(
             entrants = min(entrants, stage.keep or entrants)
         progress = SearchProgress(total, console)
         with progress.shown():
-            results = Elimination(study, stages, bool(cfg.get("average_previous", False))).run(progress)
+            results = Elimination(study, stages, bool(cfg.average_previous)).run(progress)
         report = write_elimination_report(study, results, cfg, folder)
     finally:
         study.close()

@@ -172,7 +172,7 @@ class SearchSettings:
         return cls(
             budget=positive_integer(cfg.search.budget, "search.budget"),
             seed=integer(cfg.seed, "seed"),
-            top_k=integer(cfg.get("top_k", 3), "top_k"),
+            top_k=integer(cfg.top_k, "top_k"),
             surrogate_steps=integer(cfg.surrogate.steps, "surrogate.steps"),
             group=group_size(cfg),
             prescreen=shlex.split(prescreen) if isinstance(prescreen, str) else [str(o) for o in prescreen],
