@@ -98,6 +98,8 @@ def test_wandb_offline_run_files_are_written(reference_run: Path) -> None:
     tables = [p.name for p in runs[0].rglob("*.table.json")]
     assert any(t.startswith("top_candidates") for t in tables)
     assert any(t.startswith("candidates") for t in tables)
+    # Every rung's result and every verdict training, as tables.
+    assert any(t.startswith("rungs") for t in tables) and any(t.startswith("verdict_runs") for t in tables)
 
 
 def offline_records(path: Path) -> list:

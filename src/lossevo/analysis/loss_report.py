@@ -77,7 +77,5 @@ def write_augmentation_report(cfg: DictConfig, folder: Path) -> Path:
         composed = compose_config("evolve", [f"augment={technique}"])
         composed.dataset = cfg.dataset  # the augment node reads the dataset's padding and flip
         pipeline = build(composed.augment, "augment", num_classes=data.num_classes)
-        columns[str(technique)], _ = pipeline(
-            images.clone(), labels.clone(), AugmentRNG(int(cfg.seed))
-        )
+        columns[str(technique)], _ = pipeline(images.clone(), labels.clone(), AugmentRNG(int(cfg.seed)))
     return plots.plot_augmentations(columns, folder / "augmentations.png")

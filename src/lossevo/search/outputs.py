@@ -135,6 +135,44 @@ def _track_candidates(tracker: Tracker, journal: Journal) -> None:
         for r in journal.candidates()
     ]
     tracker.table("candidates", columns, rows)
+    # Every rung's result (a promotion is a row at its rung) and every verdict training.
+    tracker.table(
+        "rungs",
+        ["candidate", "rung", "status", "fitness", "mean", "std", "stop_reason", "steps", "seconds"],
+        [
+            [
+                r.candidate_id,
+                r.rung,
+                r.status.value,
+                r.fitness,
+                r.mean,
+                r.std,
+                r.stop_reason and r.stop_reason.value,
+                r.steps,
+                r.seconds,
+            ]
+            for r in journal.rungs()
+        ],
+    )
+    tracker.table(
+        "verdict_runs",
+        ["loss", "setting", "steps", "run", "seed", "status", "val_acc", "test_acc", "seconds", "reused"],
+        [
+            [
+                v.loss,
+                v.setting,
+                v.budget,
+                v.run,
+                v.seed,
+                v.status.value,
+                v.fitness,
+                v.test_acc,
+                v.seconds,
+                bool(v.reused),
+            ]
+            for v in journal.validations()
+        ],
+    )
 
 
 def write_loss_configs(
