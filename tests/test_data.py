@@ -23,7 +23,7 @@ from lossevo.data import (
     svhn,
 )
 from lossevo.data.augment import AugmentRNG, random_crop, random_hflip
-from lossevo.data.datasets import DEBIAN_FASHION_MNIST, read_idx
+from lossevo.data.idx import DEBIAN_FASHION_MNIST, read_idx
 from lossevo.errors import LossevoError
 
 from .conftest import compose_config

@@ -142,7 +142,7 @@ def test_warmup_cosine() -> None:
 
 def test_fashion_mnist_surrogate_runs_on_real_data() -> None:
     pytest.importorskip("torchvision")
-    from lossevo.data.datasets import DEBIAN_FASHION_MNIST
+    from lossevo.data.idx import DEBIAN_FASHION_MNIST
 
     if not DEBIAN_FASHION_MNIST.is_dir():
         pytest.skip("needs Debian's dataset-fashion-mnist (.ci/run installs it)")

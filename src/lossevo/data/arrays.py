@@ -18,9 +18,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from lossevo.data.datasets import ImageSplits, holdout, memory_bytes
 from lossevo.data.folders import count
+from lossevo.data.splits import ImageSplits, holdout
 from lossevo.errors import LossevoError
+from lossevo.machine import memory_bytes
 
 # Accepted names of each array, first match wins.
 NAMES = {

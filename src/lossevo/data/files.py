@@ -28,15 +28,8 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
-from lossevo.data.datasets import (
-    ImageSplits,
-    Source,
-    _first,
-    _torchvision_fetch,
-    default_cache_dir,
-    holdout,
-    locate,
-)
+from lossevo.data.sources import Source, default_cache_dir, first, locate, torchvision_fetch
+from lossevo.data.splits import ImageSplits, holdout
 from lossevo.errors import LossevoError
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # no network check at import
@@ -190,7 +183,7 @@ def _loadmat(path: Path) -> dict:
 
 # --------------------------------------------------------------------------- Flowers-102
 def _find_flowers(folder: Path) -> Path | None:
-    return _first(
+    return first(
         folder / "flowers-102", folder, holding=lambda f: (f / "jpg").is_dir() and (f / "setid.mat").is_file()
     )
 
@@ -199,7 +192,7 @@ FLOWERS = Source(
     "Oxford Flowers-102",
     "LOSSEVO_FLOWERS102",
     _find_flowers,
-    _torchvision_fetch("Flowers102", splits=[{"split": "train"}, {"split": "val"}, {"split": "test"}]),
+    torchvision_fetch("Flowers102", splits=[{"split": "train"}, {"split": "val"}, {"split": "test"}]),
     "flowers-102/ (jpg/, imagelabels.mat, setid.mat)",
 )
 
@@ -236,7 +229,7 @@ def flowers102(
 
 # --------------------------------------------------------------------------- Caltech-101
 def _find_caltech(folder: Path) -> Path | None:
-    return _first(
+    return first(
         folder / "caltech101" / "101_ObjectCategories",
         folder / "101_ObjectCategories",
         folder,
@@ -248,7 +241,7 @@ CALTECH = Source(
     "Caltech-101",
     "LOSSEVO_CALTECH101",
     _find_caltech,
-    _torchvision_fetch("Caltech101", splits=[{}]),
+    torchvision_fetch("Caltech101", splits=[{}]),
     "caltech101/101_ObjectCategories/<class>/*.jpg",
 )
 
@@ -288,7 +281,7 @@ def caltech101(
 
 # --------------------------------------------------------------------------- Stanford Cars
 def _find_cars(folder: Path) -> Path | None:
-    return _first(
+    return first(
         folder / "stanford_cars",
         folder,
         holding=lambda f: (f / "cars_train").is_dir() and (f / "devkit" / "cars_train_annos.mat").is_file(),
@@ -299,7 +292,7 @@ CARS = Source(
     "Stanford Cars-196",
     "LOSSEVO_CARS196",
     _find_cars,
-    _torchvision_fetch("StanfordCars", splits=[{"split": "train"}, {"split": "test"}]),
+    torchvision_fetch("StanfordCars", splits=[{"split": "train"}, {"split": "test"}]),
     "stanford_cars/ (cars_train/, cars_test/, devkit/cars_train_annos.mat, devkit/cars_meta.mat, "
     "cars_test_annos_withlabels.mat)",
     install="torchvision's download of this dataset is broken upstream; get the files from Kaggle. ",

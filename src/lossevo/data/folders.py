@@ -16,9 +16,9 @@ from pathlib import Path
 
 import torch
 
-from lossevo.data.datasets import ImageSplits
 from lossevo.data.files import Item, image_splits
 from lossevo.data.leaks import copies_in_test, refuse_copies
+from lossevo.data.splits import ImageSplits
 from lossevo.errors import LossevoError
 
 log = logging.getLogger(__name__)
