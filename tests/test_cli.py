@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -254,14 +255,16 @@ def test_a_candidate_folder_retrains_that_candidate_exactly(reference_run: Path,
 
 
 def test_rerun_resumes_without_rerunning_anything(reference_run: Path, tmp_path: Path) -> None:
-    before = journal_rows(reference_run, "id, finished_at, fitness")
-    result = evolve(reference_run)
+    run = tmp_path / "copy"  # a copy: the module's other tests read the reference run as it was made
+    shutil.copytree(reference_run, run, ignore=shutil.ignore_patterns("wandb", "*.lock"))
+    before = journal_rows(run, "id, finished_at, fitness")
+    result = evolve(run)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert journal_rows(reference_run, "id, finished_at, fitness") == before
+    assert journal_rows(run, "id, finished_at, fitness") == before
     # A larger budget continues the same search.
-    more = evolve(reference_run, "search.budget=12")
+    more = evolve(run, "search.budget=12")
     assert more.returncode == 0, more.stderr[-3000:]
-    rows = journal_rows(reference_run, "id, finished_at, fitness")
+    rows = journal_rows(run, "id, finished_at, fitness")
     assert rows[:10] == before and len(rows) == 12
 
 
