@@ -140,6 +140,9 @@ class ValidationPhase:
         return queue
 
     def run(self, executor: Executor, group: int) -> Verdict:
+        # The look is recorded before any of its trainings (a test accuracy is never seen before
+        # the look that asked for it is on record).
+        self.journal.add_look(self.plan.look())
         queue = self.tasks()
         if self.progress is not None:
             planned = len(self.plan.losses) * self.plan.runs * len(self.plan.cells)
@@ -193,5 +196,4 @@ class ValidationPhase:
                 self.reused,
                 self.plan.shared,
             )
-        self.journal.add_look(self.plan.look())  # a look: the verdict is computed and shown
         return Verdict.from_journal(self.journal, self.plan)
