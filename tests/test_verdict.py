@@ -447,3 +447,20 @@ def test_the_test_split_changes_no_decision_of_a_search_only_the_verdicts_test_f
     for table in ("candidates", "rungs", "reference", "validation"):
         assert a[table] == b[table], f"{table}: the test split changed a decision"
     assert a["test"] != b["test"] and all(t is not None for *_, t in a["test"] + b["test"])
+
+
+def test_the_sign_flip_test_is_exact_and_its_floor_is_stated() -> None:
+    """Beside the t-test, the exact sign-flip test of the same pairs: every one of the 2^n sign
+    assignments enumerated here, independently of scipy's permutation test."""
+    import itertools
+
+    from lossevo.verdict.statistics import sign_flip_greater, smallest_sign_flip_p
+
+    rng = np.random.default_rng(3)
+    for n in (2, 3, 4, 5, 8):
+        d = rng.normal(0.002, 0.004, n)
+        flips = [np.mean(d * np.array(s)) for s in itertools.product((1, -1), repeat=n)]
+        expected = np.mean([f >= d.mean() - 1e-15 for f in flips])
+        assert sign_flip_greater(d) == pytest.approx(expected), n
+    assert sign_flip_greater(np.array([0.01, 0.02])) == smallest_sign_flip_p(2) == 0.25
+    assert math.isnan(sign_flip_greater(np.array([0.01])))

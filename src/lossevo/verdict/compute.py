@@ -160,6 +160,7 @@ def _comparison(cell: ValidationCell, loss: str, c: Comparison) -> ComparisonRow
         sd=c.sd,
         p_paired=c.p,
         p_welch=c.p_welch,
+        p_signflip=c.p_signflip,
         correlation=c.correlation,
         detectable=c.detectable,
         level=c.level,

@@ -61,14 +61,14 @@ def _cell_table(verdict: Verdict, cell: ValidationCell) -> list[str]:
     names = [b.loss for b in baselines]
     head = (
         "| loss | finished | test | validation | "
-        + " | ".join(f"vs {n}: Δ points [95%], p (Welch), r" for n in names)
+        + " | ".join(f"vs {n}: Δ points [95%], p (Welch; sign-flip), r" for n in names)
         + " | p, every baseline (Holm) | beats |"
     )
     out = [head, "|" + "---|" * (6 + len(names))]
     for r in finalists:
         comps = " | ".join(
             f"{signed_points(c.difference)} [{points(c.low)}, {points(c.high)}], "
-            f"{pstr(c.p_paired)} ({pstr(c.p_welch)}), {decimals(c.correlation, 2)}"
+            f"{pstr(c.p_paired)} ({pstr(c.p_welch)}; {pstr(c.p_signflip)}), {decimals(c.correlation, 2)}"
             for c in verdict.against(r)
         )
         out.append(

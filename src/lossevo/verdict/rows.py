@@ -70,6 +70,7 @@ class ComparisonRow:
     sd: float
     p_paired: float  # one-sided paired t-test, "the finalist is better"
     p_welch: float
+    p_signflip: float  # the exact one-sided sign-flip test of the same pairs (its floor: 1/2^pairs)
     correlation: float  # of the pairs
     detectable: float  # at POWER, at ``level``
     level: float  # Holm's first step: alpha over the finalists

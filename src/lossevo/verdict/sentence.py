@@ -12,6 +12,7 @@ import math
 
 from lossevo.verdict.formatting import mean_std, points, pstr, signed_points
 from lossevo.verdict.rows import POWER, LossRow, Verdict
+from lossevo.verdict.statistics import smallest_sign_flip_p
 
 
 def sentence(verdict: Verdict) -> str:
@@ -53,9 +54,16 @@ def sentence(verdict: Verdict) -> str:
         if not math.isnan(best.detectable)
         else ""
     )
+    floor = smallest_sign_flip_p(plan.runs)
+    small = (
+        f" (with {plan.runs} runs an exact sign-flip test cannot go below p = {floor:.2g}, above the "
+        f"level {plan.alpha:g}: add runs)"
+        if floor > plan.alpha
+        else ""
+    )
     return (
         f"no finalist beats every baseline at this budget: the best, {label}, {mean_std(best)} test "
-        f"({evidence_of(verdict, best)}){could}; {where}"
+        f"({evidence_of(verdict, best)}){could}{small}; {where}"
     )
 
 

@@ -46,6 +46,7 @@ class Comparison:
     sd: float  # standard deviation of the paired differences
     p: float  # one-sided paired t-test, H1: the loss is better (NaN: fewer than 2 pairs)
     p_welch: float  # one-sided Welch test on the same runs, unpaired
+    p_signflip: float  # exact one-sided sign-flip test of the paired differences (no normality)
     correlation: float  # Pearson r of the pairs (how much the pairing removes)
     detectable: float  # minimum detectable difference at 80% power, at ``level``
     level: float
@@ -61,7 +62,7 @@ def compare(loss: Mapping[int, float], baseline: Mapping[int, float], name: str,
     if n < 2:
         nan = math.nan
         difference = float(a[0] - b[0]) if n else nan
-        return Comparison(name, n, difference, nan, nan, nan, nan, nan, nan, nan, level)
+        return Comparison(name, n, difference, nan, nan, nan, nan, nan, nan, nan, nan, level)
     d = a - b
     sd = float(np.std(d, ddof=1))
     half = float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
@@ -78,10 +79,34 @@ def compare(loss: Mapping[int, float], baseline: Mapping[int, float], name: str,
         sd,
         p,
         welch_greater(a, b),
+        sign_flip_greater(d),
         r,
         detectable_difference(n, sd, level),
         level,
     )
+
+
+def sign_flip_greater(d: np.ndarray) -> float:
+    """The exact one-sided sign-flip test that the paired differences ``d`` have a positive mean:
+    the share of the 2^n sign assignments whose mean is at least the observed one (scipy's
+    permutation test on one sample; exact up to 16 pairs). Its smallest value is 1/2^n."""
+    if len(d) < 2:
+        return math.nan
+    exact = len(d) <= 16
+    result = stats.permutation_test(
+        (d,),
+        np.mean,
+        permutation_type="samples",
+        alternative="greater",
+        n_resamples=np.inf if exact else 100_000,
+        random_state=0,
+    )
+    return float(result.pvalue)
+
+
+def smallest_sign_flip_p(n: int) -> float:
+    """The smallest p an exact sign-flip test over ``n`` pairs can give."""
+    return 0.5**n
 
 
 def detectable_difference(n: int, sd: float, level: float, power: float = 0.8) -> float:
