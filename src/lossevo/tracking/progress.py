@@ -92,6 +92,12 @@ class SearchProgress:
             self._progress.update(self._verdict_task, completed=self.verdict_done, figures=name)
         return self.verdict_line()
 
+    def verdict_reused(self) -> None:
+        """One verdict training another search of the sweep trained meanwhile (not timed)."""
+        self.verdict_done += 1
+        if self._progress is not None and self._verdict_task is not None:
+            self._progress.update(self._verdict_task, completed=self.verdict_done)
+
     def verdict_line(self) -> str:
         left = self.verdict_total - self.verdict_done
         line = f"verdict: {self.verdict_done}/{self.verdict_total} trainings"

@@ -164,6 +164,8 @@ class ValidationPhase:
                 assert isinstance(task.key, ValidationKey)
                 if not self._reuse(task.key):  # another job of the sweep may have trained it meanwhile
                     return self.retries.submitted(task)
+                if self.progress is not None:
+                    self.progress.verdict_reused()
             return None
 
         def on_result(task: Task, result: Fitness) -> None:
