@@ -336,3 +336,20 @@ def test_test_images_that_copy_training_images_are_refused_or_dropped(tmp_path: 
         LossevoError, match=r"dataset\.duplicates='maybe': it must be one of refuse, drop, keep"
     ):
         image_folder.__wrapped__(str(root), image_size=8, duplicates="maybe")
+
+
+def test_arrays_whose_test_images_copy_training_images_are_refused_or_dropped(tmp_path: Path) -> None:
+    """#30.6: arrays get the same check as image folders (content hashes, after loading)."""
+    rng = np.random.default_rng(0)
+    train = rng.integers(0, 256, (20, 8, 8), dtype=np.uint8)
+    test = rng.integers(0, 256, (6, 8, 8), dtype=np.uint8)
+    test[2], test[5] = train[3], train[7]  # two copies
+    labels = np.arange(20) % 2
+    path = tmp_path / "mine.npz"
+    np.savez(path, train_x=train, train_y=labels, test_x=test, test_y=np.arange(6) % 2)
+    with pytest.raises(
+        LossevoError, match=r"2 of 6 test images are exact copies .*\(e\.g\. test image 2, test image 5"
+    ):
+        tensors.__wrapped__(str(path), val_size=4)
+    assert len(tensors.__wrapped__(str(path), val_size=4, duplicates="drop").test_x) == 4
+    assert len(tensors.__wrapped__(str(path), val_size=4, duplicates="keep").test_x) == 6

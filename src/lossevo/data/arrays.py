@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from lossevo.data.folders import count
+from lossevo.data.leaks import screen_test_split
 from lossevo.data.splits import ImageSplits, holdout
 from lossevo.errors import LossevoError
 from lossevo.machine import memory_bytes
@@ -136,8 +137,10 @@ def tensors(
     val_size: float = 0.1,
     test_size: float = 0.1,
     split_seed: int = 0,
+    duplicates: str = "refuse",
 ) -> ImageSplits:
-    """Images and labels from a ``.npz`` or ``.pt`` file (see the module docstring)."""
+    """Images and labels from a ``.npz`` or ``.pt`` file (see the module docstring); test images
+    that copy training or validation images: ``duplicates`` (refuse | drop | keep)."""
     file = Path(str(path)).expanduser()
     raw = read_arrays(file)
     found = {key: next((n for n in names if n in raw), None) for key, names in NAMES.items()}
@@ -188,7 +191,7 @@ def tensors(
         (val_x, val_y), train_x, train_y = splits["val"], x, y
     else:
         train_x, train_y, val_x, val_y = holdout(x, y, count(val_size, len(x), "val_size"), split_seed)
-    return ImageSplits(
+    data = ImageSplits(
         name=file.stem,
         train_x=train_x,
         train_y=train_y,
@@ -199,4 +202,7 @@ def tensors(
         classes=classes,
         source=str(file),
         held_out=held_out,
+    )
+    return screen_test_split(
+        data, str(file), duplicates, [f"test image {i}" for i in range(len(data.test_x))]
     )

@@ -10,18 +10,15 @@ dataset; the result is cached by file names, sizes and modification times under
 
 from __future__ import annotations
 
-import logging
 from functools import lru_cache
 from pathlib import Path
 
 import torch
 
 from lossevo.data.files import Item, image_splits
-from lossevo.data.leaks import copies_in_test, refuse_copies
+from lossevo.data.leaks import screen_test_split
 from lossevo.data.splits import ImageSplits
 from lossevo.errors import LossevoError
-
-log = logging.getLogger(__name__)
 
 # torchvision's IMG_EXTENSIONS
 EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp"})
@@ -132,21 +129,7 @@ def image_folder(
         skip_unreadable=skip_unreadable,
     )
     splits.held_out = held_out
-    copies = copies_in_test(splits.train_x, splits.val_x, splits.test_x)
-    examples = [str(p.relative_to(folder)) for (p, _), c in zip(test, copies.tolist(), strict=False) if c]
-    refuse_copies(copies, str(folder), examples if len(test) == len(copies) else [], duplicates)
-    if copies.any() and duplicates == "drop":
-        log.warning(
-            "%s: %d test images are copies of training or validation images: left out of the test "
-            "split (dataset.duplicates=drop)",
-            folder,
-            int(copies.sum()),
-        )
-        splits.test_x, splits.test_y = splits.test_x[~copies], splits.test_y[~copies]
-    elif copies.any():
-        log.warning(
-            "%s: %d test images are copies of training or validation images (kept: dataset.duplicates=keep)",
-            folder,
-            int(copies.sum()),
-        )
-    return splits
+    names = [str(p.relative_to(folder)) for p, _ in test]
+    return screen_test_split(
+        splits, str(folder), duplicates, names if len(names) == len(splits.test_x) else None
+    )

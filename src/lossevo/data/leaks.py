@@ -9,10 +9,14 @@ each image, once when the data is loaded (not on the training path).
 from __future__ import annotations
 
 import hashlib
+import logging
 
 import torch
 
+from lossevo.data.splits import ImageSplits
 from lossevo.errors import LossevoError
+
+log = logging.getLogger("lossevo")
 
 CHOICES = ("refuse", "drop", "keep")
 
@@ -40,3 +44,31 @@ def refuse_copies(copies: torch.Tensor, name: str, examples: list[str], duplicat
         f"images{shown}; the verdict would test on data the losses trained on. Remove them from the "
         "test split, or set dataset.duplicates=drop (leave them out of the test split) or keep"
     )
+
+
+def screen_test_split(
+    splits: ImageSplits, where: str, duplicates: str, name_of: list[str] | None = None
+) -> ImageSplits:
+    """``splits`` with ``dataset.duplicates`` applied to its test images that copy training or
+    validation images: refused (one line naming some, via ``name_of``: a name per test image),
+    dropped from the test split, or kept; a warning counts them unless refused."""
+    copies = copies_in_test(splits.train_x, splits.val_x, splits.test_x)
+    examples = [n for n, c in zip(name_of or [], copies.tolist(), strict=False) if c]
+    refuse_copies(copies, where, examples, duplicates)
+    if not copies.any():
+        return splits
+    if duplicates == "drop":
+        log.warning(
+            "%s: %d test images are copies of training or validation images: left out of the test "
+            "split (dataset.duplicates=drop)",
+            where,
+            int(copies.sum()),
+        )
+        splits.test_x, splits.test_y = splits.test_x[~copies], splits.test_y[~copies]
+    else:
+        log.warning(
+            "%s: %d test images are copies of training or validation images (kept: dataset.duplicates=keep)",
+            where,
+            int(copies.sum()),
+        )
+    return splits
