@@ -3,6 +3,7 @@ small, debug=limit small budgets everywhere, debug=profile a profiler's table in
 
 from __future__ import annotations
 
+import csv
 import sqlite3
 from pathlib import Path
 
@@ -26,6 +27,12 @@ def test_debug_fast_runs_a_search_and_its_verdict_small(tmp_path: Path) -> None:
         steps = db.execute("SELECT DISTINCT steps FROM rungs WHERE rung = 0").fetchall()
     assert candidates == 2 and len(runs) == 2 and steps == [(30,)]
     assert (tmp_path / "verdict.md").is_file() and not (tmp_path / "wandb").exists()
+    # The leads' intervals with the test images' sampling (every training recorded its hits).
+    rows = list(csv.DictReader((tmp_path / "comparisons.csv").open()))
+    assert rows and all(
+        float(r["low_images"]) <= float(r["difference"]) <= float(r["high_images"]) for r in rows
+    )
+    assert "The test set is a sample too" in (tmp_path / "verdict.md").read_text()
     # The progress goes on through the verdict: 4 losses x 2 runs, each training counted.
     out = result.stderr + result.stdout
     assert "verdict: 8/8 trainings" in out

@@ -310,7 +310,10 @@ def test_ctrl_c_during_the_verdict_says_what_was_kept_and_the_command_resumes(tm
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     with sqlite3.connect(run_dir / "journal.sqlite") as db:
         done = db.execute("SELECT COUNT(*) FROM validation WHERE status = 'done'").fetchone()[0]
+        hits = db.execute("SELECT test_hits FROM validation WHERE status = 'done'").fetchall()
     assert done == 2 * 4, "1 finalist and 3 baselines, 2 runs each"
+    # Each training kept which test images it got right, across the kill and the resume (digits: 300).
+    assert all(h and h.startswith("300:") for (h,) in hits), hits[:2]
 
 
 def test_a_resume_that_finds_less_than_the_folder_had_says_so(finished: Path, tmp_path: Path) -> None:

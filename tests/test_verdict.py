@@ -464,3 +464,36 @@ def test_the_sign_flip_test_is_exact_and_its_floor_is_stated() -> None:
         assert sign_flip_greater(d) == pytest.approx(expected), n
     assert sign_flip_greater(np.array([0.01, 0.02])) == smallest_sign_flip_p(2) == 0.25
     assert math.isnan(sign_flip_greater(np.array([0.01])))
+
+
+def test_the_leads_interval_with_the_test_images_covers_the_population_lead() -> None:
+    """The test split is one sample of images. Simulated: per-image chances of being right for two
+    losses (their difference varies from image to image), test splits drawn from that population,
+    5 runs each; as with trained models, whether a run gets an image right depends mostly on the
+    image (a draw shared by every run) and a little on the run. The interval with the images covers
+    the population's lead about 95% of the time; the runs-only t-interval, blind to which images
+    were drawn, does not."""
+    from lossevo.verdict.statistics import with_test_set
+
+    rng = np.random.default_rng(7)
+    population = 200_000
+    p_b = rng.beta(4, 1.5, population)
+    p_a = np.clip(p_b + rng.normal(0.004, 0.15, population), 0, 1)
+    lead = float((p_a - p_b).mean())
+    covered = covered_runs_only = 0
+    trials, runs, images = 300, 5, 2000
+    for _ in range(trials):
+        drawn = rng.integers(0, population, images)
+        hardness = rng.random(images)  # the image's own draw, shared by every run and both losses
+
+        a = [hardness + rng.normal(0, 0.05, images) < p_a[drawn] for _ in range(runs)]
+        b = [hardness + rng.normal(0, 0.05, images) < p_b[drawn] for _ in range(runs)]
+        sampling = with_test_set(a, b)
+        assert sampling is not None and 0 <= sampling.images_share <= 1 and sampling.images == images
+        covered += sampling.low <= lead <= sampling.high
+        per_run = np.array([x.mean() - y.mean() for x, y in zip(a, b, strict=True)])
+        half = stats.t.ppf(0.975, runs - 1) * per_run.std(ddof=1) / math.sqrt(runs)
+        covered_runs_only += abs(per_run.mean() - lead) <= half
+    assert covered / trials >= 0.92, covered / trials
+    assert covered_runs_only / trials < 0.85, covered_runs_only / trials
+    assert with_test_set([np.array([True, False])], [np.array([True, True])]) is None  # one run

@@ -8,6 +8,7 @@ The enums are ``str`` subclasses: they compare equal to, and are stored in SQLit
 
 from __future__ import annotations
 
+import base64
 from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
 from typing import Any
@@ -58,6 +59,9 @@ class Fitness:
     test_acc: float | None = None
     parts: list[float] | None = None  # per-setting accuracy, mean over runs (lossevo.execution.objectives)
     per_run: list[float] | None = None  # per-run accuracy, mean over settings (lossevo.execution.objectives)
+    # Which test images it classified right, in the test split's order, bits packed (pack_hits);
+    # one training's only (the verdict's two-level bootstrap over runs and images reads them).
+    test_hits: str | None = None
 
     def __post_init__(self) -> None:
         self.status = Status(self.status)
@@ -81,3 +85,21 @@ class Fitness:
         data["stop_reason"] = self.stop_reason.value
         data["history"] = [list(h) for h in self.history]
         return data
+
+
+def pack_hits(hits: Any) -> str:
+    """Per-image correctness (an array-like of bools) as text: ``<images>:<the bits packed into
+    bytes, base64>`` (10,000 images: about 1,670 characters)."""
+    import numpy as np
+
+    bits = np.asarray(hits, dtype=bool).reshape(-1)
+    return f"{len(bits)}:" + base64.b64encode(np.packbits(bits).tobytes()).decode("ascii")
+
+
+def unpack_hits(text: str) -> Any:
+    """The boolean array :func:`pack_hits` packed."""
+    import numpy as np
+
+    count, _, packed = text.partition(":")
+    bits = np.unpackbits(np.frombuffer(base64.b64decode(packed), dtype=np.uint8))
+    return bits[: int(count)].astype(bool)

@@ -108,6 +108,7 @@ def combine_mean(results: list[Fitness], settings: list[str], runs: int) -> Fitn
         steps=steps,
         detail=detail,
         test_acc=test_acc,
+        test_hits=results[0].test_hits if len(results) == 1 else None,  # one training's images only
     )
 
 

@@ -104,6 +104,7 @@ CREATE TABLE IF NOT EXISTS validation (
     seconds      REAL,
     finished_at  REAL NOT NULL,
     reused       INTEGER NOT NULL DEFAULT 0,
+    test_hits    TEXT,
     PRIMARY KEY (loss, setting, budget, run)
 );
 CREATE TABLE IF NOT EXISTS looks (
@@ -200,6 +201,7 @@ class ValidationRow(RecordedTraining):
     test_acc: float | None
     finished_at: float
     reused: int = 0  # 1: trained by another search of the sweep (lossevo.store.shared_trainings)
+    test_hits: str | None = None  # which test images it got right (lossevo.results.pack_hits)
 
 
 @dataclass
@@ -224,8 +226,8 @@ class Journal(Database):
     FILENAME = "journal.sqlite"
     KIND = "journal"
     SCHEMA = _SCHEMA
-    SCHEMA_VERSION = 4
-    READS = (3,)  # read-only (lossevo compare), a journal of schema 3 reads as it is
+    SCHEMA_VERSION = 5
+    READS = (3, 4)  # read-only (lossevo compare), journals of these schemas read as they are
     # 2 -> 3: validation rows gain their setting (the verdict's cells) and test accuracy; the
     # verdict's looks are kept. Old rows have no test accuracy: the next verdict trains them again.
     MIGRATIONS: ClassVar[dict[int, str]] = {
@@ -245,6 +247,8 @@ class Journal(Database):
         """,
         # 3 -> 4: a validation row says whether another search trained it (shared baselines).
         3: "ALTER TABLE validation ADD COLUMN reused INTEGER NOT NULL DEFAULT 0",
+        # 4 -> 5: and which test images it got right (the verdict's bootstrap over images).
+        4: "ALTER TABLE validation ADD COLUMN test_hits TEXT",
     }
 
     def __enter__(self) -> Journal:
@@ -492,8 +496,8 @@ class Journal(Database):
         with self.transaction() as db:
             db.execute(
                 "INSERT OR REPLACE INTO validation (loss, candidate_id, setting, budget, run, seed, status, "
-                "fitness, test_acc, stop_reason, detail, steps, seconds, finished_at, reused) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "fitness, test_acc, stop_reason, detail, steps, seconds, finished_at, reused, test_hits) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     loss,
                     candidate_id,
@@ -510,6 +514,7 @@ class Journal(Database):
                     result.seconds,
                     time.time(),
                     int(reused),
+                    result.test_hits,
                 ),
             )
 

@@ -17,7 +17,7 @@ from torch import nn
 from lossevo.config.settings import SurrogateSettings
 from lossevo.data.augment import AugmentRNG, Pipeline, set_dropout
 from lossevo.losses.base import Loss
-from lossevo.results import StopReason
+from lossevo.results import StopReason, pack_hits
 from lossevo.training.rules import StopRules
 
 
@@ -59,6 +59,7 @@ class ClassifierModule(pl.LightningModule):
         self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
         self.best_val_acc: float | None = None
         self.test_acc: float | None = None
+        self.test_hits: str | None = None  # which test images it got right (results.pack_hits)
         self.history: list[tuple[int, float]] = []
         self.stop_reason = StopReason.COMPLETED
         self.stop_detail = ""
@@ -133,12 +134,18 @@ class ClassifierModule(pl.LightningModule):
 
     def on_test_epoch_start(self) -> None:
         self.on_validation_epoch_start()
+        self._hits: list[torch.Tensor] = []
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        self.validation_step(batch, batch_idx)
+        x, y = batch
+        hits = self(x).argmax(dim=1) == y
+        self._hits.append(hits)
+        self._correct += hits.sum()
+        self._seen += len(y)
 
     def on_test_epoch_end(self) -> None:
         self.test_acc = float(self._correct) / max(1, self._seen)
+        self.test_hits = pack_hits(torch.cat(self._hits).cpu().numpy()) if self._hits else None
 
     # ------------------------------------------------------------------ optimisation
     def configure_optimizers(self) -> Any:

@@ -35,7 +35,7 @@ from lossevo.data import OrderedBatches
 from lossevo.data.augment import AugmentRNG, Pipeline
 from lossevo.losses.base import Loss, full_precision, targets_as_probabilities
 from lossevo.models.stacked import ChannelStack, Stack, stack_kind
-from lossevo.results import Fitness, StopReason
+from lossevo.results import Fitness, StopReason, pack_hits
 from lossevo.training.classifier import optimisation
 from lossevo.training.rules import StopRules, training_result
 
@@ -65,6 +65,7 @@ class Member:
     stop_detail: str = ""
     train_acc: float | None = None
     test_acc: float | None = None
+    test_hits: str | None = None  # which test images it got right (results.pack_hits)
     steps: int = 0
     frozen: bool = False
 
@@ -222,19 +223,24 @@ class PopulationModule(pl.LightningModule):
     @torch.no_grad()
     def accuracy(self, members: list[int], batches: OrderedBatches) -> list[float]:
         """Accuracy of ``members`` on ``batches`` (uint8 images, resized and normalised as in training)."""
+        hits = self.hits(members, batches)
+        return [int(h.sum()) / max(1, len(h)) for h in hits]  # as a lone training divides
+
+    def hits(self, members: list[int], batches: OrderedBatches) -> list[torch.Tensor]:
+        """Which images of ``batches`` each of ``members`` classifies right, in order."""
         was_training = self.stack.training
         self.stack.eval()
-        correct = torch.zeros(len(members), dtype=torch.long, device=self.device)
-        seen = 0
+        found: list[torch.Tensor] = []
         with self.trainer.precision_plugin.val_step_context():
             for x, y in batches:
                 x = x.float().div_(255) if not x.is_floating_point() else x
                 x = self.augment.resize(x, self.global_step)
                 logits = self.stack(self._normalise(x))[members]
-                correct += (logits.argmax(dim=2) == y).sum(dim=1)
-                seen += len(y)
+                found.append(logits.argmax(dim=2) == y)
         self.stack.train(was_training)
-        return [c / max(1, seen) for c in correct.tolist()]
+        if not found:
+            return [torch.zeros(0, dtype=torch.bool) for _ in members]
+        return list(torch.cat(found, dim=1).cpu())
 
     def _validate(self, members: list[int]) -> None:
         if not members:
@@ -253,8 +259,9 @@ class PopulationModule(pl.LightningModule):
             if m.stop_reason not in (StopReason.NONFINITE, StopReason.ERROR)
         ]
         if members:
-            for k, acc in zip(members, self.accuracy(members, batches), strict=True):
-                self.members[k].test_acc = acc
+            for k, hits in zip(members, self.hits(members, batches), strict=True):
+                self.members[k].test_acc = int(hits.sum()) / max(1, len(hits))
+                self.members[k].test_hits = pack_hits(hits.numpy())
 
     # ------------------------------------------------------------------ optimisation
     def configure_optimizers(self) -> Any:
@@ -273,6 +280,7 @@ class PopulationModule(pl.LightningModule):
                 train_acc=m.train_acc,
                 history=m.history,
                 test_acc=m.test_acc,
+                test_hits=m.test_hits,
             )
             for m in self.members
         ]

@@ -92,6 +92,7 @@ def training_result(
     train_acc: float | None,
     history: list[tuple[int, float]],
     test_acc: float | None,
+    test_hits: str | None = None,
 ) -> Fitness:
     """The Fitness of a training that ended for ``reason``: its best validation accuracy, or a
     failure when the rules say it fails (or it never validated)."""
@@ -108,4 +109,5 @@ def training_result(
         train_acc=train_acc,
         history=list(history),
         test_acc=test_acc,
+        test_hits=test_hits,
     )

@@ -223,6 +223,7 @@ class Surrogate:
             train_acc=module.train_acc,
             history=module.history,
             test_acc=module.test_acc,
+            test_hits=module.test_hits,
         )
 
     # ------------------------------------------------------------------ populations

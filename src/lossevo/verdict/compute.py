@@ -23,13 +23,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lossevo.results import Status
+from lossevo.results import Status, unpack_hits
 from lossevo.store.journal import Journal, ValidationRow
 from lossevo.verdict.cost import cost
 from lossevo.verdict.faithfulness import faithfulness
 from lossevo.verdict.plan import Finalist, ValidationCell, ValidationPlan
 from lossevo.verdict.rows import ComparisonRow, LossRow, Verdict
-from lossevo.verdict.statistics import Comparison, compare, holm, intersection_union
+from lossevo.verdict.statistics import (
+    Comparison,
+    TestSetSampling,
+    compare,
+    holm,
+    intersection_union,
+    with_test_set,
+)
 
 
 @dataclass
@@ -41,6 +48,7 @@ class _Runs:
     test: dict[int, float] = field(default_factory=dict)
     val: dict[int, float] = field(default_factory=dict)
     failed: int = 0
+    hits: dict[int, str] = field(default_factory=dict)  # which test images each run got right
 
 
 def compute_verdict(journal: Journal, plan: ValidationPlan) -> Verdict:
@@ -85,7 +93,10 @@ def compute_verdict(journal: Journal, plan: ValidationPlan) -> Verdict:
                     _detectable(cs),
                 )
             )
-            comparisons += [_comparison(cell, rank[f.name], c) for c in cs]
+            comparisons += [
+                _comparison(cell, rank[f.name], c, _test_set(r, b))
+                for c, b in zip(cs, baselines, strict=True)
+            ]
         for b, r in zip(plan.baselines, baselines, strict=True):
             losses.append(_row(cell, b.name, "baseline", None, b.equation, r, None, None, None, math.nan))
     taus = faithfulness(journal, set(plan.prescreened))
@@ -108,6 +119,8 @@ def _runs(rows: list[ValidationRow], name: str, planned: int) -> _Runs:
         elif r.test_acc is not None and r.fitness is not None:  # older rows have no test accuracy
             runs.test[r.run] = r.test_acc
             runs.val[r.run] = r.fitness
+            if r.test_hits:
+                runs.hits[r.run] = r.test_hits
     return runs
 
 
@@ -147,7 +160,17 @@ def _row(
     )
 
 
-def _comparison(cell: ValidationCell, loss: str, c: Comparison) -> ComparisonRow:
+def _test_set(a: _Runs, b: _Runs) -> TestSetSampling | None:
+    """The lead's interval with the test images' sampling, over the runs both recorded per image."""
+    runs = sorted(set(a.hits) & set(b.hits) & set(a.test) & set(b.test))
+    if len(runs) < 2:
+        return None
+    return with_test_set([unpack_hits(a.hits[r]) for r in runs], [unpack_hits(b.hits[r]) for r in runs])
+
+
+def _comparison(
+    cell: ValidationCell, loss: str, c: Comparison, sampling: TestSetSampling | None = None
+) -> ComparisonRow:
     return ComparisonRow(
         setting=cell.setting,
         steps=cell.steps,
@@ -161,6 +184,9 @@ def _comparison(cell: ValidationCell, loss: str, c: Comparison) -> ComparisonRow
         p_paired=c.p,
         p_welch=c.p_welch,
         p_signflip=c.p_signflip,
+        low_images=sampling.low if sampling else math.nan,
+        high_images=sampling.high if sampling else math.nan,
+        images_share=sampling.images_share if sampling else math.nan,
         correlation=c.correlation,
         detectable=c.detectable,
         level=c.level,

@@ -38,6 +38,7 @@ def markdown(verdict: Verdict) -> list[str]:
             "",
         ]
         md += _transfer_table(verdict)
+    md += _test_set_table(verdict)
     md += ["", "## Faithfulness of the ranking (Kendall τ, bootstrap 95% interval)", ""]
     if verdict.taus:
         md += ["| between | τ | 95% interval | p | losses |", "|---|---|---|---|---|"]
@@ -112,6 +113,35 @@ def _transfer_table(verdict: Verdict) -> list[str]:
             )
         won, of = verdict.wins(f.loss)
         out.append(f"| {f.loss} | " + " | ".join(cells) + f" | {won} of {of} |")
+    return out
+
+
+def _test_set_table(verdict: Verdict) -> list[str]:
+    """The headline's leads with the test images' sampling added to the runs' (docs/methods.md §5)."""
+    rows = [
+        c
+        for c in verdict.comparisons
+        if (c.setting, c.steps) == (verdict.headline.setting, verdict.headline.steps)
+    ]
+    rows = [c for c in rows if not math.isnan(c.low_images)]
+    if not rows:
+        return []
+    out = [
+        "",
+        "## The test set is a sample too",
+        "",
+        "The runs' interval treats the test images as fixed; another draw of test images would move "
+        "every run's accuracy together. With both sources (the runs' variance of the lead plus the "
+        "images', from which images each run got right):",
+        "",
+        "| finalist | vs | difference (points) | runs only, 95% | runs and images, 95% | images' part |",
+        "|---|---|---|---|---|---|",
+    ]
+    out += [
+        f"| {c.loss} | {c.baseline} | {signed_points(c.difference)} | [{points(c.low)}, {points(c.high)}] | "
+        f"[{points(c.low_images)}, {points(c.high_images)}] | {c.images_share:.0%} |"
+        for c in rows
+    ]
     return out
 
 

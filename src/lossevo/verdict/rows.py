@@ -71,6 +71,9 @@ class ComparisonRow:
     p_paired: float  # one-sided paired t-test, "the finalist is better"
     p_welch: float
     p_signflip: float  # the exact one-sided sign-flip test of the same pairs (its floor: 1/2^pairs)
+    low_images: float  # 95% interval of the difference with the test images' sampling added (NaN:
+    high_images: float  # runs without per-image records)
+    images_share: float  # the part of that interval's half-width the test images add
     correlation: float  # of the pairs
     detectable: float  # at POWER, at ``level``
     level: float  # Holm's first step: alpha over the finalists

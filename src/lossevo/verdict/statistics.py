@@ -86,6 +86,42 @@ def compare(loss: Mapping[int, float], baseline: Mapping[int, float], name: str,
     )
 
 
+@dataclass(frozen=True)
+class TestSetSampling:
+    """The paired lead's 95% interval when the test images are a sample too: the runs' variance of
+    the lead plus the images' (``images_share``: the part of the interval's half-width the images
+    add; 0 when they add nothing)."""
+
+    low: float
+    high: float
+    images_share: float
+    images: int
+
+
+def with_test_set(hits_a: Sequence[np.ndarray], hits_b: Sequence[np.ndarray]) -> TestSetSampling | None:
+    """The lead of ``a`` over ``b`` (per-image correctness of matched runs, the same test images in
+    every run) with both sources of its uncertainty. Its variance is the runs' (the per-run leads'
+    variance over the runs, as the paired t-interval has it) plus the images' (the per-image mean
+    differences' variance over the images: which images happened to be in the test split; every
+    run shares them, so they do not average out over runs). The interval uses the t quantile of the
+    runs, as the paired interval does. None without two matched runs of equal length."""
+    runs = len(hits_a)
+    if runs < 2 or len(hits_b) != runs or len({len(h) for h in (*hits_a, *hits_b)}) != 1:
+        return None
+    d = np.stack(hits_a).astype(np.float64) - np.stack(hits_b).astype(np.float64)  # [runs, images]
+    images = d.shape[1]
+    if images < 2:
+        return None
+    per_run, per_image = d.mean(axis=1), d.mean(axis=0)
+    se_runs = float(per_run.std(ddof=1)) / math.sqrt(runs)
+    se_images = float(per_image.std(ddof=1)) / math.sqrt(images)
+    se = math.hypot(se_runs, se_images)
+    half = float(stats.t.ppf(0.975, runs - 1)) * se
+    mean = float(per_run.mean())
+    share = 1.0 - se_runs / se if se > 0 else 0.0
+    return TestSetSampling(mean - half, mean + half, share, images)
+
+
 def sign_flip_greater(d: np.ndarray) -> float:
     """The exact one-sided sign-flip test that the paired differences ``d`` have a positive mean:
     the share of the 2^n sign assignments whose mean is at least the observed one (scipy's
