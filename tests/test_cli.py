@@ -145,7 +145,7 @@ def test_the_verdict_is_in_the_wandb_summary_as_numbers(reference_run: Path) -> 
 
 def test_a_search_logs_its_best_losses_as_one_wandb_artifact(reference_run: Path, tmp_path: Path) -> None:
     from lossevo.tracking.artifacts import artifact_name, loss_overrides
-    from lossevo.tracking.tracker import group_for
+    from lossevo.tracking.tracker import run_label
 
     (run_file,) = (reference_run / "wandb").glob("offline-run-*/*.wandb")
     records = offline_records(run_file)
@@ -155,7 +155,7 @@ def test_a_search_logs_its_best_losses_as_one_wandb_artifact(reference_run: Path
     artifacts = [a for a in artifacts if a.type == "loss"]
     assert len(artifacts) == 1, "one artifact with every best loss"
     artifact = artifacts[0]
-    assert artifact.type == "loss" and artifact.name == artifact_name(group_for(reference_run))
+    assert artifact.type == "loss" and artifact.name == artifact_name(run_label(reference_run))
     assert "latest" in artifact.aliases
     staged = {e.path: Path(e.local_path) for e in artifact.manifest.contents}
     best = sorted(p.name for p in (reference_run / "conf" / "loss").glob("best_*.yaml"))

@@ -113,6 +113,20 @@ def test_run_folders_name_their_wandb_group(tmp_path: Path) -> None:
 
     assert group_for(tmp_path / "outputs" / "evolve" / "2026-11-24" / "10-00-00") == "2026-11-24_10-00-00"
     assert group_for(tmp_path / "outputs" / "my-search") == "my-search"
+    # The seeds of one multirun are one group; each job's artifact keeps a name of its own.
+    from lossevo.tracking.artifacts import artifact_name
+    from lossevo.tracking.tracker import run_label
+
+    sweep = tmp_path / "multirun-evolve" / "2026-11-24" / "10-00-00"
+    (sweep / "search-random__seed-0").mkdir(parents=True)
+    (sweep / "multirun.yaml").write_text("{}")
+    jobs = [sweep / "search-random__seed-0", sweep / "search-random__seed-1"]
+    assert {group_for(job) for job in jobs} == {"2026-11-24_10-00-00"}
+    assert [artifact_name(run_label(job)) for job in jobs] == [
+        "losses-2026-11-24_10-00-00_search-random__seed-0",
+        "losses-2026-11-24_10-00-00_search-random__seed-1",
+    ]
+    assert run_label(tmp_path / "outputs" / "my-search") == "my-search"
 
 
 def test_logger_none_stays_off_whatever_wandb_mode_says(no_wandb_env, monkeypatch) -> None:

@@ -18,22 +18,23 @@ from typing import Any
 from lossevo.config.command_line import override_value
 from lossevo.errors import LossevoError
 from lossevo.genome.files import read_genome_file
-from lossevo.tracking.tracker import Tracker, group_for
+from lossevo.tracking.tracker import Tracker, run_label
 
 ARTIFACT_TYPE = "loss"
 PREFIX = "wandb:"
 _MEMBER = re.compile(r"best_\d+")
 
 
-def artifact_name(group: str) -> str:
-    """``losses-<group>`` (the run folder's W&B group), in the characters W&B allows in a name."""
-    return "losses-" + re.sub(r"[^A-Za-z0-9_.-]", "-", group)
+def artifact_name(label: str) -> str:
+    """``losses-<label>`` (the run folder's :func:`~lossevo.tracking.tracker.run_label`), in the
+    characters W&B allows in a name."""
+    return "losses-" + re.sub(r"[^A-Za-z0-9_.-]", "-", label)
 
 
 def log_losses(tracker: Tracker, run_dir: Path, files: list[Path], metadata: dict[str, Any]) -> None:
     """Log ``files`` (each under its own name) as the run folder's ``loss`` artifact."""
     tracker.artifact(
-        artifact_name(group_for(run_dir)),
+        artifact_name(run_label(run_dir)),
         ARTIFACT_TYPE,
         files,
         metadata,

@@ -22,7 +22,7 @@ from typing import Any
 
 from lossevo.errors import LossevoError
 from lossevo.tracking.artifacts import artifact_name
-from lossevo.tracking.tracker import group_for, resolve_mode, saved_logger
+from lossevo.tracking.tracker import group_for, resolve_mode, run_label, saved_logger
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,10 @@ class DashboardTarget:
     study: bool  # Kendall-τ heatmaps and tables of correlate.py / eliminate.py
     verdict: str | None  # verdict.md of a search, when it has one
     folder: Path | None
-    members: tuple[str, ...] = ()  # a multirun root: the W&B groups of its jobs
+    members: tuple[
+        str, ...
+    ] = ()  # a multirun root: its jobs' folder names (their groups before sweeps grouped)
+    label: str | None = None  # the run folder's label: its ``loss`` artifact is losses-<label>
     comparison: str | None = None  # ... and its comparison.md
     compared: tuple[str, ...] = ()  # ... and the labels of the groups it compares
 
@@ -66,6 +69,7 @@ def target_from(where: str, project: str | None = None, entity: str | None = Non
     verdict = folder / "verdict.md"
     return DashboardTarget(
         group=group_for(folder),  # the group every tracker of this folder logs under
+        label=run_label(folder),
         project=project or logger.get("project") or "lossevo",
         entity=entity or logger.get("entity") or os.environ.get("WANDB_ENTITY", ""),
         search=search,
@@ -91,7 +95,9 @@ def _sweep_target(folder: Path, jobs: list[Path], project: str | None, entity: s
         study=any((job / "study.sqlite").is_file() for job in jobs),
         verdict=None,
         folder=folder,
-        members=tuple(group_for(job) for job in jobs),
+        # Its jobs log in the sweep's group; sweeps run before lossevo grouped them logged one
+        # group per job, named after it: those are shown too.
+        members=tuple(job.resolve().name for job in jobs),
         comparison=comparison.read_text() if comparison.is_file() else None,
         compared=tuple(compared),
     )
@@ -200,7 +206,7 @@ def _runs(target: DashboardTarget) -> Any:
 
 def losses_note(target: DashboardTarget) -> str:
     """Where the search's best losses are: its ``loss`` artifact, and how to train or export one."""
-    name = artifact_name(target.group)
+    name = artifact_name(target.label or target.group)
     where = "/".join(p for p in (target.entity, target.project) if p)
     url = f"https://wandb.ai/{where}/artifacts/loss/{name}" if target.entity else None
     link = f"[{name}]({url})" if url else f"`{name}`"

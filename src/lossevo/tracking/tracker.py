@@ -183,9 +183,27 @@ def saved_logger(folder: Path) -> dict[str, Any]:
 
 
 def group_for(folder: Path) -> str:
-    """The W&B group of a run folder (every run it logs, and ``lossevo dashboard``): its name, with
-    the date for Hydra's default ``<date>/<time>`` folders, whose time alone repeats every day."""
+    """The W&B group of a run folder (every run it logs, and ``lossevo dashboard``): the folder's
+    label (:func:`run_label`), or for a job of a multirun its sweep's, so the seeds of one sweep
+    are one group (each job's run is named after its folder and carries its seed in its config)."""
     folder = folder.resolve()
+    return _label(folder.parent) if _is_sweep_job(folder) else _label(folder)
+
+
+def run_label(folder: Path) -> str:
+    """What names one run folder across W&B (its ``loss`` artifact): its label, or for a job of a
+    multirun its sweep's label and its own folder name (jobs of different sweeps share names)."""
+    folder = folder.resolve()
+    return f"{_label(folder.parent)}_{folder.name}" if _is_sweep_job(folder) else _label(folder)
+
+
+def _is_sweep_job(folder: Path) -> bool:
+    return (folder.parent / "multirun.yaml").is_file()
+
+
+def _label(folder: Path) -> str:
+    """The folder's name, with the date for Hydra's default ``<date>/<time>`` folders, whose time
+    alone repeats every day."""
     dated = re.fullmatch(r"\d{4}-\d{2}-\d{2}", folder.parent.name)
     if dated and re.fullmatch(r"\d{2}-\d{2}-\d{2}", folder.name):
         return f"{folder.parent.name}_{folder.name}"
