@@ -102,6 +102,12 @@ def check_stored_loss(node: Any) -> None:
     if node.get("_target_") != LOSS_TARGET or not set(node) <= LOSS_KEYS:
         raise GenomeError(
             f"a stored loss is a registered loss by name or a genome ({LOSS_TARGET}), got _target_ "
-            f"{str(node.get('_target_'))[:60]!r} with keys {', '.join(sorted(map(str, node)))[:80]}"
+            f"{str(node.get('_target_'))[:60]!r} with keys {_some(sorted(str(k)[:40] for k in node))}"
         )
     genome_from_dict(node.get("genome"), validate=False)
+
+
+def _some(names: list[str], shown: int = 6) -> str:
+    """The first ``shown`` names whole, and how many more (a message is never cut mid-word)."""
+    more = len(names) - shown
+    return ", ".join(names[:shown]) + (f" and {more} more" if more > 0 else "")
