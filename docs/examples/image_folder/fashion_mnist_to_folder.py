@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from lossevo.data.datasets import DEBIAN_FASHION_MNIST, FASHION_MNIST_CLASSES, read_idx
+from lossevo.data.idx import DEBIAN_FASHION_MNIST, FASHION_MNIST_CLASSES, read_idx
 
 out = Path(sys.argv[1])
 start = time.perf_counter()
