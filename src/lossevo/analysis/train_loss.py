@@ -60,7 +60,8 @@ def train_loss(cfg: DictConfig, folder: Path, setting: str) -> TrainingOutcome:
     from lossevo.training.surrogate import Job, Surrogate
 
     folder.mkdir(parents=True, exist_ok=True)
-    seeds = [int(cfg.seed) + i for i in range(int(cfg.seeds))]
+    # A candidate's config.yaml (train.py --config-path <candidate folder>) is one training: no seeds key.
+    seeds = [int(cfg.seed) + i for i in range(int(cfg.seeds) if "seeds" in cfg else 1)]
     loss = build_loss(cfg.loss, "loss")
     name = str(cfg.loss.get("name") or type(loss).__name__)
     equation = str(getattr(loss, "equation", name))
