@@ -20,7 +20,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from lossevo.config import build
+from lossevo.config import build, resolved
 from lossevo.config.settings import SurrogateSettings, TrainerSettings, validated
 from lossevo.data import AugmentedBatches, ImageSplits, OrderedBatches, ShuffledBatches, load_dataset
 from lossevo.errors import LossevoError
@@ -71,7 +71,10 @@ class Surrogate:
         quiet_lightning()
         self.cfg = cfg
         self.settings: SurrogateSettings = validated(cfg.surrogate, SurrogateSettings, "surrogate")
-        self.trainer_settings: TrainerSettings = validated(cfg.get("trainer"), TrainerSettings, "trainer")
+        trainer = cfg.get("trainer")
+        if trainer is not None and "profiler" not in trainer:  # a config written before it existed
+            trainer = {**resolved(trainer), "profiler": None}  # (a candidate's config.yaml)
+        self.trainer_settings: TrainerSettings = validated(trainer, TrainerSettings, "trainer")
         if self.trainer_settings.profiler not in PROFILERS:
             raise LossevoError(
                 f"trainer.profiler={self.trainer_settings.profiler!r} is not a profiler: use simple, "
