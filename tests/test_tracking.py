@@ -89,7 +89,6 @@ def test_wandb_sweep_files_compose_as_hydra_command_lines(tmp_path: Path) -> Non
         )
         assert shown.returncode == 0, shown.stderr[-2000:]
         assert all(p.split("=")[1] in shown.stdout for p in points[-1])
-        assert sweep["metric"]["name"] in ("best_fitness", "test_acc")
 
 
 def test_a_self_hosted_server_with_a_key_counts_as_online(no_wandb_env, monkeypatch, tmp_path: Path) -> None:
