@@ -36,7 +36,7 @@ def test_the_documented_example_runs_end_to_end(tmp_path: Path) -> None:
     assert "best_1" in lines["verdict"] and "best_1" in lines["with 3 runs"]
     assert "best_1.yaml" in lines["best losses"] and "best_1 on a random batch" in lines
     assert lines["standalone"].endswith("export/best_1.py")
-    assert lines["refused"] == "refused: validate.alpha=2 is out of range: it must be a number in (0, 1)"
+    assert lines["refused"] == "refused: validate.alpha=2 is out of range: it must be a number in (0, 0.5)"
     assert (run_dir / "retrain" / "results.csv").is_file()
     assert (run_dir / ".hydra" / "overrides.yaml").is_file(), "so that validate.py takes the folder too"
     with sqlite3.connect(run_dir / "journal.sqlite") as db:

@@ -27,7 +27,7 @@ def test_every_main_config_passes_as_shipped(name: str) -> None:
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("validate.alpha=2", "validate.alpha=2 is out of range: it must be a number in (0, 1)"),
+        ("validate.alpha=2", "validate.alpha=2 is out of range: it must be a number in (0, 0.5)"),
         ("validate.alpha=nan", "validate.alpha=nan is not a number"),
         ("validate.alpha=0", "validate.alpha=0 is out of range"),
         ("validate.top_k=0", "validate.top_k=0 is out of range: it must be a whole number >= 1"),

@@ -30,7 +30,7 @@ def test_debug_fast_runs_a_search_and_its_verdict_small(tmp_path: Path) -> None:
     # The leads' intervals with the test images' sampling (every training recorded its hits).
     rows = list(csv.DictReader((tmp_path / "comparisons.csv").open()))
     assert rows and all(
-        float(r["low_images"]) <= float(r["difference"]) <= float(r["high_images"]) for r in rows
+        float(r["lower_images"]) <= float(r["difference"]) <= float(r["upper_images"]) for r in rows
     )
     assert "The test set is a sample too" in (tmp_path / "verdict.md").read_text()
     # The progress goes on through the verdict: 4 losses x 2 runs, each training counted.

@@ -230,7 +230,7 @@ def test_a_cifar_folder_that_would_run_code_runs_nothing(tmp_path: Path) -> None
 def test_bad_values_are_refused_by_name_before_anything_is_recorded(tmp_path: Path) -> None:
     """(Every rule: tests/test_checks.py; here that the CLI says it in one line, exit 2.)"""
     for value, message in (
-        ("validate.alpha=2", "validate.alpha=2 is out of range: it must be a number in (0, 1)"),
+        ("validate.alpha=2", "validate.alpha=2 is out of range: it must be a number in (0, 0.5)"),
         ("surrogate.steps=-5", "surrogate.steps=-5 is out of range"),
     ):
         run_dir = tmp_path / value.split("=")[0]

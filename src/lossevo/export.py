@@ -152,6 +152,7 @@ def add_search(exported: ExportedLoss, run_dir: Path, journal: Any, verdict: Any
 
 def _verdict_lines(verdict: Any, ids: set[int]) -> list[str]:
     from lossevo.verdict.formatting import pstr
+    from lossevo.verdict.sentence import confidence
 
     plan = verdict.plan
     lines = [f"Verdict of the search: {verdict.sentence()}.", ""]
@@ -168,8 +169,8 @@ def _verdict_lines(verdict: Any, ids: set[int]) -> list[str]:
             )
             for c in verdict.against(r):
                 lines.append(
-                    f"    vs {c.baseline}: {100 * c.difference:+.2f} points, 95% interval "
-                    f"[{100 * c.low:+.2f}, {100 * c.high:+.2f}], paired p = {pstr(c.p_paired)} over "
+                    f"    vs {c.baseline}: {100 * c.difference:+.2f} points, {confidence(c.level)} bounds "
+                    f"[{100 * c.lower:+.2f}, {100 * c.upper:+.2f}], paired p = {pstr(c.p_paired)} over "
                     f"{c.pairs} runs"
                 )
     if not mine:

@@ -113,7 +113,10 @@ class ValidateSettings:
     """The verdict (lossevo.verdict): the finalists and the baselines retrained with fresh seeds,
     reported on test data (evolve.yaml's ``validate``)."""
 
-    runs: int | None  # trainings per loss and cell; null: on a GPU and on the CPU (evolve.yaml); 0: none
+    runs: Any  # trainings per loss and cell; auto: enough for ``resolution``; null: 8 GPU, 5 CPU; 0: none
+    resolution: float  # points: the lead over every baseline runs=auto is planned to find at 80%
+    spread: float  # points: the paired differences' standard deviation assumed when planning
+    max_runs: int  # runs=auto's cap
     top_k: int | None  # finalists validated; null: top_k
     steps: Any  # their budget(s): a step count, a list of them, or null (the top rung's; x4 too on a GPU)
     settings: list[str]  # other settings (override strings) the finalists are checked on

@@ -8,7 +8,7 @@ verdict (docs/methods.md §5):
   the headline's validation mean here); the verdict reports **test accuracy** at the end of each
   validation training, with validation accuracy beside it.
 * Per finalist and baseline, in every cell (a setting at a budget): the mean paired difference
-  with its 95% interval, the one-sided paired t-test, Welch's beside it, the pairs' correlation
+  with its one-sided bounds, the one-sided paired t-test, Welch's beside it, the pairs' correlation
   (:mod:`lossevo.verdict.statistics`). A finalist beats the baselines only when it beats each of
   them (intersection-union: the largest p), Holm-adjusted over the finalists, with every
   validation run finished.
@@ -65,7 +65,7 @@ def compute_verdict(journal: Journal, plan: ValidationPlan) -> Verdict:
     for cell in plan.cells:
         mine = runs[cell]
         baselines = [mine[b.name] for b in plan.baselines]
-        # The detectable difference at the level of Holm's first step (alpha over the finalists).
+        # Tests and bounds at the level of Holm's first step (alpha over the finalists).
         level = plan.alpha / max(1, len(plan.finalists))
         tests = {
             f.name: [compare(mine[f.name].test, b.test, b.name, level) for b in baselines] for f in ranked
@@ -90,15 +90,14 @@ def compute_verdict(journal: Journal, plan: ValidationPlan) -> Verdict:
                     p[f.name],
                     p_holm[f.name],
                     beats,
-                    _detectable(cs),
                 )
             )
             comparisons += [
-                _comparison(cell, rank[f.name], c, _test_set(r, b))
+                _comparison(cell, rank[f.name], c, _test_set(r, b, level))
                 for c, b in zip(cs, baselines, strict=True)
             ]
         for b, r in zip(plan.baselines, baselines, strict=True):
-            losses.append(_row(cell, b.name, "baseline", None, b.equation, r, None, None, None, math.nan))
+            losses.append(_row(cell, b.name, "baseline", None, b.equation, r, None, None, None))
     taus = faithfulness(journal, set(plan.prescreened))
     return Verdict(plan, list(plan.cells), losses, comparisons, taus, journal.looks(), cost(journal, plan))
 
@@ -134,7 +133,6 @@ def _row(
     p: float | None,
     p_holm: float | None,
     beats: bool | None,
-    detectable: float,
 ) -> LossRow:
     return LossRow(
         setting=cell.setting,
@@ -156,16 +154,17 @@ def _row(
         rung=f.rung if f else None,
         rung_fitness=f.rung_fitness if f else None,
         trained_as=r.name,
-        detectable=detectable,
     )
 
 
-def _test_set(a: _Runs, b: _Runs) -> TestSetSampling | None:
-    """The lead's interval with the test images' sampling, over the runs both recorded per image."""
+def _test_set(a: _Runs, b: _Runs, level: float) -> TestSetSampling | None:
+    """The lead's bounds with the test images' sampling, over the runs both recorded per image."""
     runs = sorted(set(a.hits) & set(b.hits) & set(a.test) & set(b.test))
     if len(runs) < 2:
         return None
-    return with_test_set([unpack_hits(a.hits[r]) for r in runs], [unpack_hits(b.hits[r]) for r in runs])
+    return with_test_set(
+        [unpack_hits(a.hits[r]) for r in runs], [unpack_hits(b.hits[r]) for r in runs], level
+    )
 
 
 def _comparison(
@@ -178,25 +177,18 @@ def _comparison(
         baseline=c.baseline,
         pairs=c.n,
         difference=c.difference,
-        low=c.low,
-        high=c.high,
+        lower=c.lower,
+        upper=c.upper,
         sd=c.sd,
         p_paired=c.p,
         p_welch=c.p_welch,
         p_signflip=c.p_signflip,
-        low_images=sampling.low if sampling else math.nan,
-        high_images=sampling.high if sampling else math.nan,
+        lower_images=sampling.lower if sampling else math.nan,
+        upper_images=sampling.upper if sampling else math.nan,
         images_share=sampling.images_share if sampling else math.nan,
         correlation=c.correlation,
-        detectable=c.detectable,
         level=c.level,
     )
-
-
-def _detectable(comparisons: list[Comparison]) -> float:
-    """The difference detectable against every baseline: the largest over the baselines."""
-    values = [c.detectable for c in comparisons if not math.isnan(c.detectable)]
-    return max(values) if values else math.nan
 
 
 def _mean(values: dict[int, float]) -> float:

@@ -11,7 +11,7 @@ from typing import Any
 from lossevo.verdict.formatting import num
 from lossevo.verdict.markdown import markdown
 from lossevo.verdict.rows import ComparisonRow, LossRow, Verdict, columns
-from lossevo.verdict.sentence import sentence
+from lossevo.verdict.sentence import confidence, sentence
 
 
 def table(rows: list[LossRow] | list[ComparisonRow]) -> list[list[Any]]:
@@ -97,8 +97,9 @@ def verdict_metadata(verdict: Verdict) -> dict[str, Any]:
                 "vs": {
                     c.baseline: {
                         "difference": num(c.difference),
-                        "low": num(c.low),
-                        "high": num(c.high),
+                        "lower": num(c.lower),
+                        "upper": num(c.upper),
+                        "bounds": confidence(c.level),
                         "p": num(c.p_paired),
                     }
                     for c in verdict.against(r)

@@ -10,21 +10,26 @@ import time
 from lossevo.verdict.faithfulness import MIN_LOSSES
 from lossevo.verdict.formatting import decimals, finished, mean_std, points, pstr, signed_points
 from lossevo.verdict.plan import ValidationCell
-from lossevo.verdict.rows import POWER, Verdict
-from lossevo.verdict.sentence import sentence
+from lossevo.verdict.rows import Verdict
+from lossevo.verdict.sentence import confidence, resolution, sentence
 
 
 def markdown(verdict: Verdict) -> list[str]:
     plan = verdict.plan
     md = ["# Verdict", "", f"**{sentence(verdict)}**", ""]
     md.append(
-        f"Test accuracy at the end of each validation training, validation accuracy beside it: the "
-        f"finalists were chosen on validation data only. Every loss trained {plan.runs} times per cell "
-        f"with fresh seeds (run r of every loss shares its seeds, so losses are compared in pairs). "
+        f"Test accuracy at the end of each validation training, validation accuracy at the same step "
+        f"beside it: the finalists were chosen on validation data only. Every loss trained "
+        f"{plan.runs} times per cell with fresh seeds (run r of every loss shares its seeds, so "
+        f"losses are compared in pairs). "
         f"A finalist beats the baselines when it beats each of them: one-sided paired t-tests, the "
         f"largest p over the baselines, Holm-adjusted over {len(plan.finalists)} finalist"
-        f"{'' if len(plan.finalists) == 1 else 's'}, level {plan.alpha}, every run finished."
+        f"{'' if len(plan.finalists) == 1 else 's'}, level {plan.alpha}, every run finished. Beside "
+        f"each difference, its one-sided bounds at the test's level ({confidence(_level(verdict))} each; "
+        f"together the {1 - 2 * _level(verdict):.0%} two-sided interval): the lower bound is above 0 exactly "
+        "when that test passes. p-values are not adjusted unless marked Holm."
     )
+    md += ["", f"{resolution(verdict)}."]
     for i, cell in enumerate(verdict.cells):
         label = cell.label
         md += ["", f"## Headline: {label}" if i == 0 else f"## {label[:1].upper()}{label[1:]}", ""]
@@ -34,7 +39,8 @@ def markdown(verdict: Verdict) -> list[str]:
             "",
             "## Does it transfer?",
             "",
-            "Against the baseline each finalist is least clearly better than, in every cell.",
+            "Against the baseline each finalist is least clearly better than, in every cell, with the "
+            "one-sided lower bound of the lead.",
             "",
         ]
         md += _transfer_table(verdict)
@@ -57,18 +63,23 @@ def markdown(verdict: Verdict) -> list[str]:
     return md
 
 
+def _level(verdict: Verdict) -> float:
+    """The level of every test and bound: Holm's first step, alpha over the finalists."""
+    return verdict.plan.alpha / max(1, len(verdict.plan.finalists))
+
+
 def _cell_table(verdict: Verdict, cell: ValidationCell) -> list[str]:
     finalists, baselines = verdict.finalists(cell), verdict.baselines(cell)
     names = [b.loss for b in baselines]
     head = (
         "| loss | finished | test | validation | "
-        + " | ".join(f"vs {n}: Δ points [95%], p (Welch; sign-flip), r" for n in names)
-        + " | p, every baseline (Holm) | beats |"
+        + " | ".join(f"vs {n}: Δ points [bounds], p (Welch; sign-flip), r" for n in names)
+        + " | p, every baseline (Holm-adjusted) | beats |"
     )
     out = [head, "|" + "---|" * (6 + len(names))]
     for r in finalists:
         comps = " | ".join(
-            f"{signed_points(c.difference)} [{points(c.low)}, {points(c.high)}], "
+            f"{signed_points(c.difference)} [{signed_points(c.lower)}, {signed_points(c.upper)}], "
             f"{pstr(c.p_paired)} ({pstr(c.p_welch)}; {pstr(c.p_signflip)}), {decimals(c.correlation, 2)}"
             for c in verdict.against(r)
         )
@@ -80,16 +91,6 @@ def _cell_table(verdict: Verdict, cell: ValidationCell) -> list[str]:
         out.append(
             f"| {r.loss} | {finished(r)} | {mean_std(r)} | {mean_std(r, 'val')} |" + " |" * (len(names) + 2)
         )
-    detectable = [r.detectable for r in finalists if not math.isnan(r.detectable)]
-    if detectable:
-        first = verdict.against(finalists[0])
-        level = first[0].level if first else math.nan
-        out += [
-            "",
-            f"With these runs and spreads, a true difference of {points(max(detectable))} points "
-            f"against every baseline is detected with {POWER:.0%} probability (one-sided paired "
-            f"t-test at level {level:.3g}, Holm's first step).",
-        ]
     out += ["", "| loss | equation |", "|---|---|"]
     out += [f"| {r.trained_as} | `{r.equation}` |" for r in [*finalists, *baselines]]
     return out
@@ -108,7 +109,7 @@ def _transfer_table(verdict: Verdict) -> list[str]:
             cells.append(
                 ""
                 if c is None
-                else f"{signed_points(c.difference)} [{points(c.low)}, {points(c.high)}] vs {c.baseline}, "
+                else f"{signed_points(c.difference)} (at least {signed_points(c.lower)}) vs {c.baseline}, "
                 f"p {pstr(mine.p_every_baseline)}{' ✓' if mine.beats else ''}"
             )
         won, of = verdict.wins(f.loss)
@@ -123,23 +124,24 @@ def _test_set_table(verdict: Verdict) -> list[str]:
         for c in verdict.comparisons
         if (c.setting, c.steps) == (verdict.headline.setting, verdict.headline.steps)
     ]
-    rows = [c for c in rows if not math.isnan(c.low_images)]
+    rows = [c for c in rows if not math.isnan(c.lower_images)]
     if not rows:
         return []
     out = [
         "",
         "## The test set is a sample too",
         "",
-        "The runs' interval treats the test images as fixed; another draw of test images would move "
+        "The runs' bounds treat the test images as fixed; another draw of test images would move "
         "every run's accuracy together. With both sources (the runs' variance of the lead plus the "
-        "images', from which images each run got right):",
+        f"images', from which images each run got right), one-sided bounds at {confidence(_level(verdict))}:",
         "",
-        "| finalist | vs | difference (points) | runs only, 95% | runs and images, 95% | images' part |",
+        "| finalist | vs | difference (points) | runs only | runs and images | images' part |",
         "|---|---|---|---|---|---|",
     ]
     out += [
-        f"| {c.loss} | {c.baseline} | {signed_points(c.difference)} | [{points(c.low)}, {points(c.high)}] | "
-        f"[{points(c.low_images)}, {points(c.high_images)}] | {c.images_share:.0%} |"
+        f"| {c.loss} | {c.baseline} | {signed_points(c.difference)} | "
+        f"[{signed_points(c.lower)}, {signed_points(c.upper)}] | "
+        f"[{signed_points(c.lower_images)}, {signed_points(c.upper_images)}] | {c.images_share:.0%} |"
         for c in rows
     ]
     return out
@@ -179,7 +181,7 @@ def _looks(verdict: Verdict) -> list[str]:
             f"{n}. {time.strftime('%Y-%m-%d %H:%M', time.gmtime(look.at))} UTC: {p['runs']} runs, "
             f"steps {', '.join(f'{s:,}' for s in p['steps'])}, settings "
             f"{', '.join(s or 'the search' for s in p['settings'])}, top_k {p['top_k']}, alpha "
-            f"{p['alpha']}, baselines {', '.join(p['baselines'])}"
+            f"{p['alpha']}, baselines {', '.join(p['baselines'])}{_assumed(p.get('design'))}"
         )
     if len(verdict.looks) > 1:
         out += [
@@ -188,3 +190,13 @@ def _looks(verdict: Verdict) -> list[str]:
             "fixed in advance: a plan extended after seeing a p-value overstates the evidence.",
         ]
     return out
+
+
+def _assumed(design: dict | None) -> str:
+    """What a look's plan assumed about the spread (plans of older lossevo recorded nothing)."""
+    if not design:
+        return ""
+    return (
+        f"; planned to resolve {points(design['resolution'])} points at an assumed spread of "
+        f"{points(design['spread'])} ({design['source']})"
+    )

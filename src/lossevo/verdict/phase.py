@@ -4,7 +4,8 @@ every cell of the plan, and tested.
 Each loss is trained ``plan.runs`` times per cell (a setting at a budget; the whole budget: no
 pre-check, no early stop), the headline cell first and run-major, so the losses of one run share
 its seeds and can train in one pass (``surrogate.population``). Each training reports its
-validation accuracy and its test accuracy at its last step. What the journal already holds is not
+validation and test accuracy at its last step (both at the same step: the search's fitness is a
+training's best checkpoint, the verdict's is not). What the journal already holds is not
 trained again, so a verdict that was interrupted, or extended with more runs, budgets or
 settings, trains only what it lacks; a row without test accuracy (an older lossevo's) is trained
 again. Each result is journalled as it arrives; a broken one is retried like any other evaluation.
@@ -173,6 +174,7 @@ class ValidationPhase:
                 return
             key = task.key
             assert isinstance(key, ValidationKey)
+            result = at_last_step(result)
             if self.shared is not None and key.shared is not None:  # the first result kept is everyone's
                 result = self.shared.put(key.shared, task.name, result, str(self.journal.path.parent))
             self.journal.add_validation(
@@ -199,3 +201,11 @@ class ValidationPhase:
                 self.plan.shared,
             )
         return Verdict.from_journal(self.journal, self.plan)
+
+
+def at_last_step(result: Fitness) -> Fitness:
+    """``result`` with its validation accuracy at its last step, the step its test accuracy is
+    taken at, in place of the best checkpoint's (a training validates its last step always)."""
+    if not result.ok or not result.history:
+        return result
+    return result.with_changes(fitness=float(result.history[-1][1]))

@@ -20,6 +20,7 @@ import numpy as np
 from lossevo.execution.objectives import training_seeds
 from lossevo.results import Status
 from lossevo.store.journal import CandidateRow, Journal, RungRow
+from lossevo.verdict.statistics import joint_detectable
 
 # A validation run is the measurement, not a race: it trains the whole budget. The search's
 # pre-check and early stop save time on candidates; here they would turn a slow start into a
@@ -104,6 +105,39 @@ def finalists(journal: Journal, k: int) -> list[Finalist]:
 
 
 @dataclass
+class Design:
+    """What a verdict's runs can resolve, fixed before they train (docs/methods.md §5): with
+    ``spread`` (the paired differences' standard deviation assumed, ``source`` saying whence), the
+    one-sided tests at ``level`` all find a lead of ``resolution`` over every baseline with
+    probability at least :data:`POWER`. ``target``: the resolution ``validate.runs=auto`` sized
+    the runs for (None: the runs were given)."""
+
+    spread: float  # fraction of 1, like the accuracies
+    source: str
+    level: float  # Holm's first step: alpha over the finalists
+    resolution: float  # NaN: fewer than 2 runs
+    target: float | None = None
+
+
+POWER = 0.8  # the power at which a verdict's design states what it resolves
+
+
+def design(
+    runs: int, spread: float, source: str, baselines: int, level: float, target: float | None = None
+) -> Design:
+    return Design(spread, source, level, joint_detectable(runs, [spread] * baselines, level, POWER), target)
+
+
+def runs_for(resolution: float, spread: float, baselines: int, level: float, cap: int) -> int:
+    """``validate.runs=auto``: the fewest runs (2 to ``cap``) whose design resolves ``resolution``;
+    ``cap`` when none does."""
+    for n in range(2, cap + 1):
+        if joint_detectable(n, [spread] * baselines, level, POWER) <= resolution:
+            return n
+    return cap
+
+
+@dataclass
 class ValidationPlan:
     """What the verdict trains and tests: ``runs`` trainings of every finalist and baseline in every
     cell (each of ``settings`` at each of ``steps``); ``alpha`` is the level of "beats"."""
@@ -119,6 +153,7 @@ class ValidationPlan:
     prescreened: list[int] = field(default_factory=list)  # candidates whose rung 0 was a pre-screen
     seed: int | None = None  # the validation seeds' base (None: a plan of an older lossevo: the run's seed)
     shared: str | None = None  # the folder of the store of shared baseline trainings (None: not shared)
+    design: Design | None = None  # what the runs resolve, decided before they train (None: older plans)
 
     @property
     def cells(self) -> list[ValidationCell]:
@@ -144,6 +179,7 @@ class ValidationPlan:
             "alpha": self.alpha,
             "baselines": [b.name for b in self.baselines],
             "finalists": [f.name for f in self.finalists],
+            "design": None if self.design is None else asdict(self.design),
         }
 
     def save(self, journal: Journal) -> None:
@@ -175,6 +211,7 @@ class ValidationPlan:
             [int(c) for c in plan.get("prescreened", [])],
             None if plan.get("seed") is None else int(plan["seed"]),
             None if plan.get("shared") is None else str(plan["shared"]),
+            None if plan.get("design") is None else Design(**plan["design"]),
         )
 
 
@@ -224,9 +261,9 @@ def split_change(own: dict[str, Any], other: dict[str, Any], prefix: str = "data
     return out
 
 
-def validation_runs(runs: int | None, gpu: bool) -> int:
-    """``validate.runs``; unset: 8 on a GPU, 5 on the CPU (what resolves a 0.5-point difference at
-    80% power for the spreads the default surrogate shows; docs/methods.md §5)."""
+def validation_runs(runs: Any, gpu: bool) -> int:
+    """``validate.runs`` given as a number; unset: 8 on a GPU, 5 on the CPU (``auto`` is
+    :func:`runs_for`)."""
     if runs is not None:
         return int(runs)
     return 8 if gpu else 5

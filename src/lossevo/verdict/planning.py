@@ -10,10 +10,12 @@ same journal, so runs already trained stay paired) and the store of shared train
 
 from __future__ import annotations
 
+import math
 import shlex
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from omegaconf import OmegaConf
 
 from lossevo.config import resolved
@@ -28,11 +30,16 @@ from lossevo.verdict.plan import (
     Baseline,
     ValidationPlan,
     budgets,
+    design,
     finalists,
+    runs_for,
     split_change,
     validation_runs,
     verdict_seeding,
 )
+
+AUTO = "auto"  # validate.runs: as many as the planned resolution needs
+MIN_REPLICATES = 3  # reference runs it takes to estimate a spread from them
 
 
 class VerdictPlanner:
@@ -66,19 +73,44 @@ class VerdictPlanner:
             shared = previous.shared
         else:
             seed, shared = verdict_seeding(v.share, v.seed, self.settings.seed, self.sweep_root)
+        chosen = finalists(journal, k)
+        spread, source = self._spread(journal)
+        level = v.alpha / max(1, len(chosen))  # Holm's first step
+        if str(v.runs) == AUTO:
+            target = v.resolution / 100
+            runs = runs_for(target, spread, len(self.baselines), level, v.max_runs)
+        else:
+            target, runs = None, validation_runs(v.runs, gpu)
         return ValidationPlan(
-            finalists=finalists(journal, k),
+            finalists=chosen,
             baselines=self.baselines,
             steps=budgets(v.steps, top_rung_steps, gpu),
             settings=[OWN, *(str(s) for s in v.settings)],
-            runs=validation_runs(v.runs, gpu),
+            runs=runs,
             alpha=v.alpha,
             top_k=k,
             gpu=gpu,
             prescreened=prescreened,
             seed=seed,
             shared=shared,
+            design=design(runs, spread, source, len(self.baselines), level, target),
         )
+
+    def _spread(self, journal: Journal) -> tuple[float, str]:
+        """The paired differences' spread to plan with: from the reference loss's rung-0 replicates
+        when there are 3 or more (their accuracies' standard deviation times √2, the spread of a
+        difference of two independent runs: pairing can only shrink it), else ``validate.spread``."""
+        name = self.settings.reference_name
+        values = [
+            r.fitness
+            for r in journal.references(0)
+            if r.fitness is not None and (r.name == name or r.name.startswith(f"{name}#"))
+        ]
+        if len(values) >= MIN_REPLICATES:
+            sd = float(np.std(values, ddof=1)) * math.sqrt(2)
+            if sd > 0:
+                return sd, f"{len(values)} runs of {name} at rung 0"
+        return self.settings.validate.spread / 100, "validate.spread"
 
     def _baselines(self) -> list[Baseline]:
         """``validate.baselines`` as losses: ``reference`` is the search's own reference loss, any

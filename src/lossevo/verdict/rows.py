@@ -18,8 +18,6 @@ from lossevo.verdict.cost import CostLine
 from lossevo.verdict.faithfulness import Agreement
 from lossevo.verdict.plan import Finalist, ValidationCell, ValidationPlan
 
-POWER = 0.8  # the power at which the verdict reports the difference it could detect
-
 
 @dataclass(frozen=True)
 class LossRow:
@@ -38,13 +36,12 @@ class LossRow:
     test_std: float
     val_mean: float
     val_std: float
-    p_every_baseline: float | None  # finalists: intersection-union over the baselines
-    p_holm: float | None  # ... Holm-adjusted over the finalists
+    p_every_baseline: float | None  # finalists: intersection-union over the baselines, not adjusted
+    p_holm: float | None  # ... Holm-adjusted over the finalists (what "beats" reads)
     beats: bool | None  # ... below alpha after Holm, every run finished
     rung: int | None  # finalists: the highest rung the search trained it at ...
     rung_fitness: float | None  # ... and its result there
     trained_as: str  # the name its trainings carry in the journal (candidate_12, cross_entropy)
-    detectable: float  # finalists: the difference detectable against every baseline at POWER
 
     @property
     def missing(self) -> int:
@@ -65,18 +62,22 @@ class ComparisonRow:
     baseline: str
     pairs: int
     difference: float  # mean paired difference (finalist - baseline), fraction of 1
-    low: float  # 95% interval of that difference
-    high: float
-    sd: float
-    p_paired: float  # one-sided paired t-test, "the finalist is better"
-    p_welch: float
+    lower: float  # one-sided (1 - level) bounds of that difference: lower > 0 exactly when
+    upper: float  # p_paired < level; upper: the largest lead the runs do not rule out
+    sd: float  # of the paired differences (0 with difference 0: identical runs)
+    p_paired: float  # one-sided paired t-test, "the finalist is better"; not adjusted
+    p_welch: float  # one-sided Welch test of the same runs, unpaired; not adjusted
     p_signflip: float  # the exact one-sided sign-flip test of the same pairs (its floor: 1/2^pairs)
-    low_images: float  # 95% interval of the difference with the test images' sampling added (NaN:
-    high_images: float  # runs without per-image records)
-    images_share: float  # the part of that interval's half-width the test images add
+    lower_images: float  # the same bounds with the test images' sampling added (NaN: runs
+    upper_images: float  # without per-image records)
+    images_share: float  # the part of the bounds' distance from the difference the images add
     correlation: float  # of the pairs
-    detectable: float  # at POWER, at ``level``
-    level: float  # Holm's first step: alpha over the finalists
+    level: float  # of the test and the bounds: Holm's first step, alpha over the finalists
+
+    @property
+    def identical(self) -> bool:
+        """Every paired difference is 0: the finalist trained exactly like the baseline."""
+        return self.pairs >= 2 and self.sd == 0 and self.difference == 0
 
 
 def columns(row_type: type) -> list[str]:

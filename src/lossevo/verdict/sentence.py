@@ -1,8 +1,9 @@
 """The verdict in words: the one sentence users act on, and the resolution line beside it.
 
 The sentence names every finalist that beats every baseline in the headline cell (the search's
-own setting at its longest budget), or says that none does and what difference the verdict could
-have detected at 80% power; an unfinished or underpowered verdict says so instead. It reads the
+own setting at its longest budget) with one-sided lower bounds of its leads, or says that none
+does and the largest lead the runs do not rule out; an unfinished or too small verdict says so
+instead. The design line beside it says what the runs were planned to resolve. It reads the
 rows of :class:`~lossevo.verdict.rows.Verdict` and computes nothing.
 """
 
@@ -11,7 +12,8 @@ from __future__ import annotations
 import math
 
 from lossevo.verdict.formatting import mean_std, points, pstr, signed_points
-from lossevo.verdict.rows import POWER, LossRow, Verdict
+from lossevo.verdict.plan import POWER
+from lossevo.verdict.rows import LossRow, Verdict
 from lossevo.verdict.statistics import smallest_sign_flip_p
 
 
@@ -48,10 +50,16 @@ def sentence(verdict: Verdict) -> str:
             f"no finalist beats every baseline reliably: the best, {label}, failed {best.failed} of "
             f"{best.runs} validation runs; {where}"
         )
-    could = (
-        f"; with {plan.runs} runs and this spread the verdict could detect a "
-        f"{points(best.detectable)}-point difference at {POWER:.0%} power"
-        if not math.isnan(best.detectable)
+    binding = verdict.binding(best)
+    if binding is not None and binding.identical:
+        return (
+            f"no finalist beats every baseline at this budget: the best, {label}, trains identically to "
+            f"{binding.baseline} (every paired difference is 0); {where}"
+        )
+    ruled_out = (
+        f"; the runs rule out a lead above {signed_points(binding.upper)} points over {binding.baseline} "
+        f"({confidence(binding.level)})"
+        if binding is not None and not math.isnan(binding.upper)
         else ""
     )
     floor = smallest_sign_flip_p(plan.runs)
@@ -63,35 +71,62 @@ def sentence(verdict: Verdict) -> str:
     )
     return (
         f"no finalist beats every baseline at this budget: the best, {label}, {mean_std(best)} test "
-        f"({evidence_of(verdict, best)}){could}{small}; {where}"
+        f"({evidence_of(verdict, best)}){ruled_out}{small}; {where}"
     )
 
 
+def confidence(level: float) -> str:
+    """How a one-sided bound at ``level`` is labelled."""
+    return f"one-sided {1 - level:.1%}".replace(".0%", "%")
+
+
 def resolution(verdict: Verdict) -> str:
-    """What the headline could detect: the difference against every baseline found with 80%
-    probability by these runs at this spread (the largest over the finalists)."""
-    values = [r.detectable for r in verdict.finalists() if not math.isnan(r.detectable)]
-    if not values:
-        return "resolution: not measurable (fewer than 2 paired runs)"
+    """What the verdict's runs resolve, as planned before they trained: the lead over every
+    baseline all its tests find with 80% probability at the assumed spread; the spreads the runs
+    showed beside it (a description, not a power computed after the fact)."""
+    plan, design = verdict.plan, verdict.plan.design
+    if design is None:
+        return "design: not recorded (a verdict planned by an older lossevo)"
+    if math.isnan(design.resolution):
+        return f"design: {plan.runs} run(s) per loss resolve nothing (a paired test needs 2 or more)"
+    sized = (
+        ""
+        if design.target is None
+        else f"validate.runs=auto chose {plan.runs} runs for {points(design.target)}; "
+    )
+    spreads = [c.sd for r in verdict.finalists() for c in verdict.against(r) if not math.isnan(c.sd)]
+    seen = (
+        f"; the runs showed {points(min(spreads))}"
+        + (f" to {points(max(spreads))}" if max(spreads) > min(spreads) else "")
+        if spreads
+        else ""
+    )
     return (
-        f"resolution: a {points(max(values))}-point difference against every baseline is detected "
-        f"with {POWER:.0%} probability ({verdict.plan.runs} runs, {verdict.headline.label})"
+        f"design: {sized}{plan.runs} runs find a lead of {points(design.resolution)} points over every "
+        f"baseline with {POWER:.0%} probability (one-sided tests at {design.level:.3g}) if the paired "
+        f"differences' spread is {points(design.spread)} points ({design.source}){seen}"
     )
 
 
 def evidence_of(verdict: Verdict, row: LossRow, every: bool = False) -> str:
-    """The paired difference (points, 95% interval) against the deciding baseline, or against
-    each (``every``), and the p-value of "better than every baseline"."""
+    """The paired difference against the deciding baseline, or against each (``every``) with its
+    one-sided lower bound, and the p-value of "better than every baseline" (Holm-adjusted when
+    there are several finalists)."""
     mine = verdict.against(row)
     binding = verdict.binding(row)
     shown = mine if every else [c for c in [binding] if c is not None]
     if not shown:
         return ""
-    differences = ", ".join(
-        f"vs {c.baseline} {signed_points(c.difference)} points [{points(c.low)}, {points(c.high)}]"
-        for c in shown
-    )
+    if every:
+        differences = "; ".join(
+            f"vs {c.baseline} {signed_points(c.difference)} points, at least {signed_points(c.lower)}"
+            for c in shown
+        )
+        differences += f" ({confidence(shown[0].level)} bounds)"
+    else:
+        differences = ", ".join(f"vs {c.baseline} {signed_points(c.difference)} points" for c in shown)
     m = len(verdict.finalists())
-    holm_note = f", Holm over {m}: {pstr(row.p_holm)}" if m > 1 else ""
     against = " against every baseline" if every and len(mine) > 1 else ""
-    return f"{differences}; p = {pstr(row.p_every_baseline)}{against}{holm_note}"
+    if m > 1:
+        return f"{differences}; p = {pstr(row.p_holm)}{against}, Holm-adjusted over {m} finalists"
+    return f"{differences}; p = {pstr(row.p_every_baseline)}{against}"

@@ -7,10 +7,14 @@ difference ``a[r] - b[r]`` cancels what the run shares and the paired t-test is 
 design (Welch's unpaired test is shown beside it). A finalist *beats the baselines* only when it
 beats each of them: an intersection-union test, whose p-value is the largest of its p-values
 against the baselines and needs no correction across baselines. Across finalists the IUT p-values
-are Holm-adjusted, a missing p-value counting as 1. When nothing beats the baselines, what the
-verdict could have seen is the minimum detectable difference: the true mean paired difference
-a one-sided paired t-test at this level and these runs finds with 80% probability, for the
-spread of differences observed (noncentral t).
+are Holm-adjusted, a missing p-value counting as 1. Beside each one-sided test stand one-sided
+bounds at the test's level: the lower bound is above 0 exactly when the test passes, the upper
+bound is the largest lead the runs do not rule out (together: the two-sided ``1 - 2 level``
+interval).
+
+What a verdict can resolve is planned before it trains (:func:`joint_detectable`): the lead over
+*every* baseline that all the tests find with 80% probability, for an assumed spread of paired
+differences (noncentral t; the joint power bounded below by the product of the tests' powers).
 """
 
 from __future__ import annotations
@@ -41,20 +45,24 @@ class Comparison:
     baseline: str
     n: int  # matched runs
     difference: float  # mean paired difference, loss - baseline
-    low: float  # its 95% confidence interval (two-sided, t)
-    high: float
-    sd: float  # standard deviation of the paired differences
+    lower: float  # one-sided (1 - level) t bounds: lower > 0 exactly when p < level; upper: the
+    upper: float  # largest lead the runs do not rule out
+    sd: float  # standard deviation of the paired differences (0: the runs are identical)
     p: float  # one-sided paired t-test, H1: the loss is better (NaN: fewer than 2 pairs)
     p_welch: float  # one-sided Welch test on the same runs, unpaired
     p_signflip: float  # exact one-sided sign-flip test of the paired differences (no normality)
     correlation: float  # Pearson r of the pairs (how much the pairing removes)
-    detectable: float  # minimum detectable difference at 80% power, at ``level``
-    level: float
+    level: float  # of the test and its bounds
+
+    @property
+    def identical(self) -> bool:
+        """Every paired difference is 0: the loss trained exactly like the baseline."""
+        return self.n >= 2 and self.sd == 0 and self.difference == 0
 
 
 def compare(loss: Mapping[int, float], baseline: Mapping[int, float], name: str, level: float) -> Comparison:
-    """``loss`` against ``baseline`` (accuracy per run index) over the runs both finished; the
-    detectable difference is for a one-sided test at ``level``."""
+    """``loss`` against ``baseline`` (accuracy per run index) over the runs both finished, tested
+    and bounded one-sided at ``level``."""
     runs = sorted(set(loss) & set(baseline))
     a = np.array([loss[r] for r in runs], dtype=np.float64)
     b = np.array([baseline[r] for r in runs], dtype=np.float64)
@@ -62,10 +70,10 @@ def compare(loss: Mapping[int, float], baseline: Mapping[int, float], name: str,
     if n < 2:
         nan = math.nan
         difference = float(a[0] - b[0]) if n else nan
-        return Comparison(name, n, difference, nan, nan, nan, nan, nan, nan, nan, nan, level)
+        return Comparison(name, n, difference, nan, nan, nan, nan, nan, nan, nan, level)
     d = a - b
     sd = float(np.std(d, ddof=1))
-    half = float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
+    half = float(stats.t.ppf(1 - level, n - 1)) * sd / math.sqrt(n)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         p = float(stats.ttest_rel(a, b, alternative="greater").pvalue)
@@ -81,30 +89,32 @@ def compare(loss: Mapping[int, float], baseline: Mapping[int, float], name: str,
         welch_greater(a, b),
         sign_flip_greater(d),
         r,
-        detectable_difference(n, sd, level),
         level,
     )
 
 
 @dataclass(frozen=True)
 class TestSetSampling:
-    """The paired lead's 95% interval when the test images are a sample too: the runs' variance of
-    the lead plus the images' (``images_share``: the part of the interval's half-width the images
-    add; 0 when they add nothing)."""
+    """The paired lead's one-sided bounds when the test images are a sample too: the runs' variance
+    of the lead plus the images' (``images_share``: the part of the bounds' distance from the lead
+    the images add; 0 when they add nothing)."""
 
-    low: float
-    high: float
+    lower: float
+    upper: float
     images_share: float
     images: int
 
 
-def with_test_set(hits_a: Sequence[np.ndarray], hits_b: Sequence[np.ndarray]) -> TestSetSampling | None:
+def with_test_set(
+    hits_a: Sequence[np.ndarray], hits_b: Sequence[np.ndarray], level: float
+) -> TestSetSampling | None:
     """The lead of ``a`` over ``b`` (per-image correctness of matched runs, the same test images in
     every run) with both sources of its uncertainty. Its variance is the runs' (the per-run leads'
     variance over the runs, as the paired t-interval has it) plus the images' (the per-image mean
     differences' variance over the images: which images happened to be in the test split; every
-    run shares them, so they do not average out over runs). The interval uses the t quantile of the
-    runs, as the paired interval does. None without two matched runs of equal length."""
+    run shares them, so they do not average out over runs). The one-sided bounds at ``level`` use
+    the t quantile of the runs, as the paired test does. None without two matched runs of equal
+    length."""
     runs = len(hits_a)
     if runs < 2 or len(hits_b) != runs or len({len(h) for h in (*hits_a, *hits_b)}) != 1:
         return None
@@ -116,7 +126,7 @@ def with_test_set(hits_a: Sequence[np.ndarray], hits_b: Sequence[np.ndarray]) ->
     se_runs = float(per_run.std(ddof=1)) / math.sqrt(runs)
     se_images = float(per_image.std(ddof=1)) / math.sqrt(images)
     se = math.hypot(se_runs, se_images)
-    half = float(stats.t.ppf(0.975, runs - 1)) * se
+    half = float(stats.t.ppf(1 - level, runs - 1)) * se
     mean = float(per_run.mean())
     share = 1.0 - se_runs / se if se > 0 else 0.0
     return TestSetSampling(mean - half, mean + half, share, images)
@@ -168,6 +178,19 @@ def detectable_difference(n: int, sd: float, level: float, power: float = 0.8) -
             return float(optimize.brentq(shortfall, 0.0, high, xtol=1e-12 * max(1.0, high)))
         high *= 2.0
     return math.inf  # beyond any difference accuracy can show
+
+
+def joint_detectable(n: int, spreads: Sequence[float], level: float, power: float = 0.8) -> float:
+    """The lead over every baseline that ``len(spreads)`` one-sided paired t-tests at ``level`` over
+    ``n`` pairs all find with probability at least ``power``, when the paired differences against
+    baseline j have standard deviation ``spreads[j]``. The tests share the finalist's runs, so they
+    are positively dependent and their joint power is at least the product of their powers
+    (Slepian's inequality for the normal case); each is sized to ``power ** (1/k)``. A Monte Carlo
+    in the tests checks how close this bound is."""
+    if not spreads:
+        return math.nan
+    each = power ** (1.0 / len(spreads))
+    return max(detectable_difference(n, sd, level, each) for sd in spreads)
 
 
 def intersection_union(p_values: Sequence[float]) -> float:
