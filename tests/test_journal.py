@@ -148,8 +148,8 @@ def test_a_second_process_is_refused_while_the_first_holds_the_folder(tmp_path: 
 
 def test_a_journal_of_another_schema_is_refused(tmp_path: Path) -> None:
     """Schema 2 (lossevo 0.1) is migrated (tests/test_old_runs.py); older or newer ones are refused."""
-    for version in (1, 6):
+    for version in (1, 7):
         with Journal(tmp_path / str(version)) as j:
             j.set_meta("schema_version", version)
-        with pytest.raises(LossevoError, match=f"schema {version}; this lossevo reads schema 5"):
+        with pytest.raises(LossevoError, match=f"schema {version}; this lossevo reads schema 6"):
             Journal(tmp_path / str(version))

@@ -56,10 +56,10 @@ def test_a_search_written_by_an_earlier_version_resumes(tmp_path: Path) -> None:
     assert len(after) == 5 and after[4][2] == "done"
     assert "resuming" in result.stderr + result.stdout
     assert (run / "verdict.md").is_file()
-    # Its journal was migrated (schema 2 -> 5): the old validation rows had no test accuracy, so the
+    # Its journal was migrated (schema 2 -> 6): the old validation rows had no test accuracy, so the
     # verdict trained them again (same seeds) and every row now has one.
     with sqlite3.connect(run / "journal.sqlite") as db:
-        assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "5"
+        assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "6"
         rows = db.execute("SELECT loss, run, test_acc FROM validation ORDER BY loss, run").fetchall()
     assert {loss for loss, _, _ in rows} >= {"candidate_1", "cross_entropy"} and all(
         t is not None for *_, t in rows

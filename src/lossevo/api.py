@@ -189,7 +189,7 @@ def search_of(cfg: DictConfig) -> tuple[DictConfig, Path, list[str]]:
         )
     trusted = [str(o) for o in cfg.get("overrides") or []]
     overrides = read_stored_overrides(folder, trusted) + trusted
-    given = ("runs", "resolution", "spread", "top_k", "alpha", "steps", "baselines", "settings")
+    given = ("runs", "resolution", "spread", "tune", "top_k", "alpha", "steps", "baselines", "settings")
     overrides += [f"validate.{key}={cfg[key]}" for key in given if cfg.get(key) is not None]
     return compose_config("evolve", overrides), folder, overrides
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import shlex
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,7 @@ from lossevo.genome.graph import same_ops
 from lossevo.losses import build_loss, genome_loss_config
 from lossevo.losses.nodes import check_stored_loss
 from lossevo.results import Fitness, Status, StopReason
-from lossevo.store.database import Database, RecordedTraining
+from lossevo.store.database import Database, RecordedTraining, outcome_columns
 from lossevo.store.identity import check_identity, identity
 from lossevo.store.journal import edited_journal
 
@@ -124,19 +123,7 @@ class StudyJournal(Database):
         with self.transaction() as db:
             db.execute(
                 "INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    loss_id,
-                    setting,
-                    run,
-                    seed,
-                    result.status.value,
-                    result.fitness,
-                    result.stop_reason.value,
-                    result.detail,
-                    result.steps,
-                    result.seconds,
-                    time.time(),
-                ),
+                (loss_id, setting, run, seed, *outcome_columns(result)),
             )
 
     def results(self) -> list[StudyResult]:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from rich.console import Console
 from rich.markup import escape
@@ -146,11 +146,14 @@ def run_evolve(
     driver = open_search(cfg, run_dir, overrides, on_result=report, progress=progress)
     with progress.shown():
         outcome = driver.run()
-    print_outcome(outcome, console, driver.composer.overrides)
+    lr = OmegaConf.select(cfg, "surrogate.optimizer.lr", default=None)
+    print_outcome(outcome, console, driver.composer.overrides, None if lr is None else float(lr))
     return outcome
 
 
-def print_outcome(outcome: SearchOutcome, console: Console, overrides: Sequence[str] = ()) -> None:
+def print_outcome(
+    outcome: SearchOutcome, console: Console, overrides: Sequence[str] = (), lr: float | None = None
+) -> None:
     from lossevo.verdict.sentence import resolution
 
     verdict = outcome.verdict
@@ -213,7 +216,7 @@ def print_outcome(outcome: SearchOutcome, console: Console, overrides: Sequence[
         console.print(f"written: {outcome.files['verdict']}, {outcome.files['validation']}", markup=False)
     if outcome.loss_configs:
         conf = outcome.loss_configs[0].parent.parent
-        setting = " ".join(shlex.quote(o) for o in train_overrides(overrides, outcome))
+        setting = " ".join(shlex.quote(o) for o in train_overrides(overrides, outcome, lr))
         hint = f"lossevo train --config-dir {shlex.quote(str(conf))} loss=best_1 {setting}".rstrip()
         console.print(
             f"train the best loss in the setting it was found in: {hint}", markup=False, soft_wrap=True
@@ -224,9 +227,10 @@ def print_outcome(outcome: SearchOutcome, console: Console, overrides: Sequence[
 TRAINING_KEYS = ("dataset", "augment", "model", "surrogate", "trainer", "data_seed")
 
 
-def train_overrides(overrides: Sequence[str], outcome: SearchOutcome) -> list[str]:
+def train_overrides(overrides: Sequence[str], outcome: SearchOutcome, lr: float | None = None) -> list[str]:
     """The search's training setting as train.py overrides: its own data, augmentation, model and
-    recipe overrides, at the verdict's headline budget with no early exits (as it was validated)."""
+    recipe overrides, at the verdict's headline budget with no early exits, and best_1's tuned
+    learning rate (``lr``: the setting's) where the verdict tuned it: as it was validated."""
     from lossevo.verdict.plan import validation_overrides
 
     kept = [
@@ -238,6 +242,10 @@ def train_overrides(overrides: Sequence[str], outcome: SearchOutcome) -> list[st
     if outcome.verdict is None:
         return kept
     budget = validation_overrides([], outcome.verdict.headline.steps)
+    finalists = outcome.verdict.finalists()
+    point = outcome.verdict.tuned.get(finalists[0].trained_as) if finalists else None
+    if point is not None:
+        budget += point.overrides(lr)
     keys = {o.split("=", 1)[0] for o in budget}
     return [o for o in kept if o.lstrip("+~").split("=", 1)[0] not in keys] + budget
 

@@ -170,6 +170,8 @@ RULES: tuple[Rule, ...] = (
     Rule("validate.resolution", integer=False, low=0, open_low=True),
     Rule("validate.spread", integer=False, low=0, open_low=True),
     _count("validate.max_runs", low=2),
+    Rule("validate.tune_lr", integer=False, low=0, open_low=True, listed=True),
+    _count("validate.tune_runs"),
     _count("validate.top_k", nullable=True),
     Rule("validate.steps", low=1, nullable=True, listed=True),
     Rule("validate.alpha", integer=False, low=0, high=0.5, open_low=True, open_high=True),

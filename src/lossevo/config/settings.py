@@ -117,6 +117,10 @@ class ValidateSettings:
     resolution: float  # points: the lead over every baseline runs=auto is planned to find at 80%
     spread: float  # points: the paired differences' standard deviation assumed when planning
     max_runs: int  # runs=auto's cap
+    tune: bool | None  # tune on validation data before the test runs; null: with a GPU only
+    tune_lr: list[float]  # multipliers of the setting's learning rate tried for every loss
+    tune_coefficients: dict[str, list[float]]  # a baseline's loss key -> values tried (when it holds one)
+    tune_runs: int  # trainings per grid point
     top_k: int | None  # finalists validated; null: top_k
     steps: Any  # their budget(s): a step count, a list of them, or null (the top rung's; x4 too on a GPU)
     settings: list[str]  # other settings (override strings) the finalists are checked on

@@ -14,6 +14,7 @@ import fcntl
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from lossevo.errors import LossevoError
-from lossevo.results import Status, StopReason
+from lossevo.results import Fitness, Status, StopReason
 
 R = TypeVar("R", bound="RecordedTraining")
 _META = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
@@ -204,6 +205,20 @@ class RecordedTraining:
     @classmethod
     def from_row(cls: type[R], row: sqlite3.Row) -> R:
         return cls(**row_values(row, cls.JSON_COLUMNS))
+
+
+def outcome_columns(result: Fitness) -> tuple[Any, ...]:
+    """A training's recorded outcome, in the column order every table of trainings ends with:
+    status, fitness, stop_reason, detail, steps, seconds, finished_at (now)."""
+    return (
+        result.status.value,
+        result.fitness,
+        result.stop_reason.value,
+        result.detail,
+        result.steps,
+        result.seconds,
+        time.time(),
+    )
 
 
 def storage_problem(path: Path, err: BaseException) -> str:

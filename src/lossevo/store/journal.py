@@ -8,8 +8,9 @@ recorded seed, and the strategy continues from the state that matches the journa
 
 Beside the candidates: ``rungs`` holds every fidelity rung's result of a candidate (rung 0 is the
 result the strategy was told; a promotion adds a pending row for the next rung), ``reference``
-the reference loss trained like the candidates at every rung, and ``validation`` the verdict's
-trainings with fresh seeds (one row per loss and run).
+the reference loss trained like the candidates at every rung, ``validation`` the verdict's
+trainings with fresh seeds (one row per loss and run), and ``tuning`` the verdict's trainings on
+validation data that chose each loss's learning rate and coefficient (``validate.tune``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from lossevo.results import FINISHED, UNFINISHED, Fitness, Status, StopReason
-from lossevo.store.database import Database, RecordedTraining, row_values
+from lossevo.store.database import Database, RecordedTraining, outcome_columns, row_values
 
 _STATUS = "CHECK (status IN ('pending', 'running', 'done', 'failed'))"
 
@@ -105,7 +106,23 @@ CREATE TABLE IF NOT EXISTS validation (
     finished_at  REAL NOT NULL,
     reused       INTEGER NOT NULL DEFAULT 0,
     test_hits    TEXT,
+    point        TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (loss, setting, budget, run)
+);
+CREATE TABLE IF NOT EXISTS tuning (
+    loss        TEXT NOT NULL,
+    budget      INTEGER NOT NULL,
+    point       TEXT NOT NULL,
+    run         INTEGER NOT NULL,
+    seed        INTEGER NOT NULL,
+    status      TEXT NOT NULL {_STATUS},
+    fitness     REAL,
+    stop_reason TEXT,
+    detail      TEXT,
+    steps       INTEGER,
+    seconds     REAL,
+    finished_at REAL NOT NULL,
+    PRIMARY KEY (loss, budget, point, run)
 );
 CREATE TABLE IF NOT EXISTS looks (
     id   INTEGER PRIMARY KEY,
@@ -188,9 +205,9 @@ class ReferenceRow(RecordedTraining):
 
 @dataclass
 class ValidationRow(RecordedTraining):
-    """One validation training of the verdict: ``fitness`` is its validation accuracy (best over
-    its checks), ``test_acc`` its test accuracy at the end of training (None: a row of a journal
-    older than test figures)."""
+    """One validation training of the verdict: ``fitness`` is its validation accuracy at its last
+    step (a journal older than that: its best check), ``test_acc`` its test accuracy at the end of
+    training (None: a row of a journal older than test figures)."""
 
     loss: str  # candidate_<id>, or a baseline's name
     candidate_id: int | None
@@ -202,6 +219,21 @@ class ValidationRow(RecordedTraining):
     finished_at: float
     reused: int = 0  # 1: trained by another search of the sweep (lossevo.store.shared_trainings)
     test_hits: str | None = None  # which test images it got right (lossevo.results.pack_hits)
+    point: str = ""  # the tuning point it trained with (lossevo.verdict.tuning; '': untuned)
+
+
+@dataclass
+class TuningRow(RecordedTraining):
+    """One tuning training of the verdict (``validate.tune``): ``loss`` trained at grid ``point``
+    (its label, lossevo.verdict.tuning) for ``budget`` steps; ``fitness`` its validation accuracy
+    at its last step. Never tested."""
+
+    loss: str
+    budget: int
+    point: str
+    run: int
+    seed: int
+    finished_at: float
 
 
 @dataclass
@@ -226,8 +258,8 @@ class Journal(Database):
     FILENAME = "journal.sqlite"
     KIND = "journal"
     SCHEMA = _SCHEMA
-    SCHEMA_VERSION = 5
-    READS = (3, 4)  # read-only (lossevo compare), journals of these schemas read as they are
+    SCHEMA_VERSION = 6
+    READS = (3, 4, 5)  # read-only (lossevo compare), journals of these schemas read as they are
     # 2 -> 3: validation rows gain their setting (the verdict's cells) and test accuracy; the
     # verdict's looks are kept. Old rows have no test accuracy: the next verdict trains them again.
     MIGRATIONS: ClassVar[dict[int, str]] = {
@@ -249,6 +281,9 @@ class Journal(Database):
         3: "ALTER TABLE validation ADD COLUMN reused INTEGER NOT NULL DEFAULT 0",
         # 4 -> 5: and which test images it got right (the verdict's bootstrap over images).
         4: "ALTER TABLE validation ADD COLUMN test_hits TEXT",
+        # 5 -> 6: and the tuning point it trained with (validate.tune; '' untuned); the tuning table
+        # itself is created like every table.
+        5: "ALTER TABLE validation ADD COLUMN point TEXT NOT NULL DEFAULT ''",
     }
 
     def __enter__(self) -> Journal:
@@ -489,15 +524,16 @@ class Journal(Database):
         result: Fitness,
         setting: str = "",
         reused: bool = False,
+        point: str = "",
     ) -> None:
         """One validation training of ``loss`` at ``budget`` steps in ``setting`` (each budget and
         setting keeps its own rows); its validation and test accuracy. ``reused``: another search
-        of the sweep trained it."""
+        of the sweep trained it; ``point``: the tuning point it trained with ('': untuned)."""
         with self.transaction() as db:
             db.execute(
                 "INSERT OR REPLACE INTO validation (loss, candidate_id, setting, budget, run, seed, status, "
-                "fitness, test_acc, stop_reason, detail, steps, seconds, finished_at, reused, test_hits) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "fitness, test_acc, stop_reason, detail, steps, seconds, finished_at, reused, test_hits, "
+                "point) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     loss,
                     candidate_id,
@@ -515,6 +551,7 @@ class Journal(Database):
                     time.time(),
                     int(reused),
                     result.test_hits,
+                    point,
                 ),
             )
 
@@ -532,6 +569,27 @@ class Journal(Database):
             f"SELECT * FROM validation{clause} ORDER BY setting, budget, loss, run", tuple(parameters)
         )
         return [ValidationRow.from_row(r) for r in rows]
+
+    # ------------------------------------------------------------------ the verdict's tuning
+    def add_tuning(self, loss: str, budget: int, point: str, run: int, seed: int, result: Fitness) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO tuning (loss, budget, point, run, seed, status, fitness, "
+                "stop_reason, detail, steps, seconds, finished_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (loss, budget, point, run, seed, *outcome_columns(result)),
+            )
+
+    def tunings(self, budget: int | None = None) -> list[TuningRow]:
+        try:
+            if budget is None:
+                rows = self.query("SELECT * FROM tuning ORDER BY loss, point, run")
+            else:
+                rows = self.query(
+                    "SELECT * FROM tuning WHERE budget = ? ORDER BY loss, point, run", (budget,)
+                )
+        except sqlite3.OperationalError:  # a journal opened read-only from before tuning existed
+            return []
+        return [TuningRow.from_row(r) for r in rows]
 
     # ------------------------------------------------------------------ the verdict's looks
     def add_look(self, plan: dict[str, Any]) -> bool:

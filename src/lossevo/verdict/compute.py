@@ -37,6 +37,7 @@ from lossevo.verdict.statistics import (
     intersection_union,
     with_test_set,
 )
+from lossevo.verdict.tuning import applied
 
 
 @dataclass
@@ -53,7 +54,11 @@ class _Runs:
 
 def compute_verdict(journal: Journal, plan: ValidationPlan) -> Verdict:
     """The verdict of ``plan`` from the validation trainings ``journal`` holds so far."""
-    runs = {cell: _cell_runs(journal, plan, cell) for cell in plan.cells}
+    chosen, tuning = plan.tuned(journal)
+    grids = plan.tuning_grids()
+    points = {name: applied(name, chosen, grids) for name in plan.losses}
+    expected = {name: "" if p is None else p.label for name, p in points.items()}
+    runs = {cell: _cell_runs(journal, plan, cell, expected) for cell in plan.cells}
     headline = runs[plan.cells[0]]
     # best_k: by the headline's validation mean (what selects; test accuracy only reports)
     ranked = sorted(
@@ -99,19 +104,31 @@ def compute_verdict(journal: Journal, plan: ValidationPlan) -> Verdict:
         for b, r in zip(plan.baselines, baselines, strict=True):
             losses.append(_row(cell, b.name, "baseline", None, b.equation, r, None, None, None))
     taus = faithfulness(journal, set(plan.prescreened))
-    return Verdict(plan, list(plan.cells), losses, comparisons, taus, journal.looks(), cost(journal, plan))
+    return Verdict(
+        plan,
+        list(plan.cells),
+        losses,
+        comparisons,
+        taus,
+        journal.looks(),
+        cost(journal, plan),
+        tuning,
+        {name: point for name, point in points.items() if point is not None},
+    )
 
 
-def _cell_runs(journal: Journal, plan: ValidationPlan, cell: ValidationCell) -> dict[str, _Runs]:
+def _cell_runs(
+    journal: Journal, plan: ValidationPlan, cell: ValidationCell, points: dict[str, str]
+) -> dict[str, _Runs]:
+    """Each loss's runs in ``cell`` that trained at its tuned point (``points``: '' untuned)."""
     rows = journal.validations(cell.steps, cell.setting)
-    names = [f.name for f in plan.finalists] + [b.name for b in plan.baselines]
-    return {name: _runs(rows, name, plan.runs) for name in names}
+    return {name: _runs(rows, name, plan.runs, points[name]) for name in plan.losses}
 
 
-def _runs(rows: list[ValidationRow], name: str, planned: int) -> _Runs:
+def _runs(rows: list[ValidationRow], name: str, planned: int, point: str) -> _Runs:
     runs = _Runs(name, planned)
     for r in rows:
-        if r.loss != name or r.run >= planned:
+        if r.loss != name or r.run >= planned or r.point != point:
             continue
         if r.status == Status.FAILED:
             runs.failed += 1

@@ -40,6 +40,12 @@ def cost(journal: Journal, plan: ValidationPlan | None) -> list[CostLine]:
         )
     if plan is None:
         return lines
+    if plan.tune is not None:
+        tuned = [
+            r for r in journal.tunings(plan.tune.budget) if r.loss in plan.losses and r.status in FINISHED
+        ]
+        steps, seconds = sum(r.steps or 0 for r in tuned), sum(r.seconds or 0.0 for r in tuned)
+        lines.append(CostLine("verdict", f"tuning at {plan.tune.budget:,} steps", len(tuned), steps, seconds))
     for cell in plan.cells:
         validations = [r for r in journal.validations(cell.steps, cell.setting) if r.loss in plan.losses]
         done = [r for r in validations if not r.reused]

@@ -30,6 +30,7 @@ def markdown(verdict: Verdict) -> list[str]:
         "when that test passes. p-values are not adjusted unless marked Holm."
     )
     md += ["", f"{resolution(verdict)}."]
+    md += _tuning(verdict)
     for i, cell in enumerate(verdict.cells):
         label = cell.label
         md += ["", f"## Headline: {label}" if i == 0 else f"## {label[:1].upper()}{label[1:]}", ""]
@@ -144,6 +145,39 @@ def _test_set_table(verdict: Verdict) -> list[str]:
         f"[{signed_points(c.lower_images)}, {signed_points(c.upper_images)}] | {c.images_share:.0%} |"
         for c in rows
     ]
+    return out
+
+
+def _tuning(verdict: Verdict) -> list[str]:
+    """The tuning grid, every point's validation result and the point each loss's test runs used."""
+    tune = verdict.plan.tune
+    out = ["", "## Tuning", ""]
+    if tune is None:
+        return [
+            *out,
+            "Not tuned: every loss trained with the setting's recipe (learning rate, and each baseline's own "
+            "coefficient as configured), so a found loss may win by acting as a better step size or "
+            "smoothing strength. `validate.tune=true` chooses every loss's learning rate and each "
+            "baseline's coefficient on validation data before the test runs.",
+        ]
+    coefficients = "; ".join(f"{k} {', '.join(f'{v:g}' for v in vs)}" for k, vs in tune.coefficients.items())
+    out += [
+        f"Before the test runs, on validation data with seeds of their own ({tune.runs} training"
+        f"{'' if tune.runs == 1 else 's'} per point, {tune.budget:,} steps, the search's setting): every "
+        f"loss's learning rate x{', x'.join(f'{v:g}' for v in tune.lr)} of the setting's, and each "
+        f"baseline's own coefficient where it has one ({coefficients}); each loss's own setting is a "
+        "point too and wins ties. The point with the best validation mean is the one its test runs "
+        "used, in every cell.",
+        "",
+        "| loss | point | validation | finished | chosen |",
+        "|---|---|---|---|---|",
+    ]
+    for r in verdict.tuning:
+        failed = f" ({r.failed} failed)" if r.failed else ""
+        out.append(
+            f"| {r.loss} | {r.point} | {decimals(r.val_mean, 4)} | {r.finished}{failed} | "
+            f"{'**chosen**' if r.chosen else ''} |"
+        )
     return out
 
 

@@ -20,6 +20,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+from omegaconf import OmegaConf
+
 from lossevo.config.composer import ConfigComposer
 from lossevo.execution.executors import Executor, run_tasks
 from lossevo.execution.objectives import Objective
@@ -27,12 +29,13 @@ from lossevo.execution.retries import Retries
 from lossevo.execution.tasks import Task
 from lossevo.genome import genome_from_dict
 from lossevo.losses import genome_loss_config
-from lossevo.results import Fitness, Status
+from lossevo.results import FINISHED, Fitness, Status
 from lossevo.store.journal import Journal
 from lossevo.store.shared_trainings import SharedTrainings, training_key
 from lossevo.tracking.progress import SearchProgress
-from lossevo.verdict.plan import OWN, ValidationPlan, validation_overrides, validation_seeds
+from lossevo.verdict.plan import OWN, ValidationPlan, tuning_seeds, validation_overrides, validation_seeds
 from lossevo.verdict.rows import Verdict
+from lossevo.verdict.tuning import LR_KEY, Point, applied
 
 log = logging.getLogger("lossevo")
 
@@ -48,6 +51,18 @@ class ValidationKey:
     run: int
     seed: int
     shared: str | None = None  # its key in the store of shared trainings (baselines of a shared verdict)
+    point: str = ""  # the tuning point it trains with ('': the loss's own setting)
+
+
+@dataclass(frozen=True)
+class TuningKey:
+    """One tuning training (``validate.tune``): ``loss`` at grid ``point`` (its label), ``run``."""
+
+    loss: str
+    point: str
+    budget: int
+    run: int
+    seed: int
 
 
 class ValidationPhase:
@@ -74,6 +89,9 @@ class ValidationPhase:
         self.progress = progress  # the run's display: the verdict's trainings done of planned
         self._shared: SharedTrainings | None = None
         self.reused = 0
+        self.grids = plan.tuning_grids()
+        self.chosen: dict[str, Point] = {}  # each loss's tuned point, once tuning has run
+        self._lr: dict[tuple[str, ...], float | None] = {}
 
     @property
     def shared(self) -> SharedTrainings | None:
@@ -102,41 +120,123 @@ class ValidationPhase:
         if found is None:
             return False
         self.journal.add_validation(
-            key.loss, key.candidate_id, key.budget, key.run, key.seed, found, setting=key.setting, reused=True
+            key.loss,
+            key.candidate_id,
+            key.budget,
+            key.run,
+            key.seed,
+            found,
+            setting=key.setting,
+            reused=True,
+            point=key.point,
         )
         self.reused += 1
         return True
 
+    def _seed_base(self) -> int:
+        return self.run_seed if self.plan.seed is None else self.plan.seed
+
+    def _setting_lr(self, overrides: list[str]) -> float | None:
+        """The learning rate of the setting ``overrides`` compose (what a tuning point multiplies)."""
+        key = tuple(overrides)
+        if key not in self._lr:
+            lr = OmegaConf.select(self.composer.setting(list(overrides)), LR_KEY, default=None)
+            self._lr[key] = None if lr is None else float(lr)
+        return self._lr[key]
+
+    def _configs(
+        self, loss: dict[str, Any], point: Point | None, setting: list[str], steps: int, seeds: list[int]
+    ) -> list[dict[str, Any]]:
+        """One training config per objective setting (``seeds[s]`` for setting s), at ``point``."""
+        configs = []
+        for s, objective_setting in enumerate(self.objective.settings):
+            overrides = [*objective_setting, *setting]
+            if point is not None:
+                overrides += point.overrides(self._setting_lr(overrides))
+                loss_at = point.loss(loss)
+            else:
+                loss_at = loss
+            configs.append(self.composer.training(loss_at, seeds[s], validation_overrides(overrides, steps)))
+        return configs
+
+    def tuning_tasks(self) -> deque[Task]:
+        """The tuning trainings the journal lacks: every loss at every point of its grid, ``tune.runs``
+        times, in the search's setting at the tuning budget, on validation data only."""
+        queue: deque[Task] = deque()
+        tune = self.plan.tune
+        if tune is None:
+            return queue
+        runs = tune.runs
+        seeds = tuning_seeds(self._seed_base(), len(self.objective.settings), runs)
+        done = {(r.loss, r.point, r.run) for r in self.journal.tunings(tune.budget) if r.status in FINISHED}
+        for run in range(runs):
+            for name, _, loss in self._losses():
+                for point in self.grids[name]:
+                    if (name, point.label, run) in done:
+                        continue
+                    mine = [seeds[s * runs + run] for s in range(len(self.objective.settings))]
+                    configs = self._configs(loss, point, [], tune.budget, mine)
+                    key = TuningKey(name, point.label, tune.budget, run, seeds[run])
+                    label = f"tuning of {name} ({point.label}, run {run + 1}, {tune.budget:,} steps)"
+                    queue.append(Task(key, configs, label, None, self.objective.labels(), 1))
+        return queue
+
+    def tune(self, executor: Executor, group: int) -> None:
+        """Train what tuning lacks, then choose each loss's point (the test runs use it)."""
+        queue = self.tuning_tasks()
+        if queue:
+            log.info("verdict: %d tuning trainings on validation data (validate.tune)", len(queue))
+
+        def next_task() -> Task | None:
+            return self.retries.submitted(queue.popleft()) if queue else None
+
+        def on_result(task: Task, result: Fitness) -> None:
+            if self.retries.retried(task, result, queue):
+                return
+            key = task.key
+            assert isinstance(key, TuningKey)
+            result = at_last_step(result)
+            self.journal.add_tuning(key.loss, key.budget, key.point, key.run, key.seed, result)
+            shown = (
+                f"validation {result.fitness:.4f}" if result.ok and result.fitness is not None else "failed"
+            )
+            log.info("%s: %s", task.name, shown)
+
+        if queue:
+            run_tasks(executor, next_task, on_result, group)
+        self.chosen, _ = self.plan.tuned(self.journal)
+        for name, point in self.chosen.items():
+            log.info("verdict: %s tuned to %s", name, point.label)
+
     def tasks(self) -> deque[Task]:
         plan = self.plan
-        base = self.run_seed if plan.seed is None else plan.seed
-        seeds = validation_seeds(base, len(self.objective.settings), plan.runs)
+        seeds = validation_seeds(self._seed_base(), len(self.objective.settings), plan.runs)
         queue: deque[Task] = deque()
         for cell in plan.cells:
+            applied_to = {name: applied(name, self.chosen, self.grids) for name, _, _ in self._losses()}
             done = {
                 (r.loss, r.run)
                 for r in self.journal.validations(cell.steps, cell.setting)
-                if r.status == Status.FAILED or r.test_acc is not None
+                if (r.status == Status.FAILED or r.test_acc is not None)
+                and r.point == _label(applied_to.get(r.loss))
             }
-            extras = [
-                validation_overrides([*setting, *cell.overrides], cell.steps)
-                for setting in self.objective.settings
-            ]
             where = "" if cell.setting == OWN else f", {cell.setting}"
             for run in range(plan.runs):  # run-major: the losses of one run share its seeds (one pass)
                 for name, candidate_id, loss in self._losses():
                     if (name, run) in done:
                         continue
-                    configs = [
-                        self.composer.training(loss, seeds[s * plan.runs + run], extra)
-                        for s, extra in enumerate(extras)
-                    ]
+                    point = applied_to[name]
+                    mine = [seeds[s * plan.runs + run] for s in range(len(self.objective.settings))]
+                    configs = self._configs(loss, point, list(cell.overrides), cell.steps, mine)
                     baseline = candidate_id is None  # a baseline run is the same training in every search
                     shared = training_key(configs, self.objective.labels()) if baseline else None
-                    key = ValidationKey(name, candidate_id, cell.setting, cell.steps, run, seeds[run], shared)
+                    key = ValidationKey(
+                        name, candidate_id, cell.setting, cell.steps, run, seeds[run], shared, _label(point)
+                    )
                     if self._reuse(key):
                         continue
-                    label = f"validation of {name} (run {run + 1}, {cell.steps:,} steps{where})"
+                    tuned = "" if point is None else f", {point.label}"
+                    label = f"validation of {name} (run {run + 1}, {cell.steps:,} steps{where}{tuned})"
                     queue.append(Task(key, configs, label, None, self.objective.labels(), 1, test=True))
         return queue
 
@@ -144,6 +244,7 @@ class ValidationPhase:
         # The look is recorded before any of its trainings (a test accuracy is never seen before
         # the look that asked for it is on record).
         self.journal.add_look(self.plan.look())
+        self.tune(executor, group)
         queue = self.tasks()
         if self.progress is not None:
             planned = len(self.plan.losses) * self.plan.runs * len(self.plan.cells)
@@ -178,7 +279,14 @@ class ValidationPhase:
             if self.shared is not None and key.shared is not None:  # the first result kept is everyone's
                 result = self.shared.put(key.shared, task.name, result, str(self.journal.path.parent))
             self.journal.add_validation(
-                key.loss, key.candidate_id, key.budget, key.run, key.seed, result, setting=key.setting
+                key.loss,
+                key.candidate_id,
+                key.budget,
+                key.run,
+                key.seed,
+                result,
+                setting=key.setting,
+                point=key.point,
             )
             if result.ok and result.fitness is not None:
                 test = "-" if result.test_acc is None else f"{result.test_acc:.4f}"
@@ -209,3 +317,7 @@ def at_last_step(result: Fitness) -> Fitness:
     if not result.ok or not result.history:
         return result
     return result.with_changes(fitness=float(result.history[-1][1]))
+
+
+def _label(point: Point | None) -> str:
+    return "" if point is None else point.label

@@ -21,6 +21,7 @@ from lossevo.execution.objectives import training_seeds
 from lossevo.results import Status
 from lossevo.store.journal import CandidateRow, Journal, RungRow
 from lossevo.verdict.statistics import joint_detectable
+from lossevo.verdict.tuning import Point, TuneGrid, TuningResult, choose, points
 
 # A validation run is the measurement, not a race: it trains the whole budget. The search's
 # pre-check and early stop save time on candidates; here they would turn a slow start into a
@@ -40,6 +41,12 @@ def validation_overrides(setting: list[str], steps: int) -> list[str]:
 def validation_seeds(run_seed: int, settings: int, runs: int) -> list[int]:
     """Fresh training seeds of the validation runs, shared by every loss (settings outermost)."""
     base = int(np.random.SeedSequence([run_seed, 0x7A11D]).generate_state(1)[0])
+    return training_seeds(base, settings, runs)
+
+
+def tuning_seeds(run_seed: int, settings: int, runs: int) -> list[int]:
+    """The tuning trainings' own seeds (none is a test run's), shared by every loss and point."""
+    base = int(np.random.SeedSequence([run_seed, 0x7E5E]).generate_state(1)[0])
     return training_seeds(base, settings, runs)
 
 
@@ -154,6 +161,7 @@ class ValidationPlan:
     seed: int | None = None  # the validation seeds' base (None: a plan of an older lossevo: the run's seed)
     shared: str | None = None  # the folder of the store of shared baseline trainings (None: not shared)
     design: Design | None = None  # what the runs resolve, decided before they train (None: older plans)
+    tune: TuneGrid | None = None  # the grid every loss is tuned on before its test runs (None: untuned)
 
     @property
     def cells(self) -> list[ValidationCell]:
@@ -169,6 +177,21 @@ class ValidationPlan:
     def losses(self) -> list[str]:
         return [*(f.name for f in self.finalists), *(b.name for b in self.baselines)]
 
+    def tuning_grids(self) -> dict[str, list[Point]]:
+        """Each loss's tuning grid, its own setting first (empty: the verdict is not tuned)."""
+        if self.tune is None:
+            return {}
+        out = {f.name: points({}, False, self.tune) for f in self.finalists}
+        out.update({b.name: points(b.loss or {}, True, self.tune) for b in self.baselines})
+        return out
+
+    def tuned(self, journal: Journal) -> tuple[dict[str, Point], list[TuningResult]]:
+        """Each loss's chosen point from the tuning trainings the journal holds, and every point's
+        result (nothing when the verdict is not tuned)."""
+        if self.tune is None:
+            return {}, []
+        return choose(journal.tunings(self.tune.budget), self.tuning_grids())
+
     def look(self) -> dict[str, Any]:
         """What a look at this verdict is defined by (journalled, listed in verdict.md)."""
         return {
@@ -180,6 +203,7 @@ class ValidationPlan:
             "baselines": [b.name for b in self.baselines],
             "finalists": [f.name for f in self.finalists],
             "design": None if self.design is None else asdict(self.design),
+            "tune": None if self.tune is None else asdict(self.tune),
         }
 
     def save(self, journal: Journal) -> None:
@@ -212,6 +236,7 @@ class ValidationPlan:
             None if plan.get("seed") is None else int(plan["seed"]),
             None if plan.get("shared") is None else str(plan["shared"]),
             None if plan.get("design") is None else Design(**plan["design"]),
+            None if plan.get("tune") is None else TuneGrid(**plan["tune"]),
         )
 
 

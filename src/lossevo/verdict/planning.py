@@ -37,6 +37,7 @@ from lossevo.verdict.plan import (
     validation_runs,
     verdict_seeding,
 )
+from lossevo.verdict.tuning import TuneGrid
 
 AUTO = "auto"  # validate.runs: as many as the planned resolution needs
 MIN_REPLICATES = 3  # reference runs it takes to estimate a spread from them
@@ -81,10 +82,15 @@ class VerdictPlanner:
             runs = runs_for(target, spread, len(self.baselines), level, v.max_runs)
         else:
             target, runs = None, validation_runs(v.runs, gpu)
+        steps = budgets(v.steps, top_rung_steps, gpu)
+        tuned = v.tune if v.tune is not None else gpu  # points the journal holds are not trained again
+        tune = (
+            TuneGrid(list(v.tune_lr), dict(v.tune_coefficients), v.tune_runs, max(steps)) if tuned else None
+        )
         return ValidationPlan(
             finalists=chosen,
             baselines=self.baselines,
-            steps=budgets(v.steps, top_rung_steps, gpu),
+            steps=steps,
             settings=[OWN, *(str(s) for s in v.settings)],
             runs=runs,
             alpha=v.alpha,
@@ -94,6 +100,7 @@ class VerdictPlanner:
             seed=seed,
             shared=shared,
             design=design(runs, spread, source, len(self.baselines), level, target),
+            tune=tune,
         )
 
     def _spread(self, journal: Journal) -> tuple[float, str]:

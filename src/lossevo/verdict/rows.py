@@ -11,12 +11,13 @@ artifact's metadata only read these rows: they compute nothing. A field of a row
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 from lossevo.store.journal import Journal, Look
 from lossevo.verdict.cost import CostLine
 from lossevo.verdict.faithfulness import Agreement
 from lossevo.verdict.plan import Finalist, ValidationCell, ValidationPlan
+from lossevo.verdict.tuning import Point, TuningResult
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,8 @@ class Verdict:
     taus: list[Agreement]
     looks: list[Look]
     costs: list[CostLine]
+    tuning: list[TuningResult] = field(default_factory=list)  # every loss's grid points (validate.tune)
+    tuned: dict[str, Point] = field(default_factory=dict)  # loss -> its tuned point (absent: its own)
 
     @classmethod
     def from_journal(cls, journal: Journal, plan: ValidationPlan) -> Verdict:

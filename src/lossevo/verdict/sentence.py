@@ -36,6 +36,7 @@ def sentence(verdict: Verdict) -> str:
             f"too few finished validation runs to test ({', '.join(too_few)}; {where}); "
             "validate with validate.runs >= 2"
         )
+    where += tuning_clause(verdict)
     if verdict.winners:
         parts = [f"{r.loss} ({r.trained_as}) {mean_std(r)}" for r in verdict.winners]
         evidence = "; ".join(evidence_of(verdict, r, every=True) for r in verdict.winners)
@@ -72,6 +73,17 @@ def sentence(verdict: Verdict) -> str:
     return (
         f"no finalist beats every baseline at this budget: the best, {label}, {mean_std(best)} test "
         f"({evidence_of(verdict, best)}){ruled_out}{small}; {where}"
+    )
+
+
+def tuning_clause(verdict: Verdict) -> str:
+    """Whether every loss was tuned before its test runs, in one clause."""
+    tune = verdict.plan.tune
+    if tune is None:
+        return "; baselines not tuned (validate.tune=true tunes every loss on validation data first)"
+    return (
+        f"; every loss tuned on validation data at {tune.budget:,} steps (learning rate, baselines' "
+        "coefficients)"
     )
 
 
