@@ -3,6 +3,7 @@ data before the test runs, and the test runs trained at the chosen point (docs/m
 
 from __future__ import annotations
 
+import csv
 import shutil
 import sqlite3
 from pathlib import Path
@@ -106,6 +107,11 @@ def test_a_tuned_verdict_trains_its_grid_on_validation_data_and_tests_each_loss_
     own |= {"cross_entropy_ls": "lr x1, label_smoothing 0.1", "poly1": "lr x1, epsilon 1"}
     for loss, (point, _) in best.items():
         assert tested[loss] == ("" if point == own[loss] else point), loss
+    with open(tmp_path / "tuning.csv") as fh:
+        listed = list(csv.DictReader(fh))
+    assert len(listed) == 21 and {(r["loss"], r["point"]) for r in listed if r["chosen"] == "True"} == {
+        (loss, point) for loss, (point, _) in best.items()
+    }
     md = (tmp_path / "verdict.md").read_text()
     assert "## Tuning" in md and md.count("**chosen**") == 4 and "| verdict | tuning at 90 steps | 21 |" in md
 

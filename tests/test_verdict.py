@@ -616,3 +616,55 @@ def test_the_verdicts_validation_accuracy_is_at_the_step_of_its_test_accuracy() 
     assert at_last_step(trained).fitness == 0.81 and at_last_step(trained).test_acc == 0.805
     failed = Fitness.failure(StopReason.NONFINITE, "nan")
     assert at_last_step(failed) is failed
+
+
+@pytest.mark.slow
+def test_run_r_of_every_loss_trains_from_the_same_initialisation_and_batches(tmp_path: Path) -> None:
+    """The paired tests rest on it: the verdict's trainings of one run differ in their loss only
+    (same seed, so the same initialisation; same data seed, so the same batch order and
+    augmentation), and different runs differ in their seeds. Checked on the configs a real
+    search's verdict plans, rebuilt from its journal."""
+    import sqlite3
+
+    from lossevo.config import compose_config
+    from lossevo.config.composer import ConfigComposer
+    from lossevo.config.settings import SearchSettings
+    from lossevo.execution.objectives import Objective
+    from lossevo.execution.retries import Retries
+    from lossevo.verdict.phase import ValidationPhase
+
+    from .conftest import TINY, run_script
+
+    search = [*TINY, "search=random", "search.budget=3", "surrogate.steps=30", "validate.runs=3"]
+    result = run_script("evolve.py", *search, f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    with sqlite3.connect(tmp_path / "journal.sqlite") as db:
+        seeds = db.execute(
+            "SELECT run, COUNT(DISTINCT seed), COUNT(*) FROM validation GROUP BY run"
+        ).fetchall()
+        db.execute("DELETE FROM validation")  # so that every training is planned again
+    assert [(run, 1, 4) for run in range(3)] == seeds, "one seed per run, 4 losses each"
+    cfg = compose_config("evolve", search)
+    journal = Journal(tmp_path)
+    plan = ValidationPlan.load(journal)
+    assert plan is not None
+    phase = ValidationPhase(
+        plan,
+        journal,
+        ConfigComposer(cfg, "evolve", search),
+        Objective.from_config(cfg.objective),
+        int(cfg.seed),
+        0.0,
+        Retries(SearchSettings.from_config(cfg).driver),
+    )
+    by_run: dict[int, list[dict]] = {}
+    for task in phase.tasks():
+        by_run.setdefault(task.key.run, []).append(task.configs[0])
+    assert sorted(by_run) == [0, 1, 2] and all(len(c) == 4 for c in by_run.values())
+    for configs in by_run.values():
+        losses = {yaml.safe_dump(c["loss"], sort_keys=True) for c in configs}
+        rest = [{k: v for k, v in c.items() if k not in ("loss", "candidate")} for c in configs]
+        assert len(losses) == 4 and all(r == rest[0] for r in rest), "run r differs in its loss only"
+    firsts = [by_run[r][0] for r in range(3)]
+    assert len({(c["seed"], c.get("data_seed")) for c in firsts}) == 3, "each run its own seeds"
+    journal.close()

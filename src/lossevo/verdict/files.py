@@ -1,5 +1,6 @@
-"""The verdict's rows written out: ``validation.csv``, ``comparisons.csv`` and ``verdict.md`` in
-a run folder, and the same tables on W&B. A column is a row field; nothing here computes."""
+"""The verdict's rows written out: ``validation.csv``, ``comparisons.csv``, ``tuning.csv`` (a tuned
+verdict) and ``verdict.md`` in a run folder, and the same tables on W&B. A column is a row field;
+nothing here computes."""
 
 from __future__ import annotations
 
@@ -12,26 +13,32 @@ from lossevo.verdict.formatting import num
 from lossevo.verdict.markdown import markdown
 from lossevo.verdict.rows import ComparisonRow, LossRow, Verdict, columns
 from lossevo.verdict.sentence import confidence, sentence
+from lossevo.verdict.tuning import TuningResult
 
 
-def table(rows: list[LossRow] | list[ComparisonRow]) -> list[list[Any]]:
+def table(rows: list[LossRow] | list[ComparisonRow] | list[TuningResult]) -> list[list[Any]]:
     """Rows as table cells, NaN (not measured) as empty."""
     return [[num(v) if isinstance(v, float) else v for v in astuple(r)] for r in rows]
 
 
 def write_verdict(verdict: Verdict, folder: Path) -> dict[str, Path]:
     """``validation.csv`` (a row per loss and cell), ``comparisons.csv`` (a row per finalist,
-    baseline and cell) and ``verdict.md`` in ``folder``."""
+    baseline and cell), ``tuning.csv`` (a row per loss and grid point, when tuned) and
+    ``verdict.md`` in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     files = {
         "validation": folder / "validation.csv",
         "comparisons": folder / "comparisons.csv",
         "verdict": folder / "verdict.md",
     }
-    for key, row_type, rows in (
+    tables: list[tuple[str, type, Any]] = [
         ("validation", LossRow, verdict.losses),
         ("comparisons", ComparisonRow, verdict.comparisons),
-    ):
+    ]
+    if verdict.plan.tune is not None:
+        files["tuning"] = folder / "tuning.csv"
+        tables.append(("tuning", TuningResult, verdict.tuning))
+    for key, row_type, rows in tables:
         with files[key].open("w", newline="") as fh:
             writer = csv.writer(fh)
             writer.writerow(columns(row_type))
@@ -44,6 +51,8 @@ def track_verdict(verdict: Verdict, tracker: Any) -> None:
     """The verdict on W&B: its tables, the sentence, the cost."""
     tracker.table("validation", columns(LossRow), table(verdict.losses))
     tracker.table("comparisons", columns(ComparisonRow), table(verdict.comparisons))
+    if verdict.plan.tune is not None:
+        tracker.table("tuning", columns(TuningResult), table(verdict.tuning))
     tracker.table(
         "faithfulness",
         ["between", "tau", "low", "high", "p", "n"],
