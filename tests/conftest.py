@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from omegaconf import DictConfig
@@ -62,4 +63,28 @@ def run_script(
         capture_output=True,
         text=True,
         timeout=timeout,
+    )
+
+
+def verdict_phase(journal: Any, overrides: list[str]) -> Any:
+    """The verdict's trainings of a finished search, rebuilt from its journal and the search's own
+    overrides with its real composition (what a resumed search would plan)."""
+    from lossevo.config.composer import ConfigComposer
+    from lossevo.config.settings import SearchSettings
+    from lossevo.execution.objectives import Objective
+    from lossevo.execution.retries import Retries
+    from lossevo.verdict.phase import ValidationPhase
+    from lossevo.verdict.plan import ValidationPlan
+
+    cfg = compose_config("evolve", overrides)
+    plan = ValidationPlan.load(journal)
+    assert plan is not None, "the search planned no verdict"
+    return ValidationPhase(
+        plan,
+        journal,
+        ConfigComposer(cfg, "evolve", overrides),
+        Objective.from_config(cfg.objective),
+        int(cfg.seed),
+        0.0,
+        Retries(SearchSettings.from_config(cfg).driver),
     )

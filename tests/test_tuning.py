@@ -67,15 +67,7 @@ def test_the_best_validation_mean_is_chosen_a_failed_point_never_and_ties_keep_t
 def test_a_tuned_verdict_trains_its_grid_on_validation_data_and_tests_each_loss_at_its_best_point(
     tmp_path: Path,
 ) -> None:
-    from lossevo.config import compose_config
-    from lossevo.config.composer import ConfigComposer
-    from lossevo.config.settings import SearchSettings
-    from lossevo.execution.objectives import Objective
-    from lossevo.execution.retries import Retries
-    from lossevo.verdict.phase import ValidationPhase
-    from lossevo.verdict.plan import ValidationPlan
-
-    from .conftest import TINY, run_script
+    from .conftest import TINY, run_script, verdict_phase
 
     search = [
         *TINY,
@@ -120,19 +112,10 @@ def test_a_tuned_verdict_trains_its_grid_on_validation_data_and_tests_each_loss_
     copy = tmp_path / "copy"
     copy.mkdir()
     shutil.copy(tmp_path / "journal.sqlite", copy / "journal.sqlite")
-    cfg = compose_config("evolve", search)
     journal = Journal(copy)
-    plan = ValidationPlan.load(journal)
-    assert plan is not None and plan.tune is not None
-    phase = ValidationPhase(
-        plan,
-        journal,
-        ConfigComposer(cfg, "evolve", search),
-        Objective.from_config(cfg.objective),
-        int(cfg.seed),
-        0.0,
-        Retries(SearchSettings.from_config(cfg).driver),
-    )
+    phase = verdict_phase(journal, search)
+    plan = phase.plan
+    assert plan.tune is not None
     phase.chosen, _ = plan.tuned(journal)  # from the journal's tuning rows, then every row removed
     with sqlite3.connect(copy / "journal.sqlite") as db:
         db.execute("DELETE FROM validation")

@@ -626,14 +626,7 @@ def test_run_r_of_every_loss_trains_from_the_same_initialisation_and_batches(tmp
     search's verdict plans, rebuilt from its journal."""
     import sqlite3
 
-    from lossevo.config import compose_config
-    from lossevo.config.composer import ConfigComposer
-    from lossevo.config.settings import SearchSettings
-    from lossevo.execution.objectives import Objective
-    from lossevo.execution.retries import Retries
-    from lossevo.verdict.phase import ValidationPhase
-
-    from .conftest import TINY, run_script
+    from .conftest import TINY, run_script, verdict_phase
 
     search = [*TINY, "search=random", "search.budget=3", "surrogate.steps=30", "validate.runs=3"]
     result = run_script("evolve.py", *search, f"hydra.run.dir={tmp_path}")
@@ -644,19 +637,8 @@ def test_run_r_of_every_loss_trains_from_the_same_initialisation_and_batches(tmp
         ).fetchall()
         db.execute("DELETE FROM validation")  # so that every training is planned again
     assert [(run, 1, 4) for run in range(3)] == seeds, "one seed per run, 4 losses each"
-    cfg = compose_config("evolve", search)
     journal = Journal(tmp_path)
-    plan = ValidationPlan.load(journal)
-    assert plan is not None
-    phase = ValidationPhase(
-        plan,
-        journal,
-        ConfigComposer(cfg, "evolve", search),
-        Objective.from_config(cfg.objective),
-        int(cfg.seed),
-        0.0,
-        Retries(SearchSettings.from_config(cfg).driver),
-    )
+    phase = verdict_phase(journal, search)
     by_run: dict[int, list[dict]] = {}
     for task in phase.tasks():
         by_run.setdefault(task.key.run, []).append(task.configs[0])

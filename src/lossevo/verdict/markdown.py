@@ -93,7 +93,10 @@ def _cell_table(verdict: Verdict, cell: ValidationCell) -> list[str]:
             f"| {r.loss} | {finished(r)} | {mean_std(r)} | {mean_std(r, 'val')} |" + " |" * (len(names) + 2)
         )
     out += ["", "| loss | equation |", "|---|---|"]
-    out += [f"| {r.trained_as} | `{r.equation}` |" for r in [*finalists, *baselines]]
+    for r in [*finalists, *baselines]:
+        point = verdict.tuned.get(r.trained_as)
+        tuned = "" if point is None else f", trained at its tuned {point.label}"
+        out.append(f"| {r.trained_as} | `{r.equation}`{tuned} |")
     return out
 
 
