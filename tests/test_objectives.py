@@ -13,6 +13,7 @@ from lossevo.errors import LossevoError
 from lossevo.execution.objectives import Objective, combine_mean, training_seeds, wins_fitness
 from lossevo.results import Fitness, Status, StopReason
 from lossevo.store.journal import Journal
+from lossevo.verdict.phase import at_last_step
 
 from .conftest import TINY, compose_config
 
@@ -53,6 +54,14 @@ def test_combining_runs_and_settings() -> None:
     assert 1 < out.fitness < 2 and "1/2 wins" in out.detail
     with pytest.raises(LossevoError, match="needs the reference loss's accuracy"):
         wins.score(out, references=None)
+    # The verdict reads validation at the last step: a combination's is the mean of its trainings'.
+    a = done(0.8).with_changes(history=[(5, 0.8), (10, 0.7)])
+    b = done(0.6).with_changes(history=[(5, 0.5), (10, 0.6)])
+    out = combine_mean([a, b], labels, runs=1)
+    assert out.fitness == pytest.approx(0.7) and out.history == [(5, 0.65), (10, pytest.approx(0.65))]
+    assert at_last_step(out).fitness == pytest.approx(0.65)
+    stopped = done(0.6).with_changes(history=[(5, 0.6)])  # checked other steps: the last checks' mean
+    assert combine_mean([a, stopped], labels, runs=1).history == [(10, pytest.approx(0.65))]
 
 
 def test_bad_objectives_are_refused() -> None:

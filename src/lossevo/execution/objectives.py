@@ -101,6 +101,7 @@ def combine_mean(results: list[Fitness], settings: list[str], runs: int) -> Fitn
     tests = [r.test_acc for r in results]
     test_acc = float(np.mean([t for t in tests if t is not None])) if None not in tests else None
     return results[0].with_changes(
+        history=_mean_history(results),
         fitness=float(grid.mean()),
         parts=parts,
         per_run=per_run,
@@ -110,6 +111,18 @@ def combine_mean(results: list[Fitness], settings: list[str], runs: int) -> Fitn
         test_acc=test_acc,
         test_hits=results[0].test_hits if len(results) == 1 else None,  # one training's images only
     )
+
+
+def _mean_history(results: list[Fitness]) -> list[tuple[int, float]]:
+    """The trainings' validation curves averaged where they checked the same steps; else their
+    last checks' mean as one check (what a verdict reads as validation at the last step)."""
+    if len(results) == 1 or not all(r.history for r in results):
+        return list(results[0].history) if len(results) == 1 else []
+    steps = [[s for s, _ in r.history] for r in results]
+    if all(s == steps[0] for s in steps):
+        values = np.mean([[a for _, a in r.history] for r in results], axis=0)
+        return [(int(s), float(v)) for s, v in zip(steps[0], values, strict=True)]
+    return [(results[0].history[-1][0], float(np.mean([r.history[-1][1] for r in results])))]
 
 
 def wins_fitness(accuracies: list[float], references: list[float]) -> tuple[float, int, float]:
