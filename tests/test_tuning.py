@@ -138,3 +138,13 @@ def test_a_tuned_verdict_trains_its_grid_on_validation_data_and_tests_each_loss_
     assert "baselines not tuned (validate.tune=true" in " ".join(off.stdout.split())
     with sqlite3.connect(tmp_path / "journal.sqlite") as db:
         assert {p for (p,) in db.execute("SELECT point FROM validation")} == {""}
+
+
+def test_a_grid_read_from_a_journal_changes_only_numbers_a_loss_already_holds() -> None:
+    """A plan's grid comes back from the journal as data: a coefficient named like code, or whose
+    loss holds no such number, touches nothing, so no ``_target_`` can enter a training config."""
+    hostile = TuneGrid([1.0], {"_target_": [1.0], "name": [2.0], "label_smoothing": [0.2]})
+    loss = {"_target_": "lossevo.losses.get_loss", "name": "cross_entropy", "label_smoothing": 0.1}
+    grid = points(loss, True, hostile)
+    assert {k for p in grid for k, _ in p.coefficients} == {"label_smoothing"}
+    assert all(p.loss(loss)["_target_"] == loss["_target_"] for p in grid)

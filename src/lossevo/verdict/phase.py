@@ -91,7 +91,6 @@ class ValidationPhase:
         self.reused = 0
         self.grids = plan.tuning_grids()
         self.chosen: dict[str, Point] = {}  # each loss's tuned point, once tuning has run
-        self._lr: dict[tuple[str, ...], float | None] = {}
 
     @property
     def shared(self) -> SharedTrainings | None:
@@ -138,11 +137,8 @@ class ValidationPhase:
 
     def _setting_lr(self, overrides: list[str]) -> float | None:
         """The learning rate of the setting ``overrides`` compose (what a tuning point multiplies)."""
-        key = tuple(overrides)
-        if key not in self._lr:
-            lr = OmegaConf.select(self.composer.setting(list(overrides)), LR_KEY, default=None)
-            self._lr[key] = None if lr is None else float(lr)
-        return self._lr[key]
+        lr = OmegaConf.select(self.composer.setting(overrides), LR_KEY, default=None)  # composed once
+        return None if lr is None else float(lr)
 
     def _configs(
         self, loss: dict[str, Any], point: Point | None, setting: list[str], steps: int, seeds: list[int]
@@ -212,8 +208,8 @@ class ValidationPhase:
         plan = self.plan
         seeds = validation_seeds(self._seed_base(), len(self.objective.settings), plan.runs)
         queue: deque[Task] = deque()
+        applied_to = {name: applied(name, self.chosen, self.grids) for name in plan.losses}
         for cell in plan.cells:
-            applied_to = {name: applied(name, self.chosen, self.grids) for name, _, _ in self._losses()}
             done = {
                 (r.loss, r.run)
                 for r in self.journal.validations(cell.steps, cell.setting)
